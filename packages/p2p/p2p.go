@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -539,4 +540,15 @@ func (loopbackGater) InterceptSecured(network.Direction, peer.ID, network.ConnMu
 }
 func (loopbackGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
+}
+
+// Provide announces in the DHT that this node holds key (a shard, an invite
+// rendezvous).
+func (n *Node) Provide(ctx context.Context, key cid.Cid) error {
+	return n.DHT.Provide(ctx, key, true)
+}
+
+// FindProviders asks the DHT which nodes hold key.
+func (n *Node) FindProviders(ctx context.Context, key cid.Cid) ([]peer.AddrInfo, error) {
+	return n.DHT.FindProviders(ctx, key)
 }
