@@ -289,6 +289,11 @@ func (n *Node) ensureBootstrap(ctx context.Context) {
 		n.bootstrap = ai.ID
 		n.mu.Unlock()
 		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// The bootstrap node enters the routing table once identify has
+		// told us it speaks the OE DHT; refreshing before that finds nobody.
+		for n.DHT.RoutingTable().Size() == 0 && bctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
 		err = n.DHT.Bootstrap(bctx)
 		if err == nil {
 			// One refresh, so the routing table holds the network before
