@@ -72,6 +72,9 @@ func (c *Client) open(ctx context.Context, p peer.ID, req *request, size int64) 
 	}
 	s, err := c.h.NewStream(ctx, p, Protocol)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
 		return nil, fmt.Errorf("shard: open stream to %s: %w", p, err)
 	}
 	cl := &call{c: c, ctx: ctx, p: p, s: s, br: bufio.NewReaderSize(s, 4096)}
