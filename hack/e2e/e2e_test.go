@@ -188,4 +188,3 @@ func StartBox(t *testing.T, name, bootstrap string) devnet.Box {
 	})
 	return b
 }
-
