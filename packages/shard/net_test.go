@@ -458,6 +458,46 @@ func TestNetConcurrentPuts(t *testing.T) {
 	}
 }
 
+func TestNetDiskFull(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	n := newTestNet(t, 1<<20, ServerOptions{})
+	n.st.createTemp = func(string, string) (*os.File, error) {
+		return os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	}
+	data := randBytes(t, 100_000)
+	err := n.alice.Put(n.ctx, n.id(), Sum(data), data)
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Put on a holder with a full disk: %v", err)
+	}
+	if strings.Contains(err.Error(), "/") {
+		t.Errorf("holder leaked a path: %v", err)
+	}
+	n.settled(t)
+}
+
+func TestNetSecondOwnerMustUpload(t *testing.T) {
+	n := newTestNet(t, 1<<20, ServerOptions{})
+	data := randBytes(t, 10_000)
+	id := Sum(data)
+	if err := n.alice.Put(n.ctx, n.id(), id, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.bob.Put(n.ctx, n.id(), id, make([]byte, len(data))); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("bob claiming alice's shard without its bytes: %v", err)
+	}
+	if err := n.bob.Put(n.ctx, n.id(), id, data); err != nil {
+		t.Fatal(err)
+	}
+	if h := n.st.Hosted(); len(h) != 2 {
+		t.Fatalf("Hosted = %+v", h)
+	}
+	if used, _ := n.st.Usage(); used != int64(len(data)) {
+		t.Fatalf("Usage = %d, want one copy", used)
+	}
+}
+
 func TestNetDeleteAuthorization(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{})
 	data := randBytes(t, 1000)
@@ -495,8 +535,8 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 	}
 	// The stalled put hits the server's deadline and is cleaned up.
 	start := time.Now()
-	if _, err := readResponse(br); err == nil {
-		t.Fatal("stalled put got a normal response")
+	if r, err := readResponse(br); err == nil && r.code != codeBadRequest {
+		t.Fatalf("stalled put got %+v", r)
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("stalled stream held for %v", el)
@@ -509,8 +549,8 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 
 	// A friend that opens a stream and says nothing is cut off too.
 	s, br = rawStream(t, n.aliceH, n.id(), nil)
-	if _, err := readResponse(br); err == nil {
-		t.Fatal("silent stream got a normal response")
+	if r, err := readResponse(br); err == nil && r.code != codeBadRequest {
+		t.Fatalf("silent stream got %+v", r)
 	}
 	s.Close()
 }

@@ -192,9 +192,12 @@ func (sv *Server) reply(s network.Stream, r *response) error {
 func (sv *Server) replyErr(s network.Stream, err error) {
 	c := codeOf(err)
 	msg := err.Error()
-	if c == codeInternal {
-		// Keep paths and the like to ourselves.
+	// Keep paths and the like to ourselves.
+	switch c {
+	case codeInternal:
 		msg = "holder internal error"
+	case codeDiskFull:
+		msg = "holder disk full"
 	}
 	sv.reply(s, &response{code: c, msg: msg})
 }
@@ -211,7 +214,8 @@ func (sv *Server) handle(s network.Stream) {
 
 	// A stranger is refused before anything it sent is read.
 	if sv.auth == nil || !sv.auth.Allowed(remote) {
-		log.Info("refusing stranger")
+		// Debug, not Info: a stranger must not be able to flood the log.
+		log.Debug("refusing stranger")
 		sv.reply(s, &response{code: codeRefused,
 			msg: fmt.Sprintf("refused: %s is not a friend of %s", remote, sv.h.ID())})
 		s.Close()
@@ -275,14 +279,14 @@ func (sv *Server) handle(s network.Stream) {
 }
 
 func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *request) error {
-	done, err := sv.st.begin(remote, req.id, req.size)
+	reserved, done, err := sv.st.begin(remote, req.id, req.size)
 	if err != nil {
 		return err
 	}
 	if done {
 		return sv.reply(s, &response{code: codeOK, msg: "already held"})
 	}
-	defer sv.st.release(req.size)
+	defer sv.st.release(reserved)
 	if err := sv.reply(s, &response{code: codeContinue}); err != nil {
 		return nil // peer gone; nothing written
 	}

@@ -246,6 +246,15 @@ func TestStoreDeleteOwnership(t *testing.T) {
 	if err := s.Delete(eve, id); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("Delete by non-owner: %v", err)
 	}
+	// A second owner must upload the real bytes to get a reference: knowing
+	// the ID (it is public in the DHT) is not enough.
+	fake := bytes.Repeat([]byte{7}, len(data))
+	if err := s.Put(eve, id, bytes.NewReader(fake), int64(len(fake))); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("reference claimed with wrong bytes: %v", err)
+	}
+	if err := s.Delete(eve, id); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("eve got a reference: %v", err)
+	}
 	// Two owners of the same bytes: each holds a reference.
 	s.put(t, bob, data)
 	if used, _ := s.Usage(); used != 1000 {
