@@ -284,7 +284,8 @@ func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *r
 		return err
 	}
 	if done {
-		return sv.reply(s, &response{code: codeOK, msg: "already held"})
+		sv.reply(s, &response{code: codeOK, msg: "already held"})
+		return nil
 	}
 	defer sv.st.release(reserved)
 	if err := sv.reply(s, &response{code: codeContinue}); err != nil {
@@ -296,7 +297,8 @@ func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *r
 	}
 	sv.log.Debug("stored shard", "peer", remote, "shard", req.id, "bytes", req.size)
 	sv.announce(req.id)
-	return sv.reply(s, &response{code: codeOK})
+	sv.reply(s, &response{code: codeOK})
+	return nil
 }
 
 func (sv *Server) get(s network.Stream, req *request) error {
