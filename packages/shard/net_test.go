@@ -163,6 +163,28 @@ func TestNetRoundTrip(t *testing.T) {
 	}
 }
 
+func TestReprovide(t *testing.T) {
+	s := newTestStore(t, 1<<20)
+	want := map[string]bool{}
+	for range 3 {
+		want[s.put(t, newPeerID(t), randBytes(t, 100)).CID().String()] = true
+	}
+	ann := make(chanAnnouncer, 10)
+	if n, err := Reprovide(context.Background(), s.Store, ann); n != 3 || err != nil {
+		t.Fatalf("Reprovide = %d, %v", n, err)
+	}
+	close(ann)
+	for c := range ann {
+		if !want[c.String()] {
+			t.Errorf("announced unknown %s", c)
+		}
+		delete(want, c.String())
+	}
+	if len(want) != 0 {
+		t.Errorf("not announced: %v", want)
+	}
+}
+
 func TestNetHasBatches(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{})
 	data := []byte("batched")

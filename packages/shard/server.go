@@ -319,3 +319,20 @@ func (sv *Server) get(s network.Stream, req *request) error {
 	}
 	return nil
 }
+
+// Reprovide announces every shard in s through ann, one after another, and
+// returns how many it announced. DHT provider records expire, so the box
+// calls it periodically (kad-dht: about twice a day).
+func Reprovide(ctx context.Context, s *Store, ann Announcer) (int, error) {
+	// Collect first: no index transaction stays open across network calls.
+	var ids []ID
+	if err := s.Each(func(id ID, _ int64) error { ids = append(ids, id); return nil }); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := ann.Provide(ctx, id.CID()); err != nil {
+			return i, fmt.Errorf("shard: reprovide %s: %w", id, err)
+		}
+	}
+	return len(ids), nil
+}

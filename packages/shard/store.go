@@ -47,10 +47,10 @@ type ownerRec struct {
 
 // HostedEntry is one line of "Hosted for others".
 type HostedEntry struct {
-	Owner  peer.ID
-	Shards int
-	Bytes  int64
-	Since  time.Time // when this owner's first still-hosted shard was stored
+	Owner  peer.ID   `json:"owner"`
+	Shards int       `json:"shards"`
+	Bytes  int64     `json:"bytes"`
+	Since  time.Time `json:"since"` // when this owner's current run of hosting began
 }
 
 // Store keeps shards for other boxes under a directory, with a quota. The
