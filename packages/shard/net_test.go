@@ -559,6 +559,9 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 	if _, err := n.bob.Has(n.ctx, n.id(), []ID{Sum(data)}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Has while busy: %v", err)
 	}
+	if _, err := n.alice.Has(n.ctx, n.id(), []ID{Sum(data)}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Has beyond the per-peer share: %v", err)
+	}
 	// The stalled put hits the server's deadline and is cleaned up.
 	start := time.Now()
 	if r, err := readResponse(br); err == nil && r.code != codeBadRequest {
@@ -579,6 +582,27 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 		t.Fatalf("silent stream got %+v", r)
 	}
 	s.Close()
+}
+
+func TestNetPerPeerShare(t *testing.T) {
+	n := newTestNet(t, 1<<20, ServerOptions{MaxStreams: 4, MaxStreamsPerPeer: 2, QueueWait: 50 * time.Millisecond})
+	data := randBytes(t, 1000)
+	put, _ := (&request{op: opPut, id: Sum(data), size: int64(len(data))}).marshal()
+	// Alice stalls two puts: her share.
+	for range 2 {
+		s, br := rawStream(t, n.aliceH, n.id(), put)
+		defer s.Close()
+		if r, err := readResponse(br); err != nil || r.code != codeContinue {
+			t.Fatalf("put header: %+v, %v", r, err)
+		}
+	}
+	if _, err := n.alice.Has(n.ctx, n.id(), []ID{Sum(data)}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("alice beyond her share: %v", err)
+	}
+	// Bob is still served.
+	if _, err := n.bob.Has(n.ctx, n.id(), []ID{Sum(data)}); err != nil {
+		t.Fatalf("bob while alice hogs: %v", err)
+	}
 }
 
 func TestNetContextAndClose(t *testing.T) {

@@ -37,6 +37,9 @@ type ServerOptions struct {
 	// request waits up to QueueWait for a slot, then gets ErrBusy.
 	MaxStreams int
 	QueueWait  time.Duration // default 2s
+	// MaxStreamsPerPeer keeps one friend from taking every slot (default
+	// MaxStreams/2, at least 1); beyond it the peer gets ErrBusy at once.
+	MaxStreamsPerPeer int
 	// RequestTimeout bounds reading a request and answering a small one
 	// (default 20s). Transfers get RequestTimeout plus the shard size at
 	// MinRate bytes per second (default 64 KiB/s), so a slow or stalled
@@ -51,6 +54,9 @@ type ServerOptions struct {
 func (o *ServerOptions) fill() {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = 16
+	}
+	if o.MaxStreamsPerPeer <= 0 {
+		o.MaxStreamsPerPeer = max(1, o.MaxStreams/2)
 	}
 	if o.QueueWait <= 0 {
 		o.QueueWait = 2 * time.Second
@@ -88,6 +94,7 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	streams map[network.Stream]struct{}
+	perPeer map[peer.ID]int // requests admitted or waiting, per peer
 }
 
 // NewServer registers the Protocol handler on h with default options. A nil
@@ -110,6 +117,7 @@ func NewServerWithOptions(h host.Host, s *Store, auth Authorizer, ann Announcer,
 		ctx:     ctx,
 		cancel:  cancel,
 		streams: make(map[network.Stream]struct{}),
+		perPeer: make(map[peer.ID]int),
 	}
 	if ann != nil {
 		sv.provideQ = make(chan ID, opt.ProvideQueue)
@@ -150,6 +158,24 @@ func (sv *Server) untrack(s network.Stream) {
 	delete(sv.streams, s)
 	sv.mu.Unlock()
 	sv.wg.Done()
+}
+
+func (sv *Server) admit(p peer.ID) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perPeer[p] >= sv.opt.MaxStreamsPerPeer {
+		return false
+	}
+	sv.perPeer[p]++
+	return true
+}
+
+func (sv *Server) leave(p peer.ID) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perPeer[p]--; sv.perPeer[p] <= 0 {
+		delete(sv.perPeer, p)
+	}
 }
 
 func (sv *Server) provider() {
@@ -222,7 +248,14 @@ func (sv *Server) handle(s network.Stream) {
 		return
 	}
 
-	// Bounded concurrency: wait a little for a slot, then say busy.
+	// Bounded concurrency: a fair share per peer, then wait a little for a
+	// slot, then say busy.
+	if !sv.admit(remote) {
+		sv.reply(s, &response{code: codeBusy, msg: "too many requests from you, retry later"})
+		s.Close()
+		return
+	}
+	defer sv.leave(remote)
 	t := time.NewTimer(sv.opt.QueueWait)
 	select {
 	case sv.sem <- struct{}{}:

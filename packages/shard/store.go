@@ -350,8 +350,14 @@ func (s *Store) commit(owner peer.ID, id ID, tmp string, size int64) error {
 		return err
 	}
 	final := s.path(id)
-	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
-		return diskErr("mkdir", err)
+	if _, err := os.Stat(filepath.Dir(final)); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(filepath.Dir(final), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return diskErr("mkdir", err)
+		}
+		// A new fan-out directory must itself survive a power cut.
+		if err := syncDir(s.shardsDir); err != nil {
+			return diskErr("fsync dir", err)
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return diskErr("rename", err)
@@ -499,9 +505,10 @@ func (s *Store) dropCorrupt(id ID, why string) {
 }
 
 // Open returns a reader of the shard and its size. The reader verifies the
-// bytes against id as they are read: after the last byte it returns io.EOF,
-// or ErrCorrupt if the disk returned something else (the shard is then
-// dropped from the store).
+// bytes against id as they are read: with the last byte it returns
+// ErrCorrupt if the disk returned something else (the shard is then dropped
+// from the store), and io.EOF after it otherwise. The check is only as good
+// as the caller's reading: stop early and nothing is verified.
 func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 	rec, err := s.getRec(id)
 	if err != nil {
@@ -537,7 +544,8 @@ func (s *Store) Get(id ID) ([]byte, error) {
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, err
 	}
-	// The verdict comes with the read after the last byte.
+	// ReadFull drops an error that comes with the last bytes; the verdict
+	// is sticky, so ask again.
 	if _, err := rc.Read(make([]byte, 1)); err != io.EOF {
 		return nil, err
 	}
@@ -559,9 +567,6 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	}
 	if v.left == 0 {
 		v.err = io.EOF
-		if ID(v.h.Sum(nil)) != v.id {
-			v.err = v.corrupt("hash mismatch")
-		}
 		return 0, v.err
 	}
 	if int64(len(p)) > v.left {
@@ -571,10 +576,18 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	v.h.Write(p[:n])
 	v.left -= int64(n)
 	switch {
-	case err == io.EOF && v.left > 0:
+	case v.left == 0:
+		// The verdict comes with the last bytes, before the caller can
+		// pass them on: a holder has dropped a corrupt shard by the time
+		// its client has received it.
+		if ID(v.h.Sum(nil)) != v.id {
+			v.err = v.corrupt("hash mismatch")
+			return n, v.err
+		}
+	case err == io.EOF:
 		v.err = v.corrupt("file shorter than index")
 		return n, v.err
-	case err != nil && err != io.EOF:
+	case err != nil:
 		return n, fmt.Errorf("shard: read %s: %w", v.id, err)
 	}
 	return n, nil
