@@ -195,8 +195,12 @@ func allRefs(m *Manifest) []ShardRef {
 	return out
 }
 
-// Get writes the file named by path or file ID to w.
+// Get writes the file named by path, file ID or a friend's share address
+// to w.
 func (s *Service) Get(ctx context.Context, ref string, w io.Writer) (*Manifest, error) {
+	if strings.HasPrefix(ref, sharePrefix) {
+		return s.getShared(ctx, ref, w)
+	}
 	man, err := s.Manifest(ref)
 	if err != nil {
 		return nil, err
