@@ -48,6 +48,9 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 			t0 := time.Now()
 			data, err := s.cfg.Holders.Get(cctx, r.Holder, r.ID)
 			switch {
+			case errors.Is(err, codec.ErrBadShard):
+				s.log.Warn("holder has a corrupt shard", "peer", r.Holder, "shard", r.ID, "file", man.File)
+				s.markCorrupt(r.ID, r.Holder)
 			case err != nil:
 			case len(data) != size || codec.SumShard(data) != r.ID:
 				s.log.Warn("corrupt shard detected", "peer", r.Holder, "shard", r.ID, "file", man.File)

@@ -62,6 +62,9 @@ type Config struct {
 	Logger *slog.Logger
 	Clock  func() time.Time
 	Hosted HostedLister
+	// ResolveFriend turns a friend's name or peer ID into a peer ID;
+	// default: peer IDs only.
+	ResolveFriend func(string) (peer.ID, error)
 
 	SegmentSize int           // default codec.DefaultSegmentSize
 	K, M        int           // default 4+2
