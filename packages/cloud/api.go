@@ -403,4 +403,3 @@ func (s *Service) apiBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	localapi.WriteJSON(w, http.StatusOK, map[string]int{"friends": n})
 }
-

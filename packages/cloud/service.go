@@ -50,8 +50,8 @@ type HostedLister interface {
 type Config struct {
 	Host    host.Host
 	Holders Holders
-	// Peers returns the boxes that may hold shards (the friends). The
-	// box's own ID is ignored if present.
+	// Peers returns the boxes that may hold shards: the friends, and the
+	// box itself if Holders can reach its own store.
 	Peers func() []peer.ID
 	// IsFriend gates the deliver, share and index-root protocols.
 	IsFriend func(peer.ID) bool
@@ -238,13 +238,9 @@ func (s *Service) Setup() (string, error) {
 }
 
 func (s *Service) peers() []peer.ID {
-	var self peer.ID
-	if s.cfg.Host != nil {
-		self = s.cfg.Host.ID()
-	}
 	var out []peer.ID
 	for _, p := range s.cfg.Peers() {
-		if p != self && p != "" && !slices.Contains(out, p) {
+		if p != "" && !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}

@@ -78,7 +78,7 @@ func TestRealHolders(t *testing.T) {
 	defer kv.Close()
 	client := shard.NewClient(owner)
 	s, err := New(Config{
-		Host: owner, Holders: ShardHolders{client}, Peers: peers, KV: kv, Owner: keys.New(),
+		Host: owner, Holders: ShardHolders{Client: client}, Peers: peers, KV: kv, Owner: keys.New(),
 		SegmentSize: 1 << 20, RepairInterval: -1, BackupDelay: -1, CallTimeout: 20 * time.Second,
 	})
 	if err != nil {
