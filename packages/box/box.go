@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +33,7 @@ import (
 	"oepc.dev/oepcos/packages/identity"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/p2p"
+	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/version"
 )
@@ -52,6 +55,8 @@ type Config struct {
 	// HealthDir holds the role supervisors' health sockets; empty: report
 	// only oepcd itself.
 	HealthDir string
+	// Quota is how many bytes of shards the box keeps for friends.
+	Quota int64
 	// TokenFile, if set, is read for the API token instead of the one
 	// created in DataDir (an image can bake one in for its owner).
 	TokenFile string
@@ -80,6 +85,7 @@ type Box struct {
 	Node    *p2p.Node
 	DB      *store.DB
 	Friends *friends.Book
+	Shards  *shard.Store
 	Started time.Time
 
 	mu      sync.Mutex
@@ -119,6 +125,8 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.BoolVar(&cfg.Private, "private", false, "behind NAT: be reached through a relay")
 	fs.BoolVar(&cfg.LoopbackOnly, "loopback-only", false, "talk only on 127.0.0.1/::1 (devnet)")
 	fs.StringVar(&cfg.HealthDir, "health-dir", health.DefaultDir, "directory of the role supervisors' health sockets (empty: none)")
+	quota := byteSize(10 << 30)
+	fs.Var(&quota, "quota", "space kept for friends' shards (e.g. 500GiB)")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -126,7 +134,7 @@ func ParseFlags(name string, args []string) (Config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	cfg.ListenAddrs, cfg.Bootstrap = listen, boot
+	cfg.ListenAddrs, cfg.Bootstrap, cfg.Quota = listen, boot, int64(quota)
 	return cfg, nil
 }
 
@@ -201,7 +209,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer book.Close()
-	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Started: started, healthy: map[string]health.Report{}}
+	shards, err := shard.OpenStore(filepath.Join(cfg.DataDir, "shards"), db, cfg.Quota, log)
+	if err != nil {
+		return err
+	}
+	shardSrv := shard.NewServer(node.Host, shards, book, node, log)
+	defer shardSrv.Close()
+	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Shards: shards, Started: started, healthy: map[string]health.Report{}}
 	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		if book.IsFriend(c.RemotePeer()) {
 			book.UpdateAddrs(c.RemotePeer(), []ma.Multiaddr{c.RemoteMultiaddr()})
@@ -336,4 +350,30 @@ func collectRoles(ctx context.Context, cfg Config) []health.Report {
 		return nil
 	}
 	return health.Collect(ctx, cfg.HealthDir, Roles)
+}
+
+// byteSize is a flag holding a size like 512MiB, 10GiB or plain bytes.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+// Set parses a size.
+func (b *byteSize) Set(v string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/u.mult {
+			return fmt.Errorf("bad size %q (want e.g. 500GiB)", v)
+		}
+		*b = byteSize(n * u.mult)
+		return nil
+	}
+	return fmt.Errorf("bad size %q", v)
 }

@@ -70,7 +70,8 @@ func (c *Client) open(ctx context.Context, p peer.ID, req *request, size int64) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.h.NewStream(ctx, p, Protocol)
+	// Shards may travel over a relay when no direct path exists.
+	s, err := c.h.NewStream(network.WithAllowLimitedConn(ctx, "oe-shard"), p, Protocol)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			err = cerr
