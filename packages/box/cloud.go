@@ -12,20 +12,13 @@ import (
 	"oepc.dev/oepcos/packages/shard"
 )
 
-// ShardQuota is the disk the box offers its friends for their shards.
-const ShardQuota = 256 << 30
-
-// mountCloud wires the personal cloud into the box: the holder side (a
-// shard store and server answering friends only, announcing in the DHT)
-// and the owner side (the cloud service, placing shards on friends and on
-// this box's own store), with its API under /v1/cloud/ and /v1/send.
+// mountCloud wires the personal cloud's owner side into the box: the
+// cloud service, placing shards on friends and on this box's own shard
+// store (b.Shards, the holder side), with its API under /v1/cloud/ and
+// /v1/send.
 func mountCloud(b *Box, api *localapi.Server) error {
 	h := b.Node.Host
-	st, err := shard.OpenStore(filepath.Join(b.Cfg.DataDir, "shards"), b.DB, ShardQuota, b.Log)
-	if err != nil {
-		return fmt.Errorf("box: shard store: %w", err)
-	}
-	srv := shard.NewServer(h, st, b.Friends, b.Node, b.Log)
+	st := b.Shards
 	svc, err := cloud.New(cloud.Config{
 		Host:    h,
 		Holders: cloud.ShardHolders{Client: shard.NewClient(h), Local: st, Self: h.ID()},
@@ -46,12 +39,10 @@ func mountCloud(b *Box, api *localapi.Server) error {
 		Hosted: cloud.HostedStore{Store: st},
 	})
 	if err != nil {
-		srv.Close()
 		return err
 	}
 	svc.Mount(api)
 	b.Go(func(ctx context.Context) error {
-		defer srv.Close()
 		defer svc.Close()
 		return svc.Run(ctx)
 	})
