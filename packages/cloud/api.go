@@ -49,22 +49,17 @@ func errStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrExists):
+	case errors.Is(err, ErrExists), errors.Is(err, ErrNotEmpty):
 		return http.StatusConflict
 	case errors.Is(err, ErrTooFewBoxes), errors.Is(err, ErrNoKey):
 		return http.StatusPreconditionFailed
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, errBadRequest), errors.Is(err, keys.ErrChecksum), errors.Is(err, errTooBig):
-		return http.StatusBadRequest
-	}
-	if strings.Contains(err.Error(), "bad path") || strings.Contains(err.Error(), "recovery") {
+	case errors.Is(err, ErrBadPath), errors.Is(err, keys.ErrPhrase), errors.Is(err, errTooBig):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }
-
-var errBadRequest = errors.New("bad request")
 
 func fail(w http.ResponseWriter, err error) { localapi.WriteError(w, errStatus(err), err) }
 

@@ -39,19 +39,19 @@ type Item struct {
 // no empty or control-character names.
 func CleanPath(p string) (string, error) {
 	if p == "" || len(p) > 1024 {
-		return "", fmt.Errorf("cloud: bad path %q", p)
+		return "", fmt.Errorf("%w %q", ErrBadPath, p)
 	}
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
 	for _, part := range strings.Split(p, "/") {
 		if part == ".." {
-			return "", fmt.Errorf("cloud: bad path %q: no .. allowed", p)
+			return "", fmt.Errorf("%w %q: no .. allowed", ErrBadPath, p)
 		}
 	}
 	for _, r := range p {
 		if r < 0x20 || r == 0x7f {
-			return "", fmt.Errorf("cloud: bad path %q: control character", p)
+			return "", fmt.Errorf("%w %q: control character", ErrBadPath, p)
 		}
 	}
 	return path.Clean(p), nil
@@ -292,7 +292,7 @@ func (s *Service) Move(src, dst string) (string, error) {
 		return "", err
 	}
 	if src == "/" {
-		return "", errors.New("cloud: cannot move the root folder")
+		return "", fmt.Errorf("%w: cannot move the root folder", ErrBadPath)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -303,7 +303,7 @@ func (s *Service) Move(src, dst string) (string, error) {
 		return dst, nil
 	}
 	if strings.HasPrefix(dst+"/", src+"/") {
-		return "", errors.New("cloud: cannot move a folder into itself")
+		return "", fmt.Errorf("%w: cannot move a folder into itself", ErrBadPath)
 	}
 	if _, err := s.Stat(dst); err == nil || s.isDir(dst) {
 		return "", fmt.Errorf("cloud: %s: %w", dst, ErrExists)
@@ -394,7 +394,7 @@ func (s *Service) Remove(ctx context.Context, p string, recursive bool) (int, er
 		})
 		if len(dels) > 0 && !recursive {
 			s.mu.Unlock()
-			return 0, fmt.Errorf("cloud: folder %s is not empty (remove it recursively)", p)
+			return 0, fmt.Errorf("%w: %s (remove it recursively)", ErrNotEmpty, p)
 		}
 		if p != "/" {
 			dels = append(dels, dirKey(p))

@@ -91,6 +91,8 @@ var (
 	ErrNotFound    = errors.New("cloud: no such file or folder")
 	ErrExists      = errors.New("cloud: already exists")
 	ErrUnavailable = errors.New("cloud: not enough shards reachable")
+	ErrNotEmpty    = errors.New("cloud: folder is not empty")
+	ErrBadPath     = errors.New("cloud: bad path")
 )
 
 // Service is the personal cloud engine of one box.

@@ -33,9 +33,12 @@ const (
 	vowels     = "aiou"
 )
 
+// ErrPhrase is wrapped by every error parsing a phrase.
+var ErrPhrase = errors.New("keys: bad recovery phrase")
+
 // ErrChecksum is returned for a phrase whose words are valid but whose
 // checksum word does not match (a word mistyped or out of order).
-var ErrChecksum = errors.New("keys: recovery phrase checksum does not match: a word is wrong or out of order")
+var ErrChecksum = fmt.Errorf("%w: the checksum does not match: a word is wrong or out of order", ErrPhrase)
 
 // Owner is the owner's key material.
 type Owner struct {
@@ -173,13 +176,13 @@ func ParsePhrase(p string) ([SecretSize]byte, error) {
 		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == ',' || r == '-'
 	})
 	if len(f) != Words {
-		return secret, fmt.Errorf("keys: a recovery phrase has %d words, got %d", Words, len(f))
+		return secret, fmt.Errorf("%w: it has %d words, got %d", ErrPhrase, Words, len(f))
 	}
 	var vals [Words]uint16
 	for i, w := range f {
 		v, ok := parseWord(w)
 		if !ok {
-			return secret, fmt.Errorf("keys: word %d (%.12q) is not a recovery word (five letters: consonant, vowel, consonant, vowel, consonant)", i+1, w)
+			return secret, fmt.Errorf("%w: word %d (%.12q) is not a recovery word (five letters: consonant, vowel, consonant, vowel, consonant)", ErrPhrase, i+1, w)
 		}
 		vals[i] = v
 	}
