@@ -3,6 +3,8 @@ package keys
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -87,4 +89,15 @@ func FuzzParsePhrase(f *testing.F) {
 			t.Fatalf("re-encode: %v", err)
 		}
 	})
+}
+
+// TestWriteFuzzCorpus writes a valid phrase into the seed corpus when
+// OEPC_WRITE_CORPUS=1.
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("OEPC_WRITE_CORPUS") != "1" {
+		t.Skip("set OEPC_WRITE_CORPUS=1 to regenerate")
+	}
+	p := New().Phrase()
+	os.WriteFile("testdata/fuzz/FuzzParsePhrase/valid", []byte(fmt.Sprintf("go test fuzz v1\nstring(%q)\n", p)), 0o644)
+	os.WriteFile("testdata/fuzz/FuzzParsePhrase/upper-hyphens", []byte(fmt.Sprintf("go test fuzz v1\nstring(%q)\n", strings.ToUpper(strings.ReplaceAll(p, " ", "-")))), 0o644)
 }
