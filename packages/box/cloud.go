@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud"
@@ -22,10 +23,21 @@ func mountCloud(b *Box, api *localapi.Server) error {
 	svc, err := cloud.New(cloud.Config{
 		Host:    h,
 		Holders: cloud.ShardHolders{Client: shard.NewClient(h), Local: st, Self: h.ID()},
-		// The box itself holds one shard per segment like each friend:
-		// a household with five friends can keep 4+2.
-		Peers:    func() []peer.ID { return append([]peer.ID{h.ID()}, b.Friends.Peers()...) },
-		IsFriend: b.Friends.IsFriend,
+		// Candidates are the box itself (it holds one shard per segment
+		// like each friend: a household with five friends can keep 4+2)
+		// and the friends online now, so a put or repair does not wait on
+		// boxes that are gone.
+		Peers: func() []peer.ID {
+			out := []peer.ID{h.ID()}
+			for _, p := range b.Friends.Peers() {
+				if h.Network().Connectedness(p) == network.Connected {
+					out = append(out, p)
+				}
+			}
+			return out
+		},
+		// Blocked friends are refused like strangers.
+		IsFriend: b.Friends.Allowed,
 		ResolveFriend: func(s string) (peer.ID, error) {
 			f, err := b.Friends.Lookup(s)
 			if err != nil {
