@@ -207,9 +207,10 @@ func (s *Service) receive(ctx context.Context, name string, r io.Reader) (string
 		}
 		p = path.Join(ReceivedDir, fmt.Sprintf("%s (%d)%s", stem, i, ext))
 	}
-	// A household with fewer boxes than k+m still receives files.
-	force := len(s.peers()) < s.cfg.K+s.cfg.M
-	e, err := s.Put(ctx, p, r, PutOptions{Force: force})
+	// A delivery is not refused because some of the receiver's friends
+	// are offline: shards go to distinct boxes while there are enough, and
+	// only then share a box.
+	e, err := s.Put(ctx, p, r, PutOptions{Force: true})
 	if err != nil {
 		return "", err
 	}
