@@ -33,7 +33,7 @@ import (
 
 // net is a running devnet.
 type testNet struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	st  devnet.State
 }
@@ -42,7 +42,7 @@ type testNet struct {
 // devnet picks its ports before its processes bind them, and on a busy
 // machine another process can take one meanwhile: a devnet that does not
 // come up is retried in a fresh directory.
-func startDevnet(t *testing.T, n int) *testNet {
+func startDevnet(t testing.TB, n int) *testNet {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("devnet test")
@@ -167,6 +167,20 @@ func fileSum(t *testing.T, p string) [32]byte {
 	h := sha256.New()
 	io.Copy(h, f)
 	return [32]byte(h.Sum(nil))
+}
+
+func peakRSSKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func peakRSS(pid int) string {
