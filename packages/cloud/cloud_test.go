@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -391,5 +392,21 @@ func TestFastestHoldersFirst(t *testing.T) {
 	defer e.f.mu.Unlock()
 	if e.f.gets[slow] != 0 {
 		t.Fatalf("slow box asked %d times", e.f.gets[slow])
+	}
+}
+
+func TestHedgeSlowHolder(t *testing.T) {
+	e := newEnv(t, 6, nil)
+	data := randBytes(6 * seg)
+	e.put(t, "/h", data, PutOptions{})
+	slow := e.peers[0]
+	e.f.set(func() { e.f.delay[slow] = 5 * time.Second })
+	e.s.stats.ok(slow, 0) // looks fastest, so it is asked first
+	t0 := time.Now()
+	if !bytes.Equal(e.get(t, "/h"), data) {
+		t.Fatal("differs")
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("get waited on the slow holder: %v", d)
 	}
 }

@@ -66,26 +66,46 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 		}()
 	}
 	next := 0
-	for ; next < len(order) && next < want+s.cfg.GetSpare; next++ {
-		start(order[next])
+	var expect time.Duration // slowest expected answer among those asked
+	startNext := func() {
+		j := order[next]
+		next++
+		expect = max(expect, s.stats.score(seg.Shards[j].Holder))
+		start(j)
+	}
+	for next < len(order) && next < want+s.cfg.GetSpare {
+		startNext()
 	}
 	shards := make([][]byte, len(seg.Shards))
 	got, running := 0, next
 	var errs []error
+	// Hedge against a slow tail: when the shards asked for are late by
+	// twice what their holders usually take, ask one more holder, and so
+	// on; the first k verified answers win and the rest are cancelled.
+	hedgeAfter := func() time.Duration { return max(s.cfg.HedgeDelay, 2*expect) }
+	hedge := time.NewTimer(hedgeAfter())
+	defer hedge.Stop()
 	for got < want && running > 0 {
-		r := <-results
-		running--
-		if r.err != nil {
-			errs = append(errs, fmt.Errorf("shard %d from %s: %w", r.j, seg.Shards[r.j].Holder, r.err))
+		select {
+		case r := <-results:
+			running--
+			if r.err != nil {
+				errs = append(errs, fmt.Errorf("shard %d from %s: %w", r.j, seg.Shards[r.j].Holder, r.err))
+				if next < len(order) {
+					startNext()
+					running++
+				}
+				continue
+			}
+			shards[r.j] = r.data
+			got++
+		case <-hedge.C:
 			if next < len(order) {
-				start(order[next])
-				next++
+				startNext()
 				running++
 			}
-			continue
+			hedge.Reset(hedgeAfter())
 		}
-		shards[r.j] = r.data
-		got++
 	}
 	if got < want {
 		return nil, fmt.Errorf("%w: segment %d: %w", ErrUnavailable, i, errors.Join(errs...))

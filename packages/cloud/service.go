@@ -66,10 +66,15 @@ type Config struct {
 	// default: peer IDs only.
 	ResolveFriend func(string) (peer.ID, error)
 
-	SegmentSize int           // default codec.DefaultSegmentSize
-	K, M        int           // default 4+2
-	InFlight    int           // segments in flight per put/get; default 3
-	GetSpare    int           // extra shards fetched beside k; default 1
+	SegmentSize int // default codec.DefaultSegmentSize
+	K, M        int // default 4+2
+	InFlight    int // segments in flight per put/get; default 3
+	// GetSpare is how many shards beside k a get asks for up front
+	// (default 0); HedgeDelay is the least time before a late shard is
+	// hedged by asking another holder (default 100ms; the delay is at
+	// least twice the holders' usual answer time).
+	GetSpare    int
+	HedgeDelay  time.Duration
 	CallTimeout time.Duration // per shard call; default 2m
 	// RepairInterval is how often the repair loop runs; 0 means 10m,
 	// negative disables it.
@@ -137,8 +142,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 3
 	}
-	if cfg.GetSpare == 0 {
-		cfg.GetSpare = 1
+	if cfg.GetSpare < 0 {
+		cfg.GetSpare = 0
+	}
+	if cfg.HedgeDelay <= 0 {
+		cfg.HedgeDelay = 100 * time.Millisecond
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 2 * time.Minute
