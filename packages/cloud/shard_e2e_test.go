@@ -24,7 +24,7 @@ type holderBox struct {
 	st  *shard.Store
 }
 
-func newHolderBox(t *testing.T, allowed func(peer.ID) bool) *holderBox {
+func newHolderBox(t testing.TB, allowed func(peer.ID) bool) *holderBox {
 	t.Helper()
 	h := newHost(t)
 	dir := t.TempDir()
