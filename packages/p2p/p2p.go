@@ -32,6 +32,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -248,6 +249,12 @@ func (n *Node) ensureBootstrap(ctx context.Context) {
 	n.mu.Lock()
 	cur := n.bootstrap
 	n.mu.Unlock()
+	if cur != "" && n.Host.Network().Connectedness(cur) == network.Connected && !n.alive(ctx, cur) {
+		// A QUIC connection to a node that died stays "connected" until its
+		// idle timeout; a failed ping tells sooner.
+		n.log.Warn("bootstrap node stopped answering", "bootstrap", cur)
+		n.Host.Network().ClosePeer(cur)
+	}
 	if cur != "" && n.Host.Network().Connectedness(cur) == network.Connected {
 		if n.cfg.Private && time.Until(n.relayExpires) < 5*time.Minute {
 			n.reserve(ctx, n.Host.Peerstore().PeerInfo(cur))
@@ -318,6 +325,15 @@ func (n *Node) ensureBootstrap(ctx context.Context) {
 		return
 	}
 	n.log.Warn("no bootstrap node reachable", "tried", len(cands))
+}
+
+// alive pings p, allowing a few seconds for an answer.
+func (n *Node) alive(ctx context.Context, p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	// Ping closes the channel without a result when ctx ends.
+	res, ok := <-ping.Ping(ctx, n.Host, p)
+	return ok && res.Error == nil
 }
 
 // reserve takes a slot on relay ai and announces the circuit addresses

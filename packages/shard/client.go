@@ -137,15 +137,26 @@ func (c *Client) Put(ctx context.Context, p peer.ID, id ID, data []byte) error {
 	if r.code == codeOK { // the holder already has it
 		return nil
 	}
-	if _, err := cl.s.Write(data); err != nil {
-		return cl.wrap("send shard to", err)
-	}
-	if err := cl.s.CloseWrite(); err != nil {
-		return cl.wrap("send shard to", err)
-	}
+	// Send while watching for an answer: a holder that fails mid-put (disk
+	// full) answers at once and stops reading, and a sender blocked on a
+	// full flow-control window would otherwise only learn of it at the
+	// deadline.
+	werr := make(chan error, 1)
+	go func() {
+		_, err := cl.s.Write(data)
+		if err == nil {
+			err = cl.s.CloseWrite()
+		}
+		werr <- err
+	}()
 	r, err = cl.response()
 	if err != nil {
+		cl.s.Reset() // unblocks the writer
+		<-werr
 		return err
+	}
+	if err := <-werr; err != nil {
+		return cl.wrap("send shard to", err)
 	}
 	if r.code != codeOK {
 		return cl.wrap("put on", fmt.Errorf("%w: unexpected second continue", ErrProtocol))

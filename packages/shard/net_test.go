@@ -163,6 +163,28 @@ func TestNetRoundTrip(t *testing.T) {
 	}
 }
 
+func TestReprovide(t *testing.T) {
+	s := newTestStore(t, 1<<20)
+	want := map[string]bool{}
+	for range 3 {
+		want[s.put(t, newPeerID(t), randBytes(t, 100)).CID().String()] = true
+	}
+	ann := make(chanAnnouncer, 10)
+	if n, err := Reprovide(context.Background(), s.Store, ann); n != 3 || err != nil {
+		t.Fatalf("Reprovide = %d, %v", n, err)
+	}
+	close(ann)
+	for c := range ann {
+		if !want[c.String()] {
+			t.Errorf("announced unknown %s", c)
+		}
+		delete(want, c.String())
+	}
+	if len(want) != 0 {
+		t.Errorf("not announced: %v", want)
+	}
+}
+
 func TestNetHasBatches(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{})
 	data := []byte("batched")
@@ -458,6 +480,50 @@ func TestNetConcurrentPuts(t *testing.T) {
 	}
 }
 
+func TestNetDiskFull(t *testing.T) {
+	full := devFull(t)
+	n := newTestNet(t, 1<<30, ServerOptions{})
+	n.st.createTemp = func(string, string) (*os.File, error) {
+		return os.OpenFile(full, os.O_WRONLY, 0)
+	}
+	// Bigger than a flow-control window: the client must not sit blocked
+	// until its deadline when the holder stops reading.
+	data := randBytes(t, 4<<20)
+	start := time.Now()
+	err := n.alice.Put(n.ctx, n.id(), Sum(data), data)
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("failed Put took %v", time.Since(start))
+	}
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Put on a holder with a full disk: %v", err)
+	}
+	if strings.Contains(err.Error(), "/") {
+		t.Errorf("holder leaked a path: %v", err)
+	}
+	n.settled(t)
+}
+
+func TestNetSecondOwnerMustUpload(t *testing.T) {
+	n := newTestNet(t, 1<<20, ServerOptions{})
+	data := randBytes(t, 10_000)
+	id := Sum(data)
+	if err := n.alice.Put(n.ctx, n.id(), id, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.bob.Put(n.ctx, n.id(), id, make([]byte, len(data))); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("bob claiming alice's shard without its bytes: %v", err)
+	}
+	if err := n.bob.Put(n.ctx, n.id(), id, data); err != nil {
+		t.Fatal(err)
+	}
+	if h := n.st.Hosted(); len(h) != 2 {
+		t.Fatalf("Hosted = %+v", h)
+	}
+	if used, _ := n.st.Usage(); used != int64(len(data)) {
+		t.Fatalf("Usage = %d, want one copy", used)
+	}
+}
+
 func TestNetDeleteAuthorization(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{})
 	data := randBytes(t, 1000)
@@ -493,10 +559,13 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 	if _, err := n.bob.Has(n.ctx, n.id(), []ID{Sum(data)}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Has while busy: %v", err)
 	}
+	if _, err := n.alice.Has(n.ctx, n.id(), []ID{Sum(data)}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Has beyond the per-peer share: %v", err)
+	}
 	// The stalled put hits the server's deadline and is cleaned up.
 	start := time.Now()
-	if _, err := readResponse(br); err == nil {
-		t.Fatal("stalled put got a normal response")
+	if r, err := readResponse(br); err == nil && r.code != codeBadRequest {
+		t.Fatalf("stalled put got %+v", r)
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("stalled stream held for %v", el)
@@ -509,10 +578,31 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 
 	// A friend that opens a stream and says nothing is cut off too.
 	s, br = rawStream(t, n.aliceH, n.id(), nil)
-	if _, err := readResponse(br); err == nil {
-		t.Fatal("silent stream got a normal response")
+	if r, err := readResponse(br); err == nil && r.code != codeBadRequest {
+		t.Fatalf("silent stream got %+v", r)
 	}
 	s.Close()
+}
+
+func TestNetPerPeerShare(t *testing.T) {
+	n := newTestNet(t, 1<<20, ServerOptions{MaxStreams: 4, MaxStreamsPerPeer: 2, QueueWait: 50 * time.Millisecond})
+	data := randBytes(t, 1000)
+	put, _ := (&request{op: opPut, id: Sum(data), size: int64(len(data))}).marshal()
+	// Alice stalls two puts: her share.
+	for range 2 {
+		s, br := rawStream(t, n.aliceH, n.id(), put)
+		defer s.Close()
+		if r, err := readResponse(br); err != nil || r.code != codeContinue {
+			t.Fatalf("put header: %+v, %v", r, err)
+		}
+	}
+	if _, err := n.alice.Has(n.ctx, n.id(), []ID{Sum(data)}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("alice beyond her share: %v", err)
+	}
+	// Bob is still served.
+	if _, err := n.bob.Has(n.ctx, n.id(), []ID{Sum(data)}); err != nil {
+		t.Fatalf("bob while alice hogs: %v", err)
+	}
 }
 
 func TestNetContextAndClose(t *testing.T) {

@@ -37,6 +37,9 @@ type ServerOptions struct {
 	// request waits up to QueueWait for a slot, then gets ErrBusy.
 	MaxStreams int
 	QueueWait  time.Duration // default 2s
+	// MaxStreamsPerPeer keeps one friend from taking every slot (default
+	// MaxStreams/2, at least 1); beyond it the peer gets ErrBusy at once.
+	MaxStreamsPerPeer int
 	// RequestTimeout bounds reading a request and answering a small one
 	// (default 20s). Transfers get RequestTimeout plus the shard size at
 	// MinRate bytes per second (default 64 KiB/s), so a slow or stalled
@@ -51,6 +54,9 @@ type ServerOptions struct {
 func (o *ServerOptions) fill() {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = 16
+	}
+	if o.MaxStreamsPerPeer <= 0 {
+		o.MaxStreamsPerPeer = max(1, o.MaxStreams/2)
 	}
 	if o.QueueWait <= 0 {
 		o.QueueWait = 2 * time.Second
@@ -88,6 +94,7 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	streams map[network.Stream]struct{}
+	perPeer map[peer.ID]int // requests admitted or waiting, per peer
 }
 
 // NewServer registers the Protocol handler on h with default options. A nil
@@ -110,6 +117,7 @@ func NewServerWithOptions(h host.Host, s *Store, auth Authorizer, ann Announcer,
 		ctx:     ctx,
 		cancel:  cancel,
 		streams: make(map[network.Stream]struct{}),
+		perPeer: make(map[peer.ID]int),
 	}
 	if ann != nil {
 		sv.provideQ = make(chan ID, opt.ProvideQueue)
@@ -152,6 +160,24 @@ func (sv *Server) untrack(s network.Stream) {
 	sv.wg.Done()
 }
 
+func (sv *Server) admit(p peer.ID) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perPeer[p] >= sv.opt.MaxStreamsPerPeer {
+		return false
+	}
+	sv.perPeer[p]++
+	return true
+}
+
+func (sv *Server) leave(p peer.ID) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perPeer[p]--; sv.perPeer[p] <= 0 {
+		delete(sv.perPeer, p)
+	}
+}
+
 func (sv *Server) provider() {
 	defer sv.wg.Done()
 	for {
@@ -192,9 +218,12 @@ func (sv *Server) reply(s network.Stream, r *response) error {
 func (sv *Server) replyErr(s network.Stream, err error) {
 	c := codeOf(err)
 	msg := err.Error()
-	if c == codeInternal {
-		// Keep paths and the like to ourselves.
+	// Keep paths and the like to ourselves.
+	switch c {
+	case codeInternal:
 		msg = "holder internal error"
+	case codeDiskFull:
+		msg = "holder disk full"
 	}
 	sv.reply(s, &response{code: c, msg: msg})
 }
@@ -211,14 +240,22 @@ func (sv *Server) handle(s network.Stream) {
 
 	// A stranger is refused before anything it sent is read.
 	if sv.auth == nil || !sv.auth.Allowed(remote) {
-		log.Info("refusing stranger")
+		// Debug, not Info: a stranger must not be able to flood the log.
+		log.Debug("refusing stranger")
 		sv.reply(s, &response{code: codeRefused,
 			msg: fmt.Sprintf("refused: %s is not a friend of %s", remote, sv.h.ID())})
 		s.Close()
 		return
 	}
 
-	// Bounded concurrency: wait a little for a slot, then say busy.
+	// Bounded concurrency: a fair share per peer, then wait a little for a
+	// slot, then say busy.
+	if !sv.admit(remote) {
+		sv.reply(s, &response{code: codeBusy, msg: "too many requests from you, retry later"})
+		s.Close()
+		return
+	}
+	defer sv.leave(remote)
 	t := time.NewTimer(sv.opt.QueueWait)
 	select {
 	case sv.sem <- struct{}{}:
@@ -275,14 +312,15 @@ func (sv *Server) handle(s network.Stream) {
 }
 
 func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *request) error {
-	done, err := sv.st.begin(remote, req.id, req.size)
+	reserved, done, err := sv.st.begin(remote, req.id, req.size)
 	if err != nil {
 		return err
 	}
 	if done {
-		return sv.reply(s, &response{code: codeOK, msg: "already held"})
+		sv.reply(s, &response{code: codeOK, msg: "already held"})
+		return nil
 	}
-	defer sv.st.release(req.size)
+	defer sv.st.release(reserved)
 	if err := sv.reply(s, &response{code: codeContinue}); err != nil {
 		return nil // peer gone; nothing written
 	}
@@ -292,7 +330,8 @@ func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *r
 	}
 	sv.log.Debug("stored shard", "peer", remote, "shard", req.id, "bytes", req.size)
 	sv.announce(req.id)
-	return sv.reply(s, &response{code: codeOK})
+	sv.reply(s, &response{code: codeOK})
+	return nil
 }
 
 func (sv *Server) get(s network.Stream, req *request) error {
@@ -312,4 +351,21 @@ func (sv *Server) get(s network.Stream, req *request) error {
 		sv.log.Warn("sending shard", "shard", req.id, "err", err)
 	}
 	return nil
+}
+
+// Reprovide announces every shard in s through ann, one after another, and
+// returns how many it announced. DHT provider records expire, so the box
+// calls it periodically (kad-dht: about twice a day).
+func Reprovide(ctx context.Context, s *Store, ann Announcer) (int, error) {
+	// Collect first: no index transaction stays open across network calls.
+	var ids []ID
+	if err := s.Each(func(id ID, _ int64) error { ids = append(ids, id); return nil }); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := ann.Provide(ctx, id.CID()); err != nil {
+			return i, fmt.Errorf("shard: reprovide %s: %w", id, err)
+		}
+	}
+	return len(ids), nil
 }

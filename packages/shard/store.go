@@ -47,10 +47,10 @@ type ownerRec struct {
 
 // HostedEntry is one line of "Hosted for others".
 type HostedEntry struct {
-	Owner  peer.ID
-	Shards int
-	Bytes  int64
-	Since  time.Time // when this owner's first still-hosted shard was stored
+	Owner  peer.ID   `json:"owner"`
+	Shards int       `json:"shards"`
+	Bytes  int64     `json:"bytes"`
+	Since  time.Time `json:"since"` // when this owner's current run of hosting began
 }
 
 // Store keeps shards for other boxes under a directory, with a quota. The
@@ -250,25 +250,28 @@ func (s *Store) getRec(id ID) (*indexRec, error) {
 
 // Put stores a shard of exactly size bytes read from r for owner. The bytes
 // are hashed while they are written to a temp file; only if they match id is
-// the file fsynced, renamed into place and indexed. If the shard is already
-// here, Put only records owner's reference and does not read r.
+// the file fsynced, renamed into place and indexed. If owner already stored
+// this shard, Put does not read r.
 func (s *Store) Put(owner peer.ID, id ID, r io.Reader, size int64) error {
-	done, err := s.begin(owner, id, size)
+	reserved, done, err := s.begin(owner, id, size)
 	if err != nil || done {
 		return err
 	}
-	defer s.release(size)
+	defer s.release(reserved)
 	return s.write(owner, id, r, size)
 }
 
-// begin validates a put and reserves quota for it. done reports that the
-// shard was already present and owner's reference has been recorded.
-func (s *Store) begin(owner peer.ID, id ID, size int64) (done bool, err error) {
+// begin validates a put and reserves quota for it. done reports that owner
+// already holds a reference to the shard, so there is nothing to receive.
+// A shard stored by another owner must still be uploaded in full: a
+// reference is granted only to a peer that proves it has the bytes (IDs are
+// public in the DHT), but it takes no new quota.
+func (s *Store) begin(owner peer.ID, id ID, size int64) (reserved int64, done bool, err error) {
 	if size < 0 {
-		return false, fmt.Errorf("%w: negative size", ErrBadRequest)
+		return 0, false, fmt.Errorf("%w: negative size", ErrBadRequest)
 	}
 	if size > MaxShardSize {
-		return false, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, size, MaxShardSize)
+		return 0, false, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, size, MaxShardSize)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -276,18 +279,19 @@ func (s *Store) begin(owner peer.ID, id ID, size int64) (done bool, err error) {
 	switch {
 	case err == nil:
 		if rec.Size != size {
-			return false, fmt.Errorf("%w: %s is %d bytes, not %d", ErrHashMismatch, id, rec.Size, size)
+			return 0, false, fmt.Errorf("%w: %s is %d bytes, not %d", ErrHashMismatch, id, rec.Size, size)
 		}
-		return true, s.addRefLocked(owner, id, rec)
+		_, mine := rec.Owners[owner.String()]
+		return 0, mine, nil
 	case !errors.Is(err, ErrNotFound):
-		return false, err
+		return 0, false, err
 	}
 	if s.used+s.reserved+size > s.quota {
-		return false, fmt.Errorf("%w: %d of %d bytes used, %d in flight, shard is %d",
+		return 0, false, fmt.Errorf("%w: %d of %d bytes used, %d in flight, shard is %d",
 			ErrOverQuota, s.used, s.quota, s.reserved, size)
 	}
 	s.reserved += size
-	return false, nil
+	return size, false, nil
 }
 
 func (s *Store) release(size int64) {
@@ -316,7 +320,8 @@ func (s *Store) write(owner peer.ID, id ID, r io.Reader, size int64) (err error)
 		if fw.err != nil { // the disk failed, not the sender
 			return diskErr("write", fw.err)
 		}
-		return fmt.Errorf("shard: put %s: receive: %w", id, err)
+		// The sender failed (reset, timeout): its request was bad, not us.
+		return fmt.Errorf("%w: put %s: receive: %w", ErrBadRequest, id, err)
 	}
 	if n < size {
 		return fmt.Errorf("shard: put %s: %w: got %d of %d bytes", id, io.ErrUnexpectedEOF, n, size)
@@ -338,15 +343,21 @@ func (s *Store) commit(owner peer.ID, id ID, tmp string, size int64) error {
 	defer s.mu.Unlock()
 	rec, err := s.getRec(id)
 	switch {
-	case err == nil: // a concurrent put of the same shard won
+	case err == nil: // already here (another owner, or a concurrent put won)
 		os.Remove(tmp)
 		return s.addRefLocked(owner, id, rec)
 	case !errors.Is(err, ErrNotFound):
 		return err
 	}
 	final := s.path(id)
-	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
-		return diskErr("mkdir", err)
+	if _, err := os.Stat(filepath.Dir(final)); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(filepath.Dir(final), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return diskErr("mkdir", err)
+		}
+		// A new fan-out directory must itself survive a power cut.
+		if err := syncDir(s.shardsDir); err != nil {
+			return diskErr("fsync dir", err)
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return diskErr("rename", err)
@@ -494,9 +505,10 @@ func (s *Store) dropCorrupt(id ID, why string) {
 }
 
 // Open returns a reader of the shard and its size. The reader verifies the
-// bytes against id as they are read: after the last byte it returns io.EOF,
-// or ErrCorrupt if the disk returned something else (the shard is then
-// dropped from the store).
+// bytes against id as they are read: with the last byte it returns
+// ErrCorrupt if the disk returned something else (the shard is then dropped
+// from the store), and io.EOF after it otherwise. The check is only as good
+// as the caller's reading: stop early and nothing is verified.
 func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 	rec, err := s.getRec(id)
 	if err != nil {
@@ -532,7 +544,8 @@ func (s *Store) Get(id ID) ([]byte, error) {
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, err
 	}
-	// The verdict comes with the read after the last byte.
+	// ReadFull drops an error that comes with the last bytes; the verdict
+	// is sticky, so ask again.
 	if _, err := rc.Read(make([]byte, 1)); err != io.EOF {
 		return nil, err
 	}
@@ -554,9 +567,6 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	}
 	if v.left == 0 {
 		v.err = io.EOF
-		if ID(v.h.Sum(nil)) != v.id {
-			v.err = v.corrupt("hash mismatch")
-		}
 		return 0, v.err
 	}
 	if int64(len(p)) > v.left {
@@ -566,10 +576,18 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	v.h.Write(p[:n])
 	v.left -= int64(n)
 	switch {
-	case err == io.EOF && v.left > 0:
+	case v.left == 0:
+		// The verdict comes with the last bytes, before the caller can
+		// pass them on: a holder has dropped a corrupt shard by the time
+		// its client has received it.
+		if ID(v.h.Sum(nil)) != v.id {
+			v.err = v.corrupt("hash mismatch")
+			return n, v.err
+		}
+	case err == io.EOF:
 		v.err = v.corrupt("file shorter than index")
 		return n, v.err
-	case err != nil && err != io.EOF:
+	case err != nil:
 		return n, fmt.Errorf("shard: read %s: %w", v.id, err)
 	}
 	return n, nil

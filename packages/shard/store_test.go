@@ -246,6 +246,15 @@ func TestStoreDeleteOwnership(t *testing.T) {
 	if err := s.Delete(eve, id); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("Delete by non-owner: %v", err)
 	}
+	// A second owner must upload the real bytes to get a reference: knowing
+	// the ID (it is public in the DHT) is not enough.
+	fake := bytes.Repeat([]byte{7}, len(data))
+	if err := s.Put(eve, id, bytes.NewReader(fake), int64(len(fake))); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("reference claimed with wrong bytes: %v", err)
+	}
+	if err := s.Delete(eve, id); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("eve got a reference: %v", err)
+	}
 	// Two owners of the same bytes: each holds a reference.
 	s.put(t, bob, data)
 	if used, _ := s.Usage(); used != 1000 {
@@ -401,18 +410,62 @@ func TestStoreCrashLeftovers(t *testing.T) {
 	}
 }
 
-// TestStoreDiskFull makes the temp file /dev/full, which fails writes with
-// ENOSPC, the way a full disk does.
-func TestStoreDiskFull(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full")
+// devFull returns a path to a /dev/full device (writes fail with ENOSPC,
+// the way a full disk does), making one if the system has none.
+func devFull(t testing.TB) string {
+	if _, err := os.Stat("/dev/full"); err == nil {
+		return "/dev/full"
 	}
+	p := filepath.Join(t.TempDir(), "full")
+	if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, 1<<8|7); err != nil {
+		t.Skipf("no /dev/full and cannot make one: %v", err)
+	}
+	return p
+}
+
+// TestStoreDiskFull fills a real (tiny tmpfs) file system when allowed to
+// mount one, and otherwise writes the temp file to /dev/full.
+func TestStoreDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o700)
+	err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=256k")
+	if err == nil {
+		t.Cleanup(func() { syscall.Unmount(data, 0) })
+		s := openTestStore(t, dir, 1<<30)
+		owner := newPeerID(t)
+		var stored []ID
+		for range 10 {
+			b := randBytes(t, 60_000)
+			if err = s.Put(owner, Sum(b), bytes.NewReader(b), int64(len(b))); err != nil {
+				break
+			}
+			stored = append(stored, Sum(b))
+		}
+		if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("filling a 256k file system: %v", err)
+		}
+		if tmp := s.tmpFiles(t); len(tmp) != 0 {
+			t.Fatalf("temp files left on a full disk: %v", tmp)
+		}
+		for _, id := range stored {
+			if _, err := s.Get(id); err != nil {
+				t.Fatalf("shard stored before the disk filled: %v", err)
+			}
+		}
+		if used, _ := s.Usage(); used != int64(len(stored))*60_000 {
+			t.Fatalf("Usage = %d for %d shards", used, len(stored))
+		}
+		return
+	}
+	t.Logf("cannot mount tmpfs (%v); using /dev/full", err)
+	full := devFull(t)
 	s := newTestStore(t, 1<<20)
 	s.createTemp = func(string, string) (*os.File, error) {
-		return os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		return os.OpenFile(full, os.O_WRONLY, 0)
 	}
-	data := randBytes(t, 100_000)
-	err := s.Put(newPeerID(t), Sum(data), bytes.NewReader(data), int64(len(data)))
+	b := randBytes(t, 100_000)
+	err = s.Put(newPeerID(t), Sum(b), bytes.NewReader(b), int64(len(b)))
 	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Put on a full disk: %v", err)
 	}

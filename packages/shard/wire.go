@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 )
 
 type op byte
@@ -79,6 +80,9 @@ var codes = []struct {
 func codeOf(err error) code {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return codeBadRequest
+	}
+	if errors.Is(err, syscall.ENOSPC) { // e.g. the index failing on a full disk
+		return codeDiskFull
 	}
 	for _, c := range codes {
 		if errors.Is(err, c.err) {
