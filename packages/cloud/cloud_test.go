@@ -414,3 +414,22 @@ func TestHedgeSlowHolder(t *testing.T) {
 		t.Fatalf("get waited on the slow holder: %v", d)
 	}
 }
+
+func TestVerifyFindsCorruptShard(t *testing.T) {
+	e := newEnv(t, 6, nil)
+	e.put(t, "/v", randBytes(3*seg), PutOptions{})
+	man, _ := e.s.Manifest("/v")
+	victim := man.Segments[2].Shards[4]
+	e.f.set(func() { e.f.boxes[victim.Holder][victim.ID][0] ^= 1 })
+	h, _ := e.s.Health(context.Background(), "/v")
+	if !h.Complete {
+		t.Fatal("presence check should not see the corruption")
+	}
+	h, err := e.s.Verify(context.Background(), "/v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := h.Segments[2].Shards[4].State; st != StateCorrupt {
+		t.Fatalf("state %s", st)
+	}
+}
