@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"oepc.dev/oepcos/hack/bench/syncthingbench"
 	"oepc.dev/oepcos/hack/devnet/devnet"
 )
 
 // BenchmarkCloudDevnet puts a file (OEPC_BENCH_SIZE bytes, default 1 GiB)
 // from box 1 of a 6-box loopback devnet and gets it back, reporting put and
-// get throughput and the uploading box's peak RSS. It runs once whatever
-// b.N is: the devnet's start-up dwarfs a loop.
+// get throughput and the uploading box's peak RSS; then, in the same run,
+// Syncthing (Debian's package, installed when missing) delivers the same
+// file between two loopback devices, and the put is reported beside it as a
+// ratio. It runs once whatever b.N is: the devnet's start-up dwarfs a loop.
 func BenchmarkCloudDevnet(b *testing.B) {
 	size := int64(1 << 30)
 	if v := os.Getenv("OEPC_BENCH_SIZE"); v != "" {
@@ -50,6 +53,17 @@ func BenchmarkCloudDevnet(b *testing.B) {
 		b.ReportMetric(mb/get.Seconds(), "get-MB/s")
 		b.ReportMetric((mb/get.Seconds())/(mb/put.Seconds()), "get/put")
 		b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+
+		if _, err := syncthingbench.EnsureInstalled(b.Context()); err != nil {
+			b.Fatalf("syncthing for the side-by-side baseline: %v", err)
+		}
+		res, err := syncthingbench.Sync(b.Context(), work, src, nil)
+		if err != nil {
+			b.Fatalf("syncthing: %v", err)
+		}
+		st2 := mb / res.Duration.Seconds()
+		b.ReportMetric(st2, "syncthing-MB/s")
+		b.ReportMetric((mb/put.Seconds())/st2, "put/syncthing")
 	}
 }
 

@@ -100,6 +100,9 @@ func EnsureInstalled(ctx context.Context) (string, error) {
 // happens, both syncthing processes are killed and the temporary directory
 // is removed before Sync returns; ctx bounds the whole run.
 func Sync(ctx context.Context, workDir, srcFile string, log *slog.Logger) (res Result, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	bin, err := exec.LookPath("syncthing")
 	if err != nil {
 		return res, fmt.Errorf("syncthing not found (see EnsureInstalled): %w", err)
