@@ -40,7 +40,12 @@ E2E_PKGS = $$($(GO) list ./hack/... | grep -v '/hack/imagetest')
 test-unit:
 	$(GO) test -race -timeout 15m $(UNIT_PKGS)
 
+# syncthing: the personal cloud's baseline; iproute2: the mDNS test's
+# network namespaces.
+E2E_DEPS := syncthing iproute2
+
 test-e2e:
+	@hack/install-deps.sh $(E2E_DEPS)
 	$(GO) test -timeout 20m $(E2E_PKGS)
 
 test: tidy-check lint test-unit test-e2e $(TEST_TARGETS)
