@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,13 @@ type Options struct {
 	Repo string
 	// Instance is the name of a directory under appliance/instances.
 	Instance string
+	// Source is the committed instance directory; default
+	// <Repo>/appliance/instances/<Instance>. Its builddir must sit four
+	// levels below the repository (builddir/go.mod replaces oepc.dev/oepcos
+	// with ../../../..).
+	Source string
+	// Programs that must exist under appliance/ (default Programs).
+	Programs []string
 	// WorkDir receives instances/, secrets/ and logs; <Repo>/build if empty.
 	WorkDir string
 	// Version is stamped into every OEPC program
@@ -120,11 +128,18 @@ func Prepare(opts Options) (*Instance, error) {
 	if work, err = filepath.Abs(work); err != nil {
 		return nil, err
 	}
-	src := filepath.Join(repo, "appliance", "instances", opts.Instance)
+	src := opts.Source
+	if src == "" {
+		src = filepath.Join(repo, "appliance", "instances", opts.Instance)
+	}
+	progs := opts.Programs
+	if progs == nil {
+		progs = Programs
+	}
 	if _, err := os.Stat(filepath.Join(src, "config.json")); err != nil {
 		return nil, fmt.Errorf("image: instance %q: %w", opts.Instance, err)
 	}
-	for _, p := range Programs {
+	for _, p := range progs {
 		if _, err := os.Stat(filepath.Join(repo, "appliance", p, "main.go")); err != nil {
 			return nil, fmt.Errorf("image: program %s is missing from this checkout (appliance/%s/main.go): %w", p, p, err)
 		}
@@ -278,7 +293,10 @@ type Result struct {
 	// PermOffset and PermKB locate the ext4 /perm file system.
 	PermOffset int64
 	PermKB     int64
-	Duration   time.Duration
+	// RootBytes is the size of the root file system (squashfs) in root
+	// partition A: what an OTA update transfers besides the boot files.
+	RootBytes int64
+	Duration  time.Duration
 }
 
 var mkfsRE = regexp.MustCompile(`mkfs\.ext4 -F -E offset=(\d+) (\S+) (\d+)`)
@@ -328,8 +346,32 @@ func (in *Instance) Build(ctx context.Context, out string, sizeBytes int64) (Res
 		return Result{}, err
 	}
 	res.SizeBytes, res.AllocatedBytes = fileSizes(out)
+	if res.RootBytes, err = squashfsSize(out, res.PermOffset-rootAFromPerm); err != nil {
+		return Result{}, err
+	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// gokrazy's layout: boot (100 MB), root A and root B (500 MB each), then
+// /perm, each MB being 1024*1024 bytes.
+const rootAFromPerm = 1000 << 20
+
+// squashfsSize reads bytes_used from the squashfs superblock at off.
+func squashfsSize(img string, off int64) (int64, error) {
+	f, err := os.Open(img)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sb := make([]byte, 96)
+	if _, err := f.ReadAt(sb, off); err != nil {
+		return 0, fmt.Errorf("image: reading the root superblock: %w", err)
+	}
+	if string(sb[:4]) != "hsqs" {
+		return 0, fmt.Errorf("image: no squashfs root file system at offset %d", off)
+	}
+	return int64(binary.LittleEndian.Uint64(sb[40:48])), nil
 }
 
 // mkfsPerm creates the ext4 /perm file system inside the image file,
