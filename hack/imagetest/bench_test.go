@@ -61,7 +61,9 @@ func TestBench(t *testing.T) {
 	bareBoot, _ := bootAndMeasure(t, ctx, dir, "bare", bareImg, bareIn, func(ctx context.Context, b *Box) error {
 		return b.GokrazyUp(ctx)
 	}, nil)
-	// The box: QEMU start until /v1/health says every program is healthy.
+	// The box: QEMU start until /v1/health lists every program and none is
+	// in error (oepcd may be "degraded" here: the benchmark runs without a
+	// super node, so it has no peers).
 	var rss map[string]int64
 	var reps []health.Report
 	boxBoot, _ := bootAndMeasure(t, ctx, dir, "box", boxImg, boxIn, func(ctx context.Context, b *Box) error {
@@ -69,8 +71,13 @@ func TestBench(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(r) != len(image.Programs) || !health.AllHealthy(r) {
-			return fmt.Errorf("not all healthy yet: %+v", r)
+		if len(r) != len(image.Programs) {
+			return fmt.Errorf("%d of %d programs report", len(r), len(image.Programs))
+		}
+		for _, rep := range r {
+			if rep.Status == health.Error {
+				return fmt.Errorf("%s: error: %s", rep.Name, rep.Detail)
+			}
 		}
 		return nil
 	}, func(b *Box) {
