@@ -42,7 +42,7 @@ func TestInstancesMatchPins(t *testing.T) {
 			if !slices.Contains(cfg.Environment, "GOARCH="+b.GOARCH) {
 				t.Errorf("Environment %v lacks GOARCH=%s", cfg.Environment, b.GOARCH)
 			}
-			for _, p := range []string{"oepcd", "storaged", "minerd", "relayd", "homed", "hdmid"} {
+			for _, p := range []string{"oepcd", "storaged", "minerd", "relayd", "homed", "hdmid", "bootguard"} {
 				if !slices.Contains(cfg.Packages, "oepc.dev/oepcos/appliance/"+p) {
 					t.Errorf("Packages lacks %s", p)
 				}

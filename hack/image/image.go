@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ import (
 
 // Programs are the box's programs, in the order of the instance configs.
 var Programs = []string{"oepcd", "storaged", "minerd", "relayd", "homed", "hdmid"}
+
+// Support are programs in the image that are not roles of the box and do
+// not report health: bootguard (keeps an OTA update only if it is healthy).
+var Support = []string{"bootguard"}
 
 // ProgramPackage is the import path of a box program.
 func ProgramPackage(name string) string { return "oepc.dev/oepcos/appliance/" + name }
@@ -62,7 +67,8 @@ type Options struct {
 	// levels below the repository (builddir/go.mod replaces oepc.dev/oepcos
 	// with ../../../..).
 	Source string
-	// Programs that must exist under appliance/ (default Programs).
+	// Programs that must exist under appliance/ (default Programs and
+	// Support).
 	Programs []string
 	// WorkDir receives instances/, secrets/ and logs; <Repo>/build if empty.
 	WorkDir string
@@ -134,7 +140,7 @@ func Prepare(opts Options) (*Instance, error) {
 	}
 	progs := opts.Programs
 	if progs == nil {
-		progs = Programs
+		progs = append(slices.Clone(Programs), Support...)
 	}
 	if _, err := os.Stat(filepath.Join(src, "config.json")); err != nil {
 		return nil, fmt.Errorf("image: instance %q: %w", opts.Instance, err)

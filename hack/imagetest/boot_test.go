@@ -369,6 +369,67 @@ func TestBoot(t *testing.T) {
 		}
 		checkHealth(t, ctx, box)
 	})
+	// 7. A broken update falls back: bootguard has accepted the current
+	// root; an update whose oepcd does not serve its API where expected
+	// stays unhealthy, and bootguard switches back to the previous root.
+	t.Run("ota-fallback", func(t *testing.T) {
+		err := WaitFor(ctx, 60*time.Second, 2*time.Second, func(ctx context.Context) error {
+			l, err := box.ServiceLog(ctx, "/user/bootguard")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(l, "now the known-good one") || !strings.Contains(l, "version=boottest-2") {
+				return errors.New("bootguard has not confirmed boottest-2 yet")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := vm.RootDevices(0)
+		good := roots[len(roots)-1]
+		opts3 := opts
+		opts3.Version = "boottest-3-broken"
+		opts3.ExtraFlags = map[string][]string{
+			"oepcd":     append(slices.Clone(extra["oepcd"]), "--api=:7071"),
+			"bootguard": {"--probation=40s"},
+		}
+		in3, err := image.Prepare(opts3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := vm.SerialSize()
+		t0 := time.Now()
+		if err := in3.Update(ctx, false); err != nil {
+			t.Fatalf("gok update: %v", err)
+		}
+		// The broken build boots on the other root, then bootguard gives up
+		// after its 40 s probation and reboots into the good root.
+		var st Status
+		err = WaitFor(ctx, bootTimeout+40*time.Second, 2*time.Second, func(ctx context.Context) error {
+			r := vm.RootDevices(off)
+			if len(r) < 2 {
+				return fmt.Errorf("%d boots since the update, want 2 (broken, then fallback)", len(r))
+			}
+			var err error
+			st, err = box.Status(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("no fallback: %v", err)
+		}
+		r := vm.RootDevices(off)
+		if r[0] == good {
+			t.Errorf("the broken update booted the old root %s", good)
+		}
+		if r[len(r)-1] != good {
+			t.Errorf("after the fallback the box runs root %s, want the good root %s", r[len(r)-1], good)
+		}
+		if st.Version != "boottest-2" {
+			t.Errorf("after the fallback the box runs %s, want boottest-2", st.Version)
+		}
+		t.Logf("broken update rolled back to %s (%s) %v after the update started", good, st.Version, time.Since(t0).Round(time.Second))
+	})
 	t.Logf("boot test took %v", time.Since(start).Round(time.Second))
 }
 

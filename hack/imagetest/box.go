@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -198,4 +199,14 @@ func WaitFor(ctx context.Context, timeout, interval time.Duration, f func(contex
 		case <-time.After(interval):
 		}
 	}
+}
+
+// ServiceLog returns gokrazy's status page of one supervised program (its
+// recent stdout and stderr), HTML-unescaped.
+func (b *Box) ServiceLog(ctx context.Context, path string) (string, error) {
+	data, err := b.do(ctx, http.MethodGet, b.Gokrazy, "/status?path="+url.QueryEscape(path), nil, b.gokrazyAuth)
+	if err != nil {
+		return "", err
+	}
+	return html.UnescapeString(string(data)), nil
 }
