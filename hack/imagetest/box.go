@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -75,27 +74,26 @@ func (b *Box) APICall(ctx context.Context, method, path string, body []byte) ([]
 
 // Status is the part of GET /v1/status the tests look at.
 type Status struct {
-	Version string          `json:"version"`
-	PeerID  string          `json:"peer_id"`
-	Peers   json.RawMessage `json:"peers"`
+	Version string `json:"version"`
+	PeerID  string `json:"peer_id"`
+	Network struct {
+		Joined    bool   `json:"joined"`
+		Bootstrap string `json:"bootstrap"`
+		Peers     []struct {
+			ID      string `json:"id"`
+			Relayed bool   `json:"relayed"`
+		} `json:"peers"`
+	} `json:"network"`
 }
 
-// PeerCount understands "peers" as a number or as a list.
-func (s Status) PeerCount() int {
-	var n int
-	if json.Unmarshal(s.Peers, &n) == nil {
-		return n
-	}
-	var l []json.RawMessage
-	if json.Unmarshal(s.Peers, &l) == nil {
-		return len(l)
-	}
-	return 0
-}
-
-// HasPeer reports whether "peers" is a list that mentions id.
+// HasPeer reports whether the box is connected to peer id.
 func (s Status) HasPeer(id string) bool {
-	return bytes.Contains(s.Peers, []byte(id))
+	for _, p := range s.Network.Peers {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Status is GET /v1/status.
@@ -201,12 +199,25 @@ func WaitFor(ctx context.Context, timeout, interval time.Duration, f func(contex
 	}
 }
 
-// ServiceLog returns gokrazy's status page of one supervised program (its
-// recent stdout and stderr), HTML-unescaped.
+// ServiceLog returns the recent stderr of one supervised program, read
+// from gokrazy's log stream for at most two seconds.
 func (b *Box) ServiceLog(ctx context.Context, path string) (string, error) {
-	data, err := b.do(ctx, http.MethodGet, b.Gokrazy, "/status?path="+url.QueryEscape(path), nil, b.gokrazyAuth)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.Gokrazy+"/log?stream=stderr&path="+url.QueryEscape(path), nil)
 	if err != nil {
 		return "", err
 	}
-	return html.UnescapeString(string(data)), nil
+	b.gokrazyAuth(req)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", &HTTPError{resp.StatusCode, resp.Status}
+	}
+	// The stream never ends; what arrived before the deadline is the log.
+	data, _ := io.ReadAll(resp.Body)
+	return string(data), nil
 }

@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return "", err
 	}
 	onProbation := prev != nil && prev.Root != root
-	log.Info("bootguard: checking this boot", "root", root, "version", cfg.Version,
+	log.Info("bootguard: checking this boot", "root", root, "this_version", cfg.Version,
 		"known_good_root", rootOrNone(prev), "probation", onProbation, "limit", cfg.Probation)
 
 	pctx, cancel := context.WithTimeout(ctx, cfg.Probation)
@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		if err := save(cfg.StateDir, st); err != nil {
 			return "", err
 		}
-		log.Info("bootguard: healthy; this root is now the known-good one", "root", root, "version", cfg.Version)
+		log.Info("bootguard: healthy; this root is now the known-good one", "root", root, "this_version", cfg.Version)
 		return Confirmed, nil
 	}
 	if !onProbation {
@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return Unhealthy, nil
 	}
 	log.Error("bootguard: the updated version did not become healthy; falling back to the previous root",
-		"root", root, "version", cfg.Version, "fallback_root", prev.Root, "fallback_version", prev.Version, "err", last)
+		"root", root, "this_version", cfg.Version, "fallback_root", prev.Root, "fallback_version", prev.Version, "err", last)
 	prev.RolledBack = root
 	if err := save(cfg.StateDir, *prev); err != nil {
 		return "", err
