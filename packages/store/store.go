@@ -202,3 +202,9 @@ func (b badgerLogger) Errorf(f string, a ...any)   { b.log(slog.LevelError, f, a
 func (b badgerLogger) Warningf(f string, a ...any) { b.log(slog.LevelWarn, f, a...) }
 func (b badgerLogger) Infof(f string, a ...any)    { b.log(slog.LevelDebug, f, a...) }
 func (b badgerLogger) Debugf(f string, a ...any)   { b.log(slog.LevelDebug, f, a...) }
+
+// GetJSONBytes decodes a JSON value read by Scan.
+func GetJSONBytes(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// MarshalJSON encodes v for a Batch.
+func MarshalJSON(v any) ([]byte, error) { return json.Marshal(v) }

@@ -1,0 +1,365 @@
+// Package box is oepcd, the heart of an OEPC box: its identity, its place on
+// the OE network (libp2p host and DHT), its friends, and the local API the
+// CLI and web UI use. Run runs one box; the devnet runs several, each in its
+// own process, and the image runs it as a gokrazy package.
+package box
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/sync/errgroup"
+
+	"oepc.dev/oepcos/packages/friends"
+	"oepc.dev/oepcos/packages/health"
+	"oepc.dev/oepcos/packages/identity"
+	"oepc.dev/oepcos/packages/localapi"
+	"oepc.dev/oepcos/packages/p2p"
+	"oepc.dev/oepcos/packages/shard"
+	"oepc.dev/oepcos/packages/store"
+	"oepc.dev/oepcos/packages/version"
+)
+
+// Roles are the supervisors whose health the box reports beside its own.
+var Roles = []string{"storaged", "minerd", "relayd", "homed", "hdmid"}
+
+// Config is one box.
+type Config struct {
+	DataDir     string   // identity, token, database; on the box /perm/home/oepcd
+	Name        string   // what friends see; default the host name
+	APIAddr     string   // local API listen address
+	ListenAddrs []string // libp2p multiaddrs; empty: dial out only (behind NAT)
+	Bootstrap   []string // super node multiaddrs with /p2p/ID
+	MDNS        bool
+	Private     bool // announce only relay addresses (behind NAT)
+	// LoopbackOnly confines networking to 127.0.0.1/::1 (devnet, tests).
+	LoopbackOnly bool
+	// HealthDir holds the role supervisors' health sockets; empty: report
+	// only oepcd itself.
+	HealthDir string
+	// Quota is how many bytes of shards the box keeps for friends.
+	Quota int64
+	// TokenFile, if set, is read for the API token instead of the one
+	// created in DataDir (an image can bake one in for its owner).
+	TokenFile string
+
+	Logger *slog.Logger
+	// APIListener, if set, is used instead of listening on APIAddr.
+	APIListener net.Listener
+	// Ready is called once the box serves its API.
+	Ready func(Info)
+	// Mounts add handlers to the local API (the personal cloud and later
+	// roles plug in here); they are called once the box is up.
+	Mounts []func(*Box, *localapi.Server) error
+}
+
+// Info is what a started box tells its starter.
+type Info struct {
+	PeerID peer.ID
+	API    string // http://host:port
+	Token  string
+}
+
+// Box is a running box, handed to Mounts.
+type Box struct {
+	Cfg     Config
+	Log     *slog.Logger
+	Node    *p2p.Node
+	DB      *store.DB
+	Friends *friends.Book
+	Shards  *shard.Store
+	Started time.Time
+
+	mu      sync.Mutex
+	healthy map[string]health.Report // extra reports set by mounts
+}
+
+// SetHealth lets a mounted service report its state under name.
+func (b *Box) SetHealth(r health.Report) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.healthy[r.Name] = r
+}
+
+// ParseFlags reads a box's Config from command-line arguments (the
+// gokrazy instance config passes them).
+func ParseFlags(name string, args []string) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	host, _ := os.Hostname()
+	fs.StringVar(&cfg.DataDir, "data", "/perm/home/oepcd", "data directory (identity, API token, database)")
+	fs.StringVar(&cfg.Name, "name", host, "the box's name, as friends see it")
+	fs.StringVar(&cfg.APIAddr, "api", ":7070", "local API listen address")
+	listen := p2p.AddrList{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+	fs.Var(&listen, "listen", "comma-separated libp2p listen multiaddrs (\"none\": dial out only)")
+	var boot p2p.AddrList
+	fs.Var(&boot, "bootstrap", "comma-separated super node multiaddrs, each with /p2p/ID")
+	fs.BoolVar(&cfg.MDNS, "mdns", true, "find boxes on the local network with mDNS")
+	fs.BoolVar(&cfg.Private, "private", false, "behind NAT: be reached through a relay")
+	fs.BoolVar(&cfg.LoopbackOnly, "loopback-only", false, "talk only on 127.0.0.1/::1 (devnet)")
+	fs.StringVar(&cfg.HealthDir, "health-dir", health.DefaultDir, "directory of the role supervisors' health sockets (empty: none)")
+	quota := byteSize(10 << 30)
+	fs.Var(&quota, "quota", "space kept for friends' shards (e.g. 500GiB)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	cfg.ListenAddrs, cfg.Bootstrap, cfg.Quota = listen, boot, int64(quota)
+	return cfg, nil
+}
+
+// Run runs the box until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return errors.New("box: no data directory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("box: data directory: %w", err)
+	}
+	started := time.Now()
+	key, err := identity.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	token, err := loadToken(cfg)
+	if err != nil {
+		return err
+	}
+	pid, _ := peer.IDFromPrivateKey(key)
+	log = log.With("box", cfg.Name)
+	log.Info("box starting", "peer", pid, "version", version.Version, "data", cfg.DataDir)
+	if code, err := pairingCode(cfg.DataDir); err != nil {
+		log.Warn("no pairing code", "err", err)
+	} else {
+		log.Info("pairing code for phones and the web UI", "code", code)
+	}
+
+	ln := cfg.APIListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+			return fmt.Errorf("box: local API: %w", err)
+		}
+	}
+	defer ln.Close()
+	api := localapi.NewServer(token, log)
+	info := Info{PeerID: pid, API: "http://" + ln.Addr().String(), Token: token}
+
+	db, err := store.Open(filepath.Join(cfg.DataDir, "db"), store.Options{Logger: log})
+	if err != nil {
+		// Not a boot loop: stay up, say what is wrong on the API and in
+		// the log, and let the owner act.
+		log.Error("database unusable; box runs degraded", "err", err)
+		return degraded(ctx, cfg, api, ln, info, started, err)
+	}
+	defer db.Close()
+
+	bootInfos, err := p2p.ParseAddrInfos(cfg.Bootstrap)
+	if err != nil {
+		return err
+	}
+	node, err := p2p.New(ctx, p2p.Config{
+		Key:          key,
+		ListenAddrs:  cfg.ListenAddrs,
+		Bootstrap:    bootInfos,
+		Private:      cfg.Private,
+		MDNS:         cfg.MDNS,
+		LoopbackOnly: cfg.LoopbackOnly,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	book, err := friends.New(node.Host, db, friends.Options{Name: cfg.Name, Rendezvous: node, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer book.Close()
+	shards, err := shard.OpenStore(filepath.Join(cfg.DataDir, "shards"), db, cfg.Quota, log)
+	if err != nil {
+		return err
+	}
+	shardSrv := shard.NewServer(node.Host, shards, book, node, log)
+	defer shardSrv.Close()
+	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Shards: shards, Started: started, healthy: map[string]health.Report{}}
+	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if book.IsFriend(c.RemotePeer()) {
+			book.UpdateAddrs(c.RemotePeer(), []ma.Multiaddr{c.RemoteMultiaddr()})
+		}
+	}})
+	b.routes(api)
+	for _, m := range cfg.Mounts {
+		if err := m(b, api); err != nil {
+			return err
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return node.Run(gctx) })
+	g.Go(func() error { b.keepFriendsConnected(gctx); return nil })
+	g.Go(func() error { return localapi.Serve(gctx, ln, api) })
+	if cfg.HealthDir != "" {
+		g.Go(func() error {
+			err := health.Serve(gctx, health.SocketPath(cfg.HealthDir, "oepcd"), func() health.Report { return b.selfReport() })
+			if err != nil {
+				log.Warn("health socket unavailable", "err", err)
+			}
+			return nil
+		})
+	}
+	log.Info("box up", "api", info.API, "addrs", node.Host.Addrs())
+	if cfg.Ready != nil {
+		cfg.Ready(info)
+	}
+	err = g.Wait()
+	log.Info("box stopped")
+	return err
+}
+
+func loadToken(cfg Config) (string, error) {
+	if cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err == nil {
+			tok := strings.TrimSpace(string(b))
+			if len(tok) < 32 {
+				return "", fmt.Errorf("box: token in %s is too short", cfg.TokenFile)
+			}
+			return tok, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+	}
+	return identity.LoadOrCreateToken(cfg.DataDir)
+}
+
+// pairingCode is the one-time code a phone or browser proves presence
+// with; shown in the log (and on the TV, by hdmid).
+func pairingCode(dir string) (string, error) {
+	path := filepath.Join(dir, "pairing.code")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	code := fmt.Sprintf("%03d-%03d", n.Int64()/1000, n.Int64()%1000)
+	return code, identity.WriteFileAtomic(path, []byte(code+"\n"), 0o600)
+}
+
+// keepFriendsConnected dials friends that are not connected: at their last
+// known addresses, else through the DHT.
+func (b *Box) keepFriendsConnected(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		for _, id := range b.Friends.Peers() {
+			if b.Node.Host.Network().Connectedness(id) == network.Connected {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := b.Node.Connect(cctx, id)
+			cancel()
+			if err != nil {
+				b.Log.Debug("friend unreachable", "peer", id, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Box) selfReport() health.Report {
+	st := b.Node.Stats()
+	if !st.Joined && len(b.Cfg.Bootstrap) > 0 {
+		return health.Self("oepcd", health.Degraded, "not yet joined the OE network", b.Started)
+	}
+	return health.Self("oepcd", health.OK, fmt.Sprintf("%d peers, %d friends", len(st.Peers), len(b.Friends.Peers())), b.Started)
+}
+
+// degraded serves only status and health, explaining why the box cannot
+// run, until ctx ends.
+func degraded(ctx context.Context, cfg Config, api *localapi.Server, ln net.Listener, info Info, started time.Time, cause error) error {
+	rep := func() health.Report {
+		return health.Self("oepcd", health.Error, "database unusable: "+cause.Error(), started)
+	}
+	api.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		reps := append([]health.Report{rep()}, collectRoles(r.Context(), cfg)...)
+		localapi.WriteJSON(w, http.StatusOK, HealthAnswer{Healthy: false, Reports: reps})
+	})
+	api.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		localapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"name": cfg.Name, "version": version.Version, "peer_id": info.PeerID.String(), "error": rep().Detail})
+	})
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return localapi.Serve(gctx, ln, api) })
+	if cfg.HealthDir != "" {
+		g.Go(func() error { return health.Serve(gctx, health.SocketPath(cfg.HealthDir, "oepcd"), rep) })
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(info)
+	}
+	return g.Wait()
+}
+
+func collectRoles(ctx context.Context, cfg Config) []health.Report {
+	if cfg.HealthDir == "" {
+		return nil
+	}
+	return health.Collect(ctx, cfg.HealthDir, Roles)
+}
+
+// byteSize is a flag holding a size like 512MiB, 10GiB or plain bytes.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+// Set parses a size.
+func (b *byteSize) Set(v string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/u.mult {
+			return fmt.Errorf("bad size %q (want e.g. 500GiB)", v)
+		}
+		*b = byteSize(n * u.mult)
+		return nil
+	}
+	return fmt.Errorf("bad size %q", v)
+}

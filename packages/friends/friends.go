@@ -1,0 +1,728 @@
+// Package friends is the box's friend book (seed 000: two boxes "make
+// friends" before one delivers files to the other). A friendship is made by
+// a one-time invite and is mutual: both boxes sign the same statement and
+// each keeps both signatures. Protocols that deliver or store data ask the
+// book whether a peer is allowed before reading anything from it.
+package friends
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	mh "github.com/multiformats/go-multihash"
+
+	"oepc.dev/oepcos/packages/p2p"
+	"oepc.dev/oepcos/packages/store"
+	"oepc.dev/oepcos/packages/wire"
+)
+
+// Protocol is the friendship protocol.
+const Protocol = "/oe/friends/1.0.0"
+
+// DefaultInviteTTL is how long an invite stays valid.
+const DefaultInviteTTL = 15 * time.Minute
+
+// MaxInviteTTL bounds how long an invite may be made to live.
+const MaxInviteTTL = 7 * 24 * time.Hour
+
+const (
+	maxMsg        = 8 << 10
+	streamTimeout = 15 * time.Second
+	maxFailures   = 5 // failed accepts per peer per window before refusing
+	failureWindow = 10 * time.Minute
+	maxNameLen    = 64
+)
+
+var (
+	kvFriend = []byte("friends/peer/")
+	kvInvite = []byte("friends/invite/")
+)
+
+// Errors a caller can test for.
+var (
+	ErrNotFound      = errors.New("friends: no such friend")
+	ErrInviteExpired = errors.New("friends: invite expired")
+	ErrInviteUsed    = errors.New("friends: invite already used or unknown")
+	ErrBadCode       = errors.New("friends: invite code is wrong")
+	ErrRefused       = errors.New("friends: refused")
+	ErrSelf          = errors.New("friends: that is this box's own invite")
+)
+
+// Friend is one friendship as this box keeps it.
+type Friend struct {
+	ID        peer.ID   `json:"id"`
+	Name      string    `json:"name"`       // what this box calls the friend
+	TheirName string    `json:"their_name"` // the name the friend's box gave itself
+	Since     time.Time `json:"since"`
+	Blocked   bool      `json:"blocked"`
+	Addrs     []string  `json:"addrs,omitempty"`
+	// Both boxes' signatures over Statement(self, friend, Since).
+	SigSelf   []byte `json:"sig_self"`
+	SigFriend []byte `json:"sig_friend"`
+}
+
+// Invite is what `oepc friends invite` prints.
+type Invite struct {
+	Code    string    `json:"code"` // short, for typing: resolved through the DHT
+	URI     string    `json:"uri"`  // carries peer ID and addresses: works without the DHT
+	Expires time.Time `json:"expires"`
+}
+
+// Rendezvous finds an invite's box from its short code: the inviting box
+// provides the code's rendezvous key in the DHT.
+type Rendezvous interface {
+	Provide(ctx context.Context, key cid.Cid) error
+	FindProviders(ctx context.Context, key cid.Cid) ([]peer.AddrInfo, error)
+}
+
+// Options configure a Book.
+type Options struct {
+	Name       string // this box's own name, told to new friends
+	Rendezvous Rendezvous
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Book is the friend book of one box.
+type Book struct {
+	h    host.Host
+	kv   store.KV
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	friends  map[peer.ID]Friend
+	failures map[peer.ID][]time.Time
+	sem      chan struct{}
+}
+
+type storedInvite struct {
+	Secret  []byte    `json:"secret"`
+	Expires time.Time `json:"expires"`
+	Used    bool      `json:"used"`
+}
+
+// New loads the book from kv and serves the friendship protocol on h.
+func New(h host.Host, kv store.KV, opts Options) (*Book, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Book{h: h, kv: kv, opts: opts, log: opts.Logger,
+		friends: map[peer.ID]Friend{}, failures: map[peer.ID][]time.Time{}, sem: make(chan struct{}, 8)}
+	err := kv.Scan(kvFriend, func(k, v []byte) error {
+		var f Friend
+		if err := store.GetJSONBytes(v, &f); err != nil {
+			return fmt.Errorf("friends: corrupt record %q: %w", k, err)
+		}
+		b.friends[f.ID] = f
+		if len(f.Addrs) > 0 {
+			if infos, err := addrInfo(f.ID, f.Addrs); err == nil {
+				h.Peerstore().AddAddrs(f.ID, infos.Addrs, time.Hour)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.SetStreamHandler(Protocol, b.handle)
+	return b, nil
+}
+
+// Close stops serving the protocol.
+func (b *Book) Close() { b.h.RemoveStreamHandler(Protocol) }
+
+// Statement is the text both boxes sign to make a friendship.
+func Statement(a, c peer.ID, since time.Time) []byte {
+	lo, hi := a.String(), c.String()
+	if hi < lo {
+		lo, hi = hi, lo
+	}
+	return fmt.Appendf(nil, "oe-friendship-v1\n%s\n%s\n%d\n", lo, hi, since.Unix())
+}
+
+// Verify checks both signatures of f as kept by the box self.
+func Verify(self peer.ID, f Friend) error {
+	st := Statement(self, f.ID, f.Since)
+	for _, c := range []struct {
+		id  peer.ID
+		sig []byte
+	}{{self, f.SigSelf}, {f.ID, f.SigFriend}} {
+		pk, err := c.id.ExtractPublicKey()
+		if err != nil {
+			return fmt.Errorf("friends: key of %s: %w", c.id, err)
+		}
+		ok, err := pk.Verify(st, c.sig)
+		if err != nil || !ok {
+			return fmt.Errorf("friends: bad signature by %s", c.id)
+		}
+	}
+	return nil
+}
+
+// List returns every friend, sorted by name.
+func (b *Book) List() []Friend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Friend, 0, len(b.friends))
+	for _, f := range b.friends {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(x, y Friend) int { return strings.Compare(x.Name+string(x.ID), y.Name+string(y.ID)) })
+	return out
+}
+
+// Get returns one friend.
+func (b *Book) Get(id peer.ID) (Friend, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, ok := b.friends[id]
+	return f, ok
+}
+
+// Lookup finds a friend by peer ID or by name.
+func (b *Book) Lookup(s string) (Friend, error) {
+	if id, err := peer.Decode(s); err == nil {
+		if f, ok := b.Get(id); ok {
+			return f, nil
+		}
+	}
+	var found []Friend
+	for _, f := range b.List() {
+		if f.Name == s {
+			found = append(found, f)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Friend{}, fmt.Errorf("%w: %q", ErrNotFound, s)
+	case 1:
+		return found[0], nil
+	}
+	return Friend{}, fmt.Errorf("friends: %d friends are called %q; use the peer ID", len(found), s)
+}
+
+// IsFriend reports whether p is a friend (blocked or not).
+func (b *Book) IsFriend(p peer.ID) bool {
+	_, ok := b.Get(p)
+	return ok
+}
+
+// Allowed reports whether p may use the box's data protocols: a friend
+// that is not blocked.
+func (b *Book) Allowed(p peer.ID) bool {
+	f, ok := b.Get(p)
+	return ok && !f.Blocked
+}
+
+// Peers returns the IDs of the friends that are not blocked.
+func (b *Book) Peers() []peer.ID {
+	var out []peer.ID
+	for _, f := range b.List() {
+		if !f.Blocked {
+			out = append(out, f.ID)
+		}
+	}
+	return out
+}
+
+func (b *Book) save(f Friend) error {
+	if err := store.PutJSON(b.kv, append(slices.Clone(kvFriend), f.ID...), f); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.friends[f.ID] = f
+	b.mu.Unlock()
+	return nil
+}
+
+// Rename changes what this box calls a friend.
+func (b *Book) Rename(id peer.ID, name string) error {
+	name, err := cleanName(name)
+	if err != nil {
+		return err
+	}
+	f, ok := b.Get(id)
+	if !ok {
+		return ErrNotFound
+	}
+	f.Name = name
+	return b.save(f)
+}
+
+// SetBlocked blocks or unblocks a friend: a blocked friend is refused by
+// every data protocol but stays in the book.
+func (b *Book) SetBlocked(id peer.ID, blocked bool) error {
+	f, ok := b.Get(id)
+	if !ok {
+		return ErrNotFound
+	}
+	f.Blocked = blocked
+	return b.save(f)
+}
+
+// Remove ends a friendship here and tells the other box, if reachable.
+func (b *Book) Remove(ctx context.Context, id peer.ID) error {
+	if _, ok := b.Get(id); !ok {
+		return ErrNotFound
+	}
+	if err := b.kv.Delete(append(slices.Clone(kvFriend), id...)); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	delete(b.friends, id)
+	b.mu.Unlock()
+	b.log.Info("friend removed", "peer", id)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var resp response
+	if err := b.call(ctx, peer.AddrInfo{ID: id}, request{Type: "unfriend"}, &resp); err != nil {
+		b.log.Info("could not tell former friend", "peer", id, "err", err)
+	}
+	return nil
+}
+
+// UpdateAddrs records where a friend was last seen.
+func (b *Book) UpdateAddrs(id peer.ID, addrs []ma.Multiaddr) {
+	f, ok := b.Get(id)
+	if !ok || len(addrs) == 0 {
+		return
+	}
+	var ss []string
+	for _, a := range addrs {
+		ss = append(ss, a.String())
+	}
+	slices.Sort(ss)
+	if slices.Equal(ss, f.Addrs) {
+		return
+	}
+	f.Addrs = ss
+	if err := b.save(f); err != nil {
+		b.log.Warn("could not record friend addresses", "peer", id, "err", err)
+	}
+}
+
+// codeAlphabet is Crockford's base32: no I, L, O or U to misread.
+var codeEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+func normalizeCode(s string) string {
+	s = strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(s))
+	return strings.NewReplacer("O", "0", "I", "1", "L", "1").Replace(s)
+}
+
+func derive(label, code string) []byte {
+	sum := sha256.Sum256([]byte("oe/invite/v1/" + label + "/" + normalizeCode(code)))
+	return sum[:]
+}
+
+// RendezvousKey is the DHT key under which an invite's box is found.
+func RendezvousKey(code string) cid.Cid {
+	h, _ := mh.Sum([]byte("oe/invite/v1/rendezvous/"+normalizeCode(code)), mh.SHA2_256, -1)
+	return cid.NewCidV1(cid.Raw, h)
+}
+
+func inviteKey(code string) []byte {
+	return append(slices.Clone(kvInvite), hex.EncodeToString(derive("id", code))...)
+}
+
+func proof(secret []byte, acceptor, inviter peer.ID, since int64) []byte {
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "accept\n%s\n%s\n%d\n", acceptor, inviter, since)
+	return m.Sum(nil)
+}
+
+// Invite makes a one-time invite valid for ttl.
+func (b *Book) Invite(ctx context.Context, ttl time.Duration) (Invite, error) {
+	if ttl <= 0 {
+		ttl = DefaultInviteTTL
+	}
+	if ttl > MaxInviteTTL {
+		return Invite{}, fmt.Errorf("friends: an invite may live at most %s", MaxInviteTTL)
+	}
+	var raw [8]byte // 60 bits used: twelve base32 characters
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Invite{}, err
+	}
+	c := codeEncoding.EncodeToString(raw[:])[:12]
+	code := c[:4] + "-" + c[4:8] + "-" + c[8:]
+	exp := b.opts.Now().Add(ttl).Truncate(time.Second)
+	if err := store.PutJSON(b.kv, inviteKey(code), storedInvite{Secret: derive("secret", code), Expires: exp}); err != nil {
+		return Invite{}, err
+	}
+	q := url.Values{}
+	q.Set("code", code)
+	q.Set("exp", strconv.FormatInt(exp.Unix(), 10))
+	for _, a := range b.h.Addrs() {
+		q.Add("addr", a.String())
+	}
+	inv := Invite{Code: code, URI: "oe://friend/" + b.h.ID().String() + "?" + q.Encode(), Expires: exp}
+	if b.opts.Rendezvous != nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := b.opts.Rendezvous.Provide(pctx, RendezvousKey(code))
+		cancel()
+		if err != nil {
+			// The URI still works; only the short code needs the DHT.
+			b.log.Warn("could not publish invite code in the DHT", "err", err)
+		}
+	}
+	b.log.Info("invite created", "expires", exp)
+	return inv, nil
+}
+
+// ParsedInvite is an invite as the accepting side reads it.
+type ParsedInvite struct {
+	Code    string
+	Inviter peer.AddrInfo // ID empty when only a short code was given
+	Expires time.Time     // zero when unknown
+}
+
+// ParseInvite reads a short code or an oe://friend URI.
+func ParseInvite(s string) (ParsedInvite, error) {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "oe://") {
+		c := normalizeCode(s)
+		if len(c) != 12 {
+			return ParsedInvite{}, fmt.Errorf("%w: want 12 characters like ABCD-EFGH-JKMN", ErrBadCode)
+		}
+		if _, err := codeEncoding.DecodeString(c + "0000"); err != nil {
+			return ParsedInvite{}, fmt.Errorf("%w: %q has characters that are not in invite codes", ErrBadCode, s)
+		}
+		return ParsedInvite{Code: c}, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "oe" || u.Host != "friend" {
+		return ParsedInvite{}, fmt.Errorf("%w: not an oe://friend/ URI", ErrBadCode)
+	}
+	id, err := peer.Decode(strings.TrimPrefix(u.Path, "/"))
+	if err != nil {
+		return ParsedInvite{}, fmt.Errorf("%w: bad peer ID: %v", ErrBadCode, err)
+	}
+	q := u.Query()
+	p, err := ParseInvite(q.Get("code"))
+	if err != nil {
+		return ParsedInvite{}, err
+	}
+	ai, err := addrInfo(id, q["addr"])
+	if err != nil {
+		return ParsedInvite{}, err
+	}
+	p.Inviter = ai
+	if e := q.Get("exp"); e != "" {
+		sec, err := strconv.ParseInt(e, 10, 64)
+		if err != nil {
+			return ParsedInvite{}, fmt.Errorf("%w: bad expiry", ErrBadCode)
+		}
+		p.Expires = time.Unix(sec, 0)
+	}
+	return p, nil
+}
+
+func addrInfo(id peer.ID, addrs []string) (peer.AddrInfo, error) {
+	ai := peer.AddrInfo{ID: id}
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return ai, fmt.Errorf("%w: bad address %q", ErrBadCode, s)
+		}
+		ai.Addrs = append(ai.Addrs, a)
+	}
+	return ai, nil
+}
+
+// Accept uses an invite (short code or URI) to make friends with its box.
+func (b *Book) Accept(ctx context.Context, invite string) (Friend, error) {
+	p, err := ParseInvite(invite)
+	if err != nil {
+		return Friend{}, err
+	}
+	if !p.Expires.IsZero() && b.opts.Now().After(p.Expires) {
+		return Friend{}, ErrInviteExpired
+	}
+	cands := []peer.AddrInfo{p.Inviter}
+	if p.Inviter.ID == "" {
+		if b.opts.Rendezvous == nil {
+			return Friend{}, errors.New("friends: this box cannot look up short codes; use the invite URI")
+		}
+		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		cands, err = b.opts.Rendezvous.FindProviders(fctx, RendezvousKey(p.Code))
+		cancel()
+		if err != nil || len(cands) == 0 {
+			return Friend{}, fmt.Errorf("%w: no box on the network holds that code (%v)", ErrInviteUsed, err)
+		}
+	}
+	var lastErr error
+	for _, inviter := range cands {
+		if inviter.ID == b.h.ID() {
+			lastErr = ErrSelf
+			continue
+		}
+		f, err := b.acceptFrom(ctx, inviter, p.Code)
+		if err == nil {
+			return f, nil
+		}
+		lastErr = err
+	}
+	return Friend{}, lastErr
+}
+
+func (b *Book) acceptFrom(ctx context.Context, inviter peer.AddrInfo, code string) (Friend, error) {
+	since := b.opts.Now().Truncate(time.Second)
+	sig, err := b.h.Peerstore().PrivKey(b.h.ID()).Sign(Statement(b.h.ID(), inviter.ID, since))
+	if err != nil {
+		return Friend{}, err
+	}
+	req := request{
+		Type:  "accept",
+		Key:   hex.EncodeToString(derive("id", code)),
+		Proof: proof(derive("secret", code), b.h.ID(), inviter.ID, since.Unix()),
+		Name:  b.opts.Name,
+		Since: since.Unix(),
+		Sig:   sig,
+	}
+	var resp response
+	if err := b.call(ctx, inviter, req, &resp); err != nil {
+		return Friend{}, err
+	}
+	if resp.Error != "" {
+		return Friend{}, remoteError(resp)
+	}
+	f := Friend{ID: inviter.ID, Since: since, SigSelf: sig, SigFriend: resp.Sig}
+	f.TheirName, _ = cleanName(resp.Name)
+	f.Name = f.TheirName
+	if err := Verify(b.h.ID(), f); err != nil {
+		return Friend{}, err
+	}
+	if old, ok := b.Get(f.ID); ok {
+		f.Name, f.Blocked = old.Name, old.Blocked
+	}
+	f.Addrs = addrStrings(b.h.Peerstore().Addrs(f.ID))
+	if err := b.save(f); err != nil {
+		return Friend{}, err
+	}
+	b.log.Info("friendship made", "peer", f.ID, "name", f.Name, "as", "acceptor")
+	return f, nil
+}
+
+func addrStrings(as []ma.Multiaddr) []string {
+	var ss []string
+	for _, a := range as {
+		ss = append(ss, a.String())
+	}
+	slices.Sort(ss)
+	return ss
+}
+
+func remoteError(r response) error {
+	base := ErrRefused
+	switch r.Code {
+	case "expired":
+		base = ErrInviteExpired
+	case "used":
+		base = ErrInviteUsed
+	case "bad-code":
+		base = ErrBadCode
+	}
+	return fmt.Errorf("%w (%s)", base, r.Error)
+}
+
+type request struct {
+	Type  string `json:"type"` // "accept" or "unfriend"
+	Key   string `json:"key,omitempty"`
+	Proof []byte `json:"proof,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Since int64  `json:"since,omitempty"`
+	Sig   []byte `json:"sig,omitempty"`
+}
+
+type response struct {
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Sig   []byte `json:"sig,omitempty"`
+}
+
+func (b *Book) call(ctx context.Context, to peer.AddrInfo, req request, resp *response) error {
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	if len(to.Addrs) > 0 {
+		b.h.Peerstore().AddAddrs(to.ID, to.Addrs, time.Hour)
+	}
+	s, err := b.h.NewStream(p2p.StreamContext(ctx), to.ID, Protocol)
+	if err != nil {
+		return fmt.Errorf("friends: cannot reach %s: %w", to.ID, err)
+	}
+	defer s.Close()
+	dl, _ := ctx.Deadline()
+	s.SetDeadline(dl)
+	if err := wire.Write(s, req); err != nil {
+		s.Reset()
+		return err
+	}
+	if err := wire.Read(bufio.NewReader(s), maxMsg, resp); err != nil {
+		s.Reset()
+		return fmt.Errorf("friends: %s answered badly: %w", to.ID, err)
+	}
+	return nil
+}
+
+func (b *Book) handle(s network.Stream) {
+	defer s.Close()
+	select {
+	case b.sem <- struct{}{}:
+		defer func() { <-b.sem }()
+	default:
+		s.Reset() // bounded: a flood of accepts waits for nobody
+		return
+	}
+	s.SetDeadline(time.Now().Add(streamTimeout))
+	from := s.Conn().RemotePeer()
+	var req request
+	if err := wire.Read(bufio.NewReader(s), maxMsg, &req); err != nil {
+		b.log.Info("bad friends request", "peer", from, "err", err)
+		wire.Write(s, response{Error: "bad request: " + err.Error(), Code: "bad-request"})
+		return
+	}
+	var resp response
+	switch req.Type {
+	case "accept":
+		resp = b.handleAccept(from, s.Conn().RemoteMultiaddr(), req)
+	case "unfriend":
+		if _, ok := b.Get(from); ok {
+			if err := b.kv.Delete(append(slices.Clone(kvFriend), from...)); err != nil {
+				resp = response{Error: "internal error", Code: "internal"}
+				break
+			}
+			b.mu.Lock()
+			delete(b.friends, from)
+			b.mu.Unlock()
+			b.log.Info("friend ended the friendship", "peer", from)
+		}
+	default:
+		resp = response{Error: fmt.Sprintf("unknown request %q", req.Type), Code: "bad-request"}
+	}
+	wire.Write(s, resp)
+}
+
+func (b *Book) tooManyFailures(p peer.ID, add bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.opts.Now()
+	fs := slices.DeleteFunc(b.failures[p], func(t time.Time) bool { return now.Sub(t) > failureWindow })
+	if add {
+		fs = append(fs, now)
+	}
+	b.failures[p] = fs
+	if len(fs) == 0 {
+		delete(b.failures, p)
+	}
+	return len(fs) >= maxFailures
+}
+
+func (b *Book) handleAccept(from peer.ID, addr ma.Multiaddr, req request) response {
+	if b.tooManyFailures(from, false) {
+		return response{Error: "too many failed attempts; try later", Code: "refused"}
+	}
+	fail := func(code, msg string) response {
+		b.tooManyFailures(from, true)
+		b.log.Info("friend request refused", "peer", from, "reason", msg)
+		return response{Error: msg, Code: code}
+	}
+	if len(req.Key) != 64 {
+		return fail("bad-code", "malformed invite key")
+	}
+	key := append(slices.Clone(kvInvite), req.Key...)
+	var inv storedInvite
+	if err := store.GetJSON(b.kv, key, &inv); err != nil {
+		return fail("used", "no such invite")
+	}
+	if inv.Used {
+		return fail("used", "invite already used")
+	}
+	now := b.opts.Now()
+	if now.After(inv.Expires) {
+		return fail("expired", "invite expired")
+	}
+	since := time.Unix(req.Since, 0)
+	if d := now.Sub(since); d > 10*time.Minute || d < -10*time.Minute {
+		return fail("bad-request", "clock skew too large between the boxes")
+	}
+	if !hmac.Equal(req.Proof, proof(inv.Secret, from, b.h.ID(), req.Since)) {
+		return fail("bad-code", "wrong invite code")
+	}
+	f := Friend{ID: from, Since: since, SigFriend: req.Sig}
+	f.TheirName, _ = cleanName(req.Name)
+	f.Name = f.TheirName
+	sig, err := b.h.Peerstore().PrivKey(b.h.ID()).Sign(Statement(b.h.ID(), from, since))
+	if err != nil {
+		return response{Error: "internal error", Code: "internal"}
+	}
+	f.SigSelf = sig
+	if err := Verify(b.h.ID(), f); err != nil {
+		return fail("bad-request", "bad signature")
+	}
+	if old, ok := b.Get(from); ok {
+		f.Name, f.Blocked = old.Name, old.Blocked
+	}
+	if addr != nil {
+		f.Addrs = addrStrings(b.h.Peerstore().Addrs(from))
+	}
+	// Mark the invite used and record the friend in one transaction: a
+	// crash leaves either both or neither.
+	inv.Used = true
+	err = b.kv.Batch(func(bt *store.Batch) error {
+		iv, err := store.MarshalJSON(inv)
+		if err != nil {
+			return err
+		}
+		fv, err := store.MarshalJSON(f)
+		if err != nil {
+			return err
+		}
+		bt.Put(key, iv)
+		bt.Put(append(slices.Clone(kvFriend), from...), fv)
+		return nil
+	})
+	if err != nil {
+		return response{Error: "internal error", Code: "internal"}
+	}
+	b.mu.Lock()
+	b.friends[from] = f
+	b.mu.Unlock()
+	b.log.Info("friendship made", "peer", from, "name", f.Name, "as", "inviter")
+	return response{Name: b.opts.Name, Sig: sig}
+}
+
+func cleanName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > maxNameLen {
+		return "", fmt.Errorf("friends: name longer than %d bytes", maxNameLen)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", errors.New("friends: name has control characters")
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,155 @@
+package p2p_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"oepc.dev/oepcos/packages/p2p"
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
+)
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Two super nodes, a public box and a box behind "NAT" (no listen address):
+// the boxes bootstrap, find each other through the DHT, the public pair talk
+// directly, the private box is reached through a relay, and when its
+// bootstrap node dies a box moves to the other one.
+func TestNetwork(t *testing.T) {
+	s1 := p2ptest.Node(t, p2p.Config{SuperNode: true})
+	s2 := p2ptest.Node(t, p2p.Config{SuperNode: true, Bootstrap: []peer.AddrInfo{p2ptest.Info(s1)}})
+	p2ptest.Run(t, s1)
+	p2ptest.Run(t, s2)
+	boot := []peer.AddrInfo{p2ptest.Info(s1), p2ptest.Info(s2)}
+	waitFor(t, "super nodes to find each other", 10*time.Second, func() bool {
+		return s1.Host.Network().Connectedness(s2.Host.ID()) == network.Connected
+	})
+
+	a := p2ptest.Node(t, p2p.Config{Bootstrap: boot})
+	b := p2ptest.Node(t, p2p.Config{Bootstrap: boot})
+	hidden := p2ptest.Node(t, p2p.Config{Bootstrap: boot, Private: true})
+	for _, n := range []*p2p.Node{a, b, hidden} {
+		p2ptest.Run(t, n)
+	}
+	for name, n := range map[string]*p2p.Node{"a": a, "b": b, "hidden": hidden} {
+		waitFor(t, name+" to join", 20*time.Second, func() bool { return n.Stats().Joined })
+	}
+
+	// a knows nothing of b but its ID: the DHT (the super nodes) finds it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, b.Host.ID()); err != nil {
+		t.Fatalf("a could not reach b through the DHT: %v", err)
+	}
+	for _, c := range a.Host.Network().ConnsToPeer(b.Host.ID()) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			t.Fatalf("a-b connection is relayed (%s), want direct", c.RemoteMultiaddr())
+		}
+	}
+
+	// The hidden box has only relay addresses: a reaches it through one.
+	waitFor(t, "hidden box to get a relay address", 20*time.Second, func() bool {
+		for _, addr := range hidden.Host.Addrs() {
+			if _, err := addr.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+				return true
+			}
+		}
+		return false
+	})
+	const proto = "/oe/test-echo/1.0.0"
+	hidden.Host.SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		io.Copy(s, s)
+	})
+	waitFor(t, "a to reach the hidden box", 30*time.Second, func() bool {
+		return a.Connect(ctx, hidden.Host.ID()) == nil
+	})
+	s, err := a.Host.NewStream(p2p.StreamContext(ctx), hidden.Host.ID(), proto)
+	if err != nil {
+		t.Fatalf("stream over relay: %v", err)
+	}
+	payload := make([]byte, 256<<10) // more than the stock 128 KiB relay limit
+	go func() { s.Write(payload); s.CloseWrite() }()
+	got, err := io.ReadAll(s)
+	if err != nil || len(got) != len(payload) {
+		t.Fatalf("echo over relay: %d bytes, %v", len(got), err)
+	}
+	st := a.Stats()
+	if st.RelayedTotal == 0 {
+		t.Fatalf("relayed connection not counted: %+v", st)
+	}
+	if st.DirectTotal == 0 || st.DirectRatio <= 0 || st.DirectRatio >= 1 {
+		t.Fatalf("implausible counts: %+v", st)
+	}
+
+	// Kill b's bootstrap node: b moves to the other one.
+	first := b.Stats().Bootstrap
+	var victim *p2p.Node
+	for _, sn := range []*p2p.Node{s1, s2} {
+		if sn.Host.ID().String() == first {
+			victim = sn
+		}
+	}
+	if victim == nil {
+		t.Fatalf("b's bootstrap %q is not a super node", first)
+	}
+	victim.Close()
+	waitFor(t, "b to move to the other bootstrap node", 20*time.Second, func() bool {
+		st := b.Stats()
+		return st.Bootstrap != "" && st.Bootstrap != first
+	})
+}
+
+func TestLoopbackOnlyRefusesOtherAddresses(t *testing.T) {
+	a := p2ptest.Node(t, p2p.Config{})
+	b := p2ptest.Node(t, p2p.Config{})
+	for _, addr := range a.Host.Addrs() {
+		if !isLoopback(addr) {
+			t.Fatalf("a announces non-loopback address %s", addr)
+		}
+	}
+	bad, _ := ma.NewMultiaddr("/ip4/192.0.2.1/tcp/4001")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err := a.Host.Connect(ctx, peer.AddrInfo{ID: b.Host.ID(), Addrs: []ma.Multiaddr{bad}})
+	if err == nil {
+		t.Fatal("dial to a non-loopback address was allowed")
+	}
+}
+
+func isLoopback(a ma.Multiaddr) bool {
+	v, err := a.ValueForProtocol(ma.P_IP4)
+	return err == nil && len(v) > 4 && v[:4] == "127."
+}
+
+func TestParseAddrInfos(t *testing.T) {
+	n := p2ptest.Node(t, p2p.Config{})
+	var ss []string
+	for _, a := range n.P2PAddrs() {
+		ss = append(ss, a.String())
+	}
+	infos, err := p2p.ParseAddrInfos(ss)
+	if err != nil || len(infos) != 1 || infos[0].ID != n.Host.ID() || len(infos[0].Addrs) != len(ss) {
+		t.Fatalf("ParseAddrInfos(%v) = %v, %v", ss, infos, err)
+	}
+	if _, err := p2p.ParseAddrInfos([]string{"/ip4/127.0.0.1/tcp/1"}); err == nil {
+		t.Fatal("address without /p2p accepted")
+	}
+	if _, err := p2p.ParseAddrInfos([]string{"nonsense"}); err == nil {
+		t.Fatal("nonsense accepted")
+	}
+}

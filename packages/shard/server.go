@@ -1,0 +1,371 @@
+package shard
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Authorizer decides who may use the protocol (friends; later contract
+// counterparties).
+type Authorizer interface{ Allowed(p peer.ID) bool }
+
+// AuthorizerFunc adapts a function to Authorizer.
+type AuthorizerFunc func(peer.ID) bool
+
+// Allowed implements Authorizer.
+func (f AuthorizerFunc) Allowed(p peer.ID) bool { return f(p) }
+
+// Announcer publishes that this box holds a shard (the DHT); optional.
+type Announcer interface {
+	Provide(ctx context.Context, c cid.Cid) error
+}
+
+// ServerOptions tune a Server. Zero fields take the defaults.
+type ServerOptions struct {
+	// MaxStreams bounds the requests served at once (default 16). A
+	// request waits up to QueueWait for a slot, then gets ErrBusy.
+	MaxStreams int
+	QueueWait  time.Duration // default 2s
+	// MaxStreamsPerPeer keeps one friend from taking every slot (default
+	// MaxStreams/2, at least 1); beyond it the peer gets ErrBusy at once.
+	MaxStreamsPerPeer int
+	// RequestTimeout bounds reading a request and answering a small one
+	// (default 20s). Transfers get RequestTimeout plus the shard size at
+	// MinRate bytes per second (default 64 KiB/s), so a slow or stalled
+	// peer cannot hold a slot for ever.
+	RequestTimeout time.Duration
+	MinRate        int64
+	// ProvideQueue bounds the announcements waiting for the DHT (default
+	// 256); beyond it they are dropped, to be redone by a reprovider.
+	ProvideQueue int
+}
+
+func (o *ServerOptions) fill() {
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 16
+	}
+	if o.MaxStreamsPerPeer <= 0 {
+		o.MaxStreamsPerPeer = max(1, o.MaxStreams/2)
+	}
+	if o.QueueWait <= 0 {
+		o.QueueWait = 2 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 20 * time.Second
+	}
+	if o.MinRate <= 0 {
+		o.MinRate = 64 << 10
+	}
+	if o.ProvideQueue <= 0 {
+		o.ProvideQueue = 256
+	}
+}
+
+func transferTimeout(base time.Duration, minRate, size int64) time.Duration {
+	return base + time.Duration(size)*time.Second/time.Duration(minRate)
+}
+
+// Server serves Protocol on a host for the peers its Authorizer allows.
+type Server struct {
+	h    host.Host
+	st   *Store
+	auth Authorizer
+	ann  Announcer
+	log  *slog.Logger
+	opt  ServerOptions
+
+	sem      chan struct{}
+	provideQ chan ID
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[network.Stream]struct{}
+	perPeer map[peer.ID]int // requests admitted or waiting, per peer
+}
+
+// NewServer registers the Protocol handler on h with default options. A nil
+// auth refuses everyone; ann may be nil.
+func NewServer(h host.Host, s *Store, auth Authorizer, ann Announcer, logger *slog.Logger) *Server {
+	return NewServerWithOptions(h, s, auth, ann, logger, ServerOptions{})
+}
+
+// NewServerWithOptions is NewServer with tuning.
+func NewServerWithOptions(h host.Host, s *Store, auth Authorizer, ann Announcer, logger *slog.Logger, opt ServerOptions) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opt.fill()
+	ctx, cancel := context.WithCancel(context.Background())
+	sv := &Server{
+		h: h, st: s, auth: auth, ann: ann, opt: opt,
+		log:     logger.With("component", "shard-server"),
+		sem:     make(chan struct{}, opt.MaxStreams),
+		ctx:     ctx,
+		cancel:  cancel,
+		streams: make(map[network.Stream]struct{}),
+		perPeer: make(map[peer.ID]int),
+	}
+	if ann != nil {
+		sv.provideQ = make(chan ID, opt.ProvideQueue)
+		sv.wg.Add(1)
+		go sv.provider()
+	}
+	h.SetStreamHandler(Protocol, sv.handle)
+	return sv
+}
+
+// Close removes the handler, aborts requests in flight and waits for them.
+func (sv *Server) Close() error {
+	sv.h.RemoveStreamHandler(Protocol)
+	sv.mu.Lock()
+	sv.closed = true
+	for s := range sv.streams {
+		s.Reset()
+	}
+	sv.mu.Unlock()
+	sv.cancel()
+	sv.wg.Wait()
+	return nil
+}
+
+func (sv *Server) track(s network.Stream) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closed {
+		return false
+	}
+	sv.streams[s] = struct{}{}
+	sv.wg.Add(1)
+	return true
+}
+
+func (sv *Server) untrack(s network.Stream) {
+	sv.mu.Lock()
+	delete(sv.streams, s)
+	sv.mu.Unlock()
+	sv.wg.Done()
+}
+
+func (sv *Server) admit(p peer.ID) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perPeer[p] >= sv.opt.MaxStreamsPerPeer {
+		return false
+	}
+	sv.perPeer[p]++
+	return true
+}
+
+func (sv *Server) leave(p peer.ID) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perPeer[p]--; sv.perPeer[p] <= 0 {
+		delete(sv.perPeer, p)
+	}
+}
+
+func (sv *Server) provider() {
+	defer sv.wg.Done()
+	for {
+		select {
+		case <-sv.ctx.Done():
+			return
+		case id := <-sv.provideQ:
+			ctx, cancel := context.WithTimeout(sv.ctx, time.Minute)
+			if err := sv.ann.Provide(ctx, id.CID()); err != nil && sv.ctx.Err() == nil {
+				sv.log.Warn("announcing shard", "shard", id, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (sv *Server) announce(id ID) {
+	if sv.provideQ == nil {
+		return
+	}
+	select {
+	case sv.provideQ <- id:
+	default:
+		sv.log.Debug("provide queue full, not announcing now", "shard", id)
+	}
+}
+
+// reply writes a response frame; failures surface on the next stream
+// operation or not at all (the peer went away), so they are only logged.
+func (sv *Server) reply(s network.Stream, r *response) error {
+	_, err := s.Write(appendFrame(nil, r.marshal()))
+	if err != nil {
+		sv.log.Debug("writing response", "peer", s.Conn().RemotePeer(), "err", err)
+	}
+	return err
+}
+
+func (sv *Server) replyErr(s network.Stream, err error) {
+	c := codeOf(err)
+	msg := err.Error()
+	// Keep paths and the like to ourselves.
+	switch c {
+	case codeInternal:
+		msg = "holder internal error"
+	case codeDiskFull:
+		msg = "holder disk full"
+	}
+	sv.reply(s, &response{code: c, msg: msg})
+}
+
+func (sv *Server) handle(s network.Stream) {
+	if !sv.track(s) {
+		s.Reset()
+		return
+	}
+	defer sv.untrack(s)
+	remote := s.Conn().RemotePeer()
+	log := sv.log.With("peer", remote)
+	s.SetDeadline(time.Now().Add(sv.opt.RequestTimeout))
+
+	// A stranger is refused before anything it sent is read.
+	if sv.auth == nil || !sv.auth.Allowed(remote) {
+		// Debug, not Info: a stranger must not be able to flood the log.
+		log.Debug("refusing stranger")
+		sv.reply(s, &response{code: codeRefused,
+			msg: fmt.Sprintf("refused: %s is not a friend of %s", remote, sv.h.ID())})
+		s.Close()
+		return
+	}
+
+	// Bounded concurrency: a fair share per peer, then wait a little for a
+	// slot, then say busy.
+	if !sv.admit(remote) {
+		sv.reply(s, &response{code: codeBusy, msg: "too many requests from you, retry later"})
+		s.Close()
+		return
+	}
+	defer sv.leave(remote)
+	t := time.NewTimer(sv.opt.QueueWait)
+	select {
+	case sv.sem <- struct{}{}:
+		t.Stop()
+		defer func() { <-sv.sem }()
+	case <-t.C:
+		sv.reply(s, &response{code: codeBusy, msg: "holder busy, retry later"})
+		s.Close()
+		return
+	case <-sv.ctx.Done():
+		s.Reset()
+		return
+	}
+
+	br := bufio.NewReaderSize(s, 4096)
+	req, err := readRequest(br)
+	if err != nil {
+		log.Info("bad request", "err", err)
+		sv.replyErr(s, fmt.Errorf("%w: %w", ErrBadRequest, err))
+		s.Close()
+		return
+	}
+	switch req.op {
+	case opPut:
+		err = sv.put(s, br, remote, req)
+	case opGet:
+		err = sv.get(s, req)
+	case opHas:
+		have := make([]bool, len(req.ids))
+		for i, id := range req.ids {
+			if have[i], err = sv.st.Has(id); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			sv.reply(s, &response{code: codeOK, have: have})
+		}
+	case opDelete:
+		err = sv.st.Delete(remote, req.id)
+		if err == nil {
+			log.Info("deleted shard", "shard", req.id)
+			sv.reply(s, &response{code: codeOK})
+		}
+	}
+	if err != nil {
+		if codeOf(err) == codeInternal {
+			log.Error("serving request", "op", req.op, "err", err)
+		} else {
+			log.Info("request failed", "op", req.op, "err", err)
+		}
+		sv.replyErr(s, err)
+	}
+	s.Close()
+}
+
+func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *request) error {
+	reserved, done, err := sv.st.begin(remote, req.id, req.size)
+	if err != nil {
+		return err
+	}
+	if done {
+		sv.reply(s, &response{code: codeOK, msg: "already held"})
+		return nil
+	}
+	defer sv.st.release(reserved)
+	if err := sv.reply(s, &response{code: codeContinue}); err != nil {
+		return nil // peer gone; nothing written
+	}
+	s.SetDeadline(time.Now().Add(transferTimeout(sv.opt.RequestTimeout, sv.opt.MinRate, req.size)))
+	if err := sv.st.write(remote, req.id, br, req.size); err != nil {
+		return err
+	}
+	sv.log.Debug("stored shard", "peer", remote, "shard", req.id, "bytes", req.size)
+	sv.announce(req.id)
+	sv.reply(s, &response{code: codeOK})
+	return nil
+}
+
+func (sv *Server) get(s network.Stream, req *request) error {
+	rc, size, err := sv.st.Open(req.id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := sv.reply(s, &response{code: codeOK, size: size}); err != nil {
+		return nil
+	}
+	s.SetDeadline(time.Now().Add(transferTimeout(sv.opt.RequestTimeout, sv.opt.MinRate, size)))
+	if _, err := io.Copy(s, rc); err != nil && !errors.Is(err, io.EOF) {
+		// Too late for an error response: the client's own hash check
+		// (or short read) reports the failure; the store already dropped a
+		// corrupt shard.
+		sv.log.Warn("sending shard", "shard", req.id, "err", err)
+	}
+	return nil
+}
+
+// Reprovide announces every shard in s through ann, one after another, and
+// returns how many it announced. DHT provider records expire, so the box
+// calls it periodically (kad-dht: about twice a day).
+func Reprovide(ctx context.Context, s *Store, ann Announcer) (int, error) {
+	// Collect first: no index transaction stays open across network calls.
+	var ids []ID
+	if err := s.Each(func(id ID, _ int64) error { ids = append(ids, id); return nil }); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := ann.Provide(ctx, id.CID()); err != nil {
+			return i, fmt.Errorf("shard: reprovide %s: %w", id, err)
+		}
+	}
+	return len(ids), nil
+}

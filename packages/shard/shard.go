@@ -1,0 +1,117 @@
+// Package shard is the holder side of the personal cloud: it keeps other
+// boxes' erasure-coded, encrypted shards on this box's disk under a quota, and
+// speaks the libp2p protocol (Protocol) that friends use to put, get, check
+// and delete them.
+//
+// A shard is content-addressed: its ID is the BLAKE3-256 hash of its bytes,
+// checked on arrival, on every read from disk and by the client on every
+// fetch. The holder never sees plaintext; it only learns which peer stored
+// which opaque blob, which it needs for quota, deletion rights and the
+// "Hosted for others" view.
+//
+// Durability rule: a shard is either fully present (file fsynced in place and
+// indexed in the KV) or absent. Files are written to a temp directory,
+// verified, fsynced and renamed before the index entry is committed;
+// deletion removes the index entry before the file. OpenStore reconciles
+// files and index after a crash.
+package shard
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	"lukechampine.com/blake3"
+)
+
+// Protocol is the libp2p protocol ID of the shard exchange.
+const Protocol = "/oe/shard/1.0.0"
+
+// MaxShardSize is the largest shard a holder accepts or a client fetches.
+const MaxShardSize = 16 << 20
+
+// MaxHasBatch bounds the IDs in one Has request; Client.Has splits longer
+// lists into several requests.
+const MaxHasBatch = 1024
+
+// ID is a shard's content address: BLAKE3-256 of its bytes.
+type ID [32]byte
+
+// Sum returns the ID of data.
+func Sum(data []byte) ID { return ID(blake3.Sum256(data)) }
+
+// String returns the ID as lowercase hex.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// ParseID parses the lowercase (or uppercase) hex form of an ID.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*len(id) {
+		return ID{}, fmt.Errorf("shard: bad id %q: want %d hex digits", s, 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return ID{}, fmt.Errorf("shard: bad id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// CID returns the ID as a CIDv1 (raw codec, blake3 multihash), the key under
+// which holders provide the shard in the DHT.
+func (id ID) CID() cid.Cid {
+	mh, err := multihash.Encode(id[:], multihash.BLAKE3)
+	if err != nil {
+		// Encode fails only for unknown codes or bad lengths; both are
+		// constants here.
+		panic("shard: multihash encode: " + err.Error())
+	}
+	return cid.NewCidV1(cid.Raw, mh)
+}
+
+// IDFromCID is the inverse of ID.CID.
+func IDFromCID(c cid.Cid) (ID, error) {
+	if c.Prefix().Codec != cid.Raw {
+		return ID{}, fmt.Errorf("shard: cid %s: codec is not raw", c)
+	}
+	d, err := multihash.Decode(c.Hash())
+	if err != nil {
+		return ID{}, fmt.Errorf("shard: cid %s: %w", c, err)
+	}
+	if d.Code != multihash.BLAKE3 || len(d.Digest) != 32 {
+		return ID{}, fmt.Errorf("shard: cid %s: not a blake3-256 multihash", c)
+	}
+	return ID(d.Digest), nil
+}
+
+// Errors. The same sentinels are returned by the local Store and, mapped from
+// the wire error codes, by the Client, so callers test with errors.Is on
+// either end.
+var (
+	// ErrNotFound: the holder does not have the shard.
+	ErrNotFound = errors.New("shard: not found")
+	// ErrRefused: the remote peer is not allowed to use the protocol
+	// (not a friend, no contract).
+	ErrRefused = errors.New("shard: refused")
+	// ErrOverQuota: storing the shard would exceed the holder's quota.
+	ErrOverQuota = errors.New("shard: over quota")
+	// ErrHashMismatch: the bytes received do not hash to the shard ID.
+	ErrHashMismatch = errors.New("shard: hash mismatch")
+	// ErrCorrupt: the bytes on the holder's disk no longer match the ID.
+	// The store drops such a shard so that audits see it missing.
+	ErrCorrupt = errors.New("shard: corrupt on disk")
+	// ErrTooLarge: the shard is bigger than MaxShardSize.
+	ErrTooLarge = errors.New("shard: too large")
+	// ErrNotOwner: a delete by a peer that did not store the shard.
+	ErrNotOwner = errors.New("shard: not the owner")
+	// ErrDiskFull: the holder's disk is full (ENOSPC).
+	ErrDiskFull = errors.New("shard: disk full")
+	// ErrBusy: the holder is at its concurrent stream limit; retry later.
+	ErrBusy = errors.New("shard: holder busy")
+	// ErrBadRequest: a malformed or truncated request.
+	ErrBadRequest = errors.New("shard: bad request")
+	// ErrProtocol: a malformed or truncated response from a holder.
+	ErrProtocol = errors.New("shard: protocol error")
+	// ErrInternal: the holder failed for a reason of its own (I/O error).
+	ErrInternal = errors.New("shard: holder internal error")
+)

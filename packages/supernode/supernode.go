@@ -1,0 +1,124 @@
+// Package supernode runs an OE super node: a bootstrap node for boxes, a DHT
+// server, an AutoNAT service and a circuit relay for boxes that cannot reach
+// each other directly. Super nodes find and stay connected to each other.
+// (The chain validator and the mining pool join it in later issues.)
+package supernode
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"golang.org/x/sync/errgroup"
+
+	"oepc.dev/oepcos/packages/identity"
+	"oepc.dev/oepcos/packages/p2p"
+	"oepc.dev/oepcos/packages/version"
+)
+
+// Config is one super node.
+type Config struct {
+	DataDir      string
+	ListenAddrs  []string
+	Peers        []string // the other super nodes, multiaddrs with /p2p/ID
+	LoopbackOnly bool
+	Logger       *slog.Logger
+	// Ready is called with the node's full addresses once it listens.
+	Ready func(addrs []string)
+}
+
+// ParseFlags reads a Config from command-line arguments.
+func ParseFlags(name string, args []string) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data", "/perm/home/supernode", "data directory (identity)")
+	listen := p2p.AddrList{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+	fs.Var(&listen, "listen", "comma-separated libp2p listen multiaddrs")
+	var peers p2p.AddrList
+	fs.Var(&peers, "peers", "comma-separated multiaddrs (with /p2p/ID) of the other super nodes")
+	fs.BoolVar(&cfg.LoopbackOnly, "loopback-only", false, "talk only on 127.0.0.1/::1 (devnet)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	cfg.ListenAddrs, cfg.Peers = listen, peers
+	return cfg, nil
+}
+
+// Run runs the super node until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return errors.New("supernode: no data directory")
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		return errors.New("supernode: a super node must listen")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	key, err := identity.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	peers, err := p2p.ParseAddrInfos(cfg.Peers)
+	if err != nil {
+		return err
+	}
+	node, err := p2p.New(ctx, p2p.Config{
+		Key:          key,
+		ListenAddrs:  cfg.ListenAddrs,
+		Bootstrap:    peers,
+		SuperNode:    true,
+		LoopbackOnly: cfg.LoopbackOnly,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	var addrs []string
+	for _, a := range node.P2PAddrs() {
+		addrs = append(addrs, a.String())
+	}
+	log.Info("super node up", "peer", node.Host.ID(), "version", version.Version, "addrs", addrs)
+	if cfg.Ready != nil {
+		cfg.Ready(addrs)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return node.Run(gctx) })
+	g.Go(func() error {
+		// Every super node keeps a connection to every other one it knows.
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			for _, p := range peers {
+				if p.ID == node.Host.ID() || node.Host.Network().Connectedness(p.ID) == network.Connected {
+					continue
+				}
+				cctx, cancel := context.WithTimeout(gctx, 5*time.Second)
+				if err := node.Host.Connect(cctx, p); err == nil {
+					node.Host.ConnManager().Protect(p.ID, "oe-supernode")
+					log.Info("connected to super node", "peer", p.ID)
+				}
+				cancel()
+			}
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	return g.Wait()
+}
