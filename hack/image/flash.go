@@ -63,13 +63,21 @@ func CheckFlashTarget(dev string, imageBytes int64) (*FlashTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	for src, target := range mounts {
-		if members[src] {
-			if target == "/" || target == "/boot" || target == "/boot/efi" || target == "/usr" {
+	var mounted []string
+	for src, targets := range mounts {
+		if !members[src] {
+			continue
+		}
+		for _, target := range targets {
+			switch target {
+			case "/", "/boot", "/boot/efi", "/usr", "/var", "swap":
 				return nil, fmt.Errorf("flash: %s holds the running system (%s on %s); refusing", dev, src, target)
 			}
-			return nil, fmt.Errorf("flash: %s is mounted (%s on %s); unmount it first", dev, src, target)
+			mounted = append(mounted, src+" on "+target)
 		}
+	}
+	if len(mounted) > 0 {
+		return nil, fmt.Errorf("flash: %s is mounted (%s); unmount it first", dev, strings.Join(mounted, ", "))
 	}
 	sectors, err := readInt(filepath.Join(sys, "size"))
 	if err != nil {
@@ -86,9 +94,9 @@ func CheckFlashTarget(dev string, imageBytes int64) (*FlashTarget, error) {
 }
 
 // mountedDevices maps kernel block device names (sda1, dm-0, ...) that are
-// mounted or used as swap to where.
-func mountedDevices() (map[string]string, error) {
-	out := map[string]string{}
+// mounted or used as swap to where ("swap" for swap).
+func mountedDevices() (map[string][]string, error) {
+	out := map[string][]string{}
 	for _, p := range []string{"/proc/self/mounts", "/proc/swaps"} {
 		f, err := os.Open(p)
 		if err != nil {
@@ -108,7 +116,7 @@ func mountedDevices() (map[string]string, error) {
 			if p == "/proc/swaps" {
 				target = "swap"
 			}
-			out[filepath.Base(src)] = target
+			out[filepath.Base(src)] = append(out[filepath.Base(src)], target)
 		}
 		f.Close()
 	}
