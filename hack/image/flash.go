@@ -180,3 +180,34 @@ func Flash(ctx context.Context, img string, t *FlashTarget, progress func(done, 
 	}
 	return dst.Close()
 }
+
+// gokrazy's partition layout (github.com/gokrazy/tools/packer): the first
+// partition starts at sector 8192; /perm starts 1100 MiB later and ends 33
+// sectors before the end of the disk (the secondary GPT).
+const (
+	firstPartitionOffsetSectors = 8192
+	permStartBytes              = firstPartitionOffsetSectors*512 + 1100<<20
+)
+
+// PermSizeKB is the size gokrazy gives /perm on a disk of devBytes bytes,
+// in KiB (the same computation as packer.PermSizeInKB).
+func PermSizeKB(devBytes int64) int64 {
+	sectors := devBytes / 512
+	permStart := int64(permStartBytes / 512)
+	permSize := sectors - permStart
+	if lastLBA := sectors - 1 - 33; permStart+permSize >= lastLBA {
+		permSize -= permStart + permSize - lastLBA
+	}
+	return permSize * 512 / 1024
+}
+
+// FlashFit writes the instance straight to the checked device with gok, so
+// that the partition table is made for the device and /perm spans the rest
+// of the disk, then creates the ext4 /perm file system (seeded like Build).
+// Unlike Flash it builds the image anew (same version and secrets).
+func (in *Instance) FlashFit(ctx context.Context, t *FlashTarget) error {
+	if _, err := in.gok(ctx, "overwrite", "--full", t.Dev); err != nil {
+		return err
+	}
+	return in.mkfsPerm(ctx, t.Dev, permStartBytes, PermSizeKB(t.SizeBytes))
+}

@@ -340,6 +340,10 @@ func (in *Instance) Build(ctx context.Context, out string, sizeBytes int64) (Res
 	res := Result{Path: out}
 	res.PermOffset, _ = strconv.ParseInt(m[1], 10, 64)
 	res.PermKB, _ = strconv.ParseInt(m[3], 10, 64)
+	if res.PermOffset != permStartBytes {
+		os.Remove(tmp)
+		return Result{}, fmt.Errorf("image: gok put /perm at %d, not at %d: has gokrazy's partition layout changed? (flash -fit relies on it)", res.PermOffset, permStartBytes)
+	}
 	if res.PermOffset <= 0 || res.PermKB < 64<<10 || res.PermOffset+res.PermKB*1024 > sizeBytes {
 		os.Remove(tmp)
 		return Result{}, fmt.Errorf("image: implausible /perm location: offset %d, %d KiB in a %d-byte image", res.PermOffset, res.PermKB, sizeBytes)

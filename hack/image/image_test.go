@@ -129,3 +129,14 @@ func TestPrepare(t *testing.T) {
 		t.Error("flags for an unknown program accepted")
 	}
 }
+
+// TestPermSizeKB checks the /perm computation against what gok printed for
+// a 2 GiB image file (mkfs.ext4 -F -E offset=1157627904 FILE 966639).
+func TestPermSizeKB(t *testing.T) {
+	if got := PermSizeKB(2 << 30); got != 966639 {
+		t.Errorf("PermSizeKB(2 GiB) = %d, want 966639", got)
+	}
+	if permStartBytes != 1157627904 {
+		t.Errorf("permStartBytes = %d, want 1157627904", permStartBytes)
+	}
+}

@@ -4,6 +4,12 @@
 //	imagebuild build  -instance oepc-amd64 -out build/oepc-amd64.img [-version V] [-flag prog=--x=y]...
 //	imagebuild update -instance oepc-amd64 -box HOST[:PORT] [-version V] [-testboot]
 //	imagebuild flash  -image build/oepc-amd64.img -dev /dev/sdX [-yes]
+//	imagebuild flash  -fit -instance oepc-amd64 -dev /dev/sdX [-version V] [-yes]
+//
+// flash writes the image file as it is: its /perm is as large as the image
+// (about 0.9 GiB for the default 2 GiB). flash -fit instead builds the
+// instance straight onto the device with gok, so that /perm spans the whole
+// disk.
 package main
 
 import (
@@ -128,31 +134,56 @@ func update(ctx context.Context, log *slog.Logger, args []string) error {
 
 func flash(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("flash", flag.ContinueOnError)
-	img := fs.String("image", "", "image file")
+	o, extra := common(fs)
+	img := fs.String("image", "", "image file (without -fit)")
 	dev := fs.String("dev", "", "whole-disk block device, e.g. /dev/sdX")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	fit := fs.Bool("fit", false, "build the instance onto the device so that /perm spans the whole disk")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *img == "" || *dev == "" {
-		return errors.New("-image and -dev are required (make flash DEV=/dev/sdX)")
+	if *dev == "" || (*img == "" && !*fit) {
+		return errors.New("-dev and -image (or -fit) are required (make flash DEV=/dev/sdX [FIT=1])")
 	}
-	fi, err := os.Stat(*img)
-	if err != nil {
-		return fmt.Errorf("image: %w (run make image first)", err)
+	need := int64(image.DefaultImageBytes)
+	if !*fit {
+		fi, err := os.Stat(*img)
+		if err != nil {
+			return fmt.Errorf("image: %w (run make image first)", err)
+		}
+		need = fi.Size()
 	}
-	t, err := image.CheckFlashTarget(*dev, fi.Size())
+	t, err := image.CheckFlashTarget(*dev, need)
 	if err != nil {
 		return err
 	}
+	what := *img
+	if *fit {
+		what = fmt.Sprintf("a fresh build of %s (version %s) with /perm over the whole disk", o.Instance, o.Version)
+	}
 	fmt.Fprintf(os.Stderr, "About to overwrite %s (%s, %.1f GB) with %s. Everything on it is lost.\n",
-		t.Dev, t.Model, float64(t.SizeBytes)/1e9, *img)
+		t.Dev, t.Model, float64(t.SizeBytes)/1e9, what)
+	if !*fit && t.SizeBytes > 2*need {
+		fmt.Fprintf(os.Stderr, "Note: /perm will be only as large as the image allows; FIT=1 gives it the whole disk.\n")
+	}
 	if !*yes {
 		fmt.Fprintf(os.Stderr, "Type the device name (%s) to continue: ", t.Dev)
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		if strings.TrimSpace(line) != t.Dev {
 			return errors.New("not confirmed; nothing written")
 		}
+	}
+	if *fit {
+		o.ExtraFlags = extra
+		in, err := image.Prepare(*o)
+		if err != nil {
+			return err
+		}
+		if err := in.FlashFit(ctx, t); err != nil {
+			return err
+		}
+		log.Info("flashed", "dev", t.Dev, "instance", o.Instance, "version", o.Version, "perm_kib", image.PermSizeKB(t.SizeBytes))
+		return nil
 	}
 	last := int64(-1)
 	err = image.Flash(ctx, *img, t, func(done, total int64) {

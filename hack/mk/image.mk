@@ -3,7 +3,9 @@
 #
 #   make image                       build/oepc-amd64.img and build/oepc-arm64.img
 #   make image-amd64 | image-arm64   one of them
-#   make flash DEV=/dev/sdX [IMAGE=build/oepc-arm64.img]
+#   make flash DEV=/dev/sdX [IMAGE=build/oepc-arm64.img]   writes the image file
+#   make flash DEV=/dev/sdX FIT=1 [INSTANCE=oepc-arm64]     builds onto the disk;
+#                                    /perm then spans the whole disk
 #   make update BOX=host[:port] [INSTANCE=oepc-arm64]
 #
 # Secrets (gokrazy update password, the seeded API token) are generated into
@@ -31,8 +33,9 @@ image-arm64:
 	$(IMAGEBUILD) build -instance oepc-arm64 -out build/oepc-arm64.img -version $(IMAGE_VERSION) $(IMAGE_FLAGS)
 
 flash:
-	@test -n "$(DEV)" || { echo "usage: make flash DEV=/dev/sdX [IMAGE=$(IMAGE)]" >&2; exit 2; }
-	$(IMAGEBUILD) flash -image $(IMAGE) -dev $(DEV)
+	@test -n "$(DEV)" || { echo "usage: make flash DEV=/dev/sdX [IMAGE=$(IMAGE)] [FIT=1]" >&2; exit 2; }
+	@hack/install-deps.sh $(IMAGE_DEPS)
+	$(IMAGEBUILD) flash -dev $(DEV) $(if $(FIT),-fit -instance $(INSTANCE) -version $(IMAGE_VERSION) $(IMAGE_FLAGS),-image $(IMAGE))
 
 update:
 	@test -n "$(BOX)" || { echo "usage: make update BOX=host[:port] [INSTANCE=$(INSTANCE)]" >&2; exit 2; }
