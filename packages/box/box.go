@@ -90,6 +90,15 @@ type Box struct {
 
 	mu      sync.Mutex
 	healthy map[string]health.Report // extra reports set by mounts
+	runners []func(context.Context) error
+}
+
+// Go runs f for as long as the box runs (mounts start their background
+// work with it); f must return when ctx ends.
+func (b *Box) Go(f func(context.Context) error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.runners = append(b.runners, f)
 }
 
 // SetHealth lets a mounted service report its state under name.
@@ -213,7 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}})
 	b.routes(api)
-	for _, m := range cfg.Mounts {
+	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud}, cfg.Mounts...) {
 		if err := m(b, api); err != nil {
 			return err
 		}
@@ -223,6 +232,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return node.Run(gctx) })
 	g.Go(func() error { b.keepFriendsConnected(gctx); return nil })
 	g.Go(func() error { return localapi.Serve(gctx, ln, api) })
+	b.mu.Lock()
+	for _, f := range b.runners {
+		g.Go(func() error { return f(gctx) })
+	}
+	b.mu.Unlock()
 	if cfg.HealthDir != "" {
 		g.Go(func() error {
 			err := health.Serve(gctx, health.SocketPath(cfg.HealthDir, "oepcd"), func() health.Report { return b.selfReport() })

@@ -1,4 +1,453 @@
 package cli
 
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"oepc.dev/oepcos/packages/cloud"
+)
+
 // cloudCommands are the personal cloud's commands (issue 4).
-func cloudCommands() map[string]Command { return nil }
+func cloudCommands() map[string]Command {
+	return map[string]Command{
+		"cloud put":     {"cloud put [--k N --m N] [--force] LOCAL [REMOTE]", "store a file in the personal cloud (REMOTE defaults to /NAME; a REMOTE ending in / is a folder)", cmdCloudPut},
+		"cloud get":     {"cloud get REMOTE|ID|SHARE-ADDRESS LOCAL", "fetch a file (LOCAL - writes to stdout)", cmdCloudGet},
+		"cloud ls":      {"cloud ls [DIR] [--json]", "list a folder", cmdCloudLs},
+		"cloud rm":      {"cloud rm [-r] PATH", "delete a file (and its shards on the holders) or a folder", cmdCloudRm},
+		"cloud mv":      {"cloud mv FROM TO", "rename or move a file or folder", cmdCloudMv},
+		"cloud mkdir":   {"cloud mkdir PATH", "create a folder", cmdCloudMkdir},
+		"cloud health":  {"cloud health PATH|ID [--json]", "which boxes hold which shards, per segment", cmdCloudHealth},
+		"cloud repair":  {"cloud repair [PATH]", "check and repair now (every file, or one)", cmdCloudRepair},
+		"cloud share":   {"cloud share PATH FRIEND", "let a friend fetch a file; prints the address for their cloud get", cmdCloudShare},
+		"cloud hosted":  {"cloud hosted [--json]", "the space this box gives friends for their shards", cmdCloudHosted},
+		"cloud setup":   {"cloud setup", "create the owner key and print the recovery phrase (once)", cmdCloudSetup},
+		"cloud recover": {"cloud recover [PHRASE...]", "restore the owner key and file index from the phrase and the friends' boxes (phrase read from stdin if not given)", cmdCloudRecover},
+		"cloud backup":  {"cloud backup", "back the file index up to the friends' boxes now", cmdCloudBackup},
+		"cloud status":  {"cloud status [--json]", "owner key, boxes, files, last index backup", cmdCloudStatus},
+		"send":          {"send FRIEND FILE", "deliver a file straight to a friend's Received folder", cmdSend},
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress counts bytes through a reader and, on a terminal, redraws a
+// progress line at most a few times a second.
+type progress struct {
+	r     io.Reader
+	w     io.Writer
+	total int64
+	done  int64
+	start time.Time
+	last  time.Time
+}
+
+func (p *progress) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if p.w != nil && (time.Since(p.last) > 200*time.Millisecond || err == io.EOF) {
+		p.last = time.Now()
+		p.draw()
+	}
+	return n, err
+}
+
+func (p *progress) draw() {
+	el := time.Since(p.start).Seconds()
+	rate := float64(p.done) / max(el, 1e-3) / 1e6
+	pct := ""
+	if p.total > 0 {
+		pct = fmt.Sprintf(" %3.0f%%", 100*float64(p.done)/float64(p.total))
+	}
+	fmt.Fprintf(p.w, "\r%s / %s%s  %.1f MB/s ", mib(p.done), mib(p.total), pct, rate)
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
+	var k, m int
+	var force bool
+	pos, err := flags("cloud put", args, func(fs *flag.FlagSet) {
+		fs.IntVar(&k, "k", 0, "")
+		fs.IntVar(&m, "m", 0, "")
+		fs.BoolVar(&force, "force", false, "")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return Usagef("want LOCAL [REMOTE]")
+	}
+	local := pos[0]
+	remote := "/" + filepath.Base(local)
+	if len(pos) == 2 {
+		remote = pos[1]
+		if strings.HasSuffix(remote, "/") {
+			remote = path.Join(remote, filepath.Base(local))
+		}
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"path": {remote}}
+	if k > 0 || m > 0 {
+		q.Set("k", strconv.Itoa(k))
+		q.Set("m", strconv.Itoa(m))
+	}
+	if force {
+		q.Set("force", "1")
+	}
+	pr := &progress{r: f, total: fi.Size(), start: time.Now()}
+	if isTerminal(c.Stderr) {
+		pr.w = c.Stderr
+	}
+	resp, err := c.API.Send(ctx, "POST", "/v1/cloud/put?"+q.Encode(), "application/octet-stream", pr)
+	if pr.w != nil {
+		fmt.Fprintln(pr.w)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var e cloud.Entry
+	if err := decode(resp.Body, &e); err != nil {
+		return err
+	}
+	el := time.Since(pr.start)
+	fmt.Fprintf(c.Stdout, "%s  %s  %d+%d  id %s  (%.1f MB/s)\n", e.Path, mib(e.Size), e.K, e.M, e.File, float64(e.Size)/el.Seconds()/1e6)
+	return nil
+}
+
+func cmdCloudGet(ctx context.Context, c *Ctx, args []string) error {
+	pos, err := flags("cloud get", args, func(*flag.FlagSet) {})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return Usagef("want REMOTE|ID LOCAL")
+	}
+	resp, err := c.API.Send(ctx, "GET", "/v1/cloud/get?ref="+url.QueryEscape(pos[0]), "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	pr := &progress{r: resp.Body, total: resp.ContentLength, start: time.Now()}
+	if isTerminal(c.Stderr) && pos[1] != "-" {
+		pr.w = c.Stderr
+		defer fmt.Fprintln(pr.w)
+	}
+	if pos[1] == "-" {
+		_, err := io.Copy(c.Stdout, pr)
+		return err
+	}
+	// Write beside the target and rename, so a failed get never leaves a
+	// partial file under the real name.
+	dst := pos[1]
+	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+		dst = filepath.Join(dst, path.Base(pos[0]))
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".oepc-get-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, pr)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("short read: %d of %d bytes", n, resp.ContentLength)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("get failed: %w", err)
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+func cmdCloudLs(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	pos, err := flags("cloud ls", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") })
+	if err != nil {
+		return err
+	}
+	dir := "/"
+	if len(pos) > 1 {
+		return Usagef("want [DIR]")
+	} else if len(pos) == 1 {
+		dir = pos[0]
+	}
+	var out struct {
+		Dir   string       `json:"dir"`
+		Items []cloud.Item `json:"items"`
+	}
+	if err := c.API.Do(ctx, "GET", "/v1/cloud/ls?dir="+url.QueryEscape(dir), nil, &out); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, out)
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	for _, it := range out.Items {
+		if it.Dir {
+			fmt.Fprintf(w, "%s/\t\t\t\n", it.Name)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", it.Name, it.Size, it.Created.Local().Format("2006-01-02 15:04"), it.File)
+	}
+	return w.Flush()
+}
+
+func cmdCloudRm(ctx context.Context, c *Ctx, args []string) error {
+	var rec bool
+	pos, err := flags("cloud rm", args, func(fs *flag.FlagSet) { fs.BoolVar(&rec, "r", false, "") })
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return Usagef("want PATH")
+	}
+	var out map[string]int
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/rm", map[string]any{"path": pos[0], "recursive": rec}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "removed %s (%d files)\n", pos[0], out["removed_files"])
+	return nil
+}
+
+func cmdCloudMv(ctx context.Context, c *Ctx, args []string) error {
+	if len(args) != 2 {
+		return Usagef("want FROM TO")
+	}
+	var out map[string]string
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/mv", map[string]string{"from": args[0], "to": args[1]}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "%s -> %s\n", args[0], out["path"])
+	return nil
+}
+
+func cmdCloudMkdir(ctx context.Context, c *Ctx, args []string) error {
+	if len(args) != 1 {
+		return Usagef("want PATH")
+	}
+	return c.API.Do(ctx, "POST", "/v1/cloud/mkdir", map[string]string{"path": args[0]}, nil)
+}
+
+func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	pos, err := flags("cloud health", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") })
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return Usagef("want PATH|ID")
+	}
+	var h cloud.Health
+	if err := c.API.Do(ctx, "GET", "/v1/cloud/health?ref="+url.QueryEscape(pos[0]), nil, &h); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, h)
+	}
+	state := "complete"
+	if !h.Complete {
+		state = "degraded (readable)"
+		if !h.Readable {
+			state = "UNREADABLE"
+		}
+	}
+	fmt.Fprintf(c.Stdout, "%s  id %s  %s  %d+%d  %d segments  %s (fewest healthy shards in a segment: %d)\n",
+		h.Path, h.File, mib(h.Size), h.K, h.M, len(h.Segments), state, h.MinHealthy)
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "segment\tshard\tholder\tstate\tid")
+	for _, sg := range h.Segments {
+		for _, sh := range sg.Shards {
+			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%.16s\n", sg.Index, sh.Index, sh.Holder, sh.State, sh.ID.String())
+		}
+	}
+	return w.Flush()
+}
+
+func cmdCloudRepair(ctx context.Context, c *Ctx, args []string) error {
+	body := map[string]string{}
+	if len(args) == 1 {
+		body["path"] = args[0]
+	} else if len(args) > 1 {
+		return Usagef("want [PATH]")
+	}
+	var r cloud.RepairReport
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/repair", body, &r); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "checked %d files: %d shards repaired, %d could not be\n", r.Files, r.Repaired, r.Failed)
+	return nil
+}
+
+func cmdCloudShare(ctx context.Context, c *Ctx, args []string) error {
+	if len(args) != 2 {
+		return Usagef("want PATH FRIEND")
+	}
+	var out map[string]string
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/share", map[string]string{"path": args[0], "friend": args[1]}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.Stdout, out["address"])
+	fmt.Fprintln(c.Stderr, "On the friend's box: oepc cloud get", out["address"], "LOCAL")
+	return nil
+}
+
+func cmdCloudHosted(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	if _, err := flags("cloud hosted", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
+		return err
+	}
+	var out struct {
+		Used   int64 `json:"used"`
+		Quota  int64 `json:"quota"`
+		Owners []struct {
+			Owner  string
+			Shards int
+			Bytes  int64
+			Since  time.Time
+		} `json:"owners"`
+	}
+	if err := c.API.Do(ctx, "GET", "/v1/cloud/hosted", nil, &out); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, out)
+	}
+	fmt.Fprintf(c.Stdout, "hosted for others: %s of %s\n", mib(out.Used), mib(out.Quota))
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "owner\tshards\tsize\tsince")
+	for _, o := range out.Owners {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", o.Owner, o.Shards, mib(o.Bytes), o.Since.Local().Format("2006-01-02 15:04"))
+	}
+	return w.Flush()
+}
+
+func cmdCloudSetup(ctx context.Context, c *Ctx, args []string) error {
+	var out map[string]string
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/setup", struct{}{}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "Recovery phrase:\n\n    %s\n\n%s\n", out["phrase"], out["note"])
+	return nil
+}
+
+func cmdCloudRecover(ctx context.Context, c *Ctx, args []string) error {
+	phrase := strings.Join(args, " ")
+	if phrase == "" {
+		b, err := io.ReadAll(io.LimitReader(c.Stdin, 4096))
+		if err != nil {
+			return err
+		}
+		phrase = string(b)
+	}
+	var out map[string]int
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/recover", map[string]string{"phrase": phrase}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "recovered the owner key and %d files\n", out["files"])
+	return nil
+}
+
+func cmdCloudBackup(ctx context.Context, c *Ctx, args []string) error {
+	var out map[string]int
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/backup", struct{}{}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "index backed up; %d friends keep its root record\n", out["friends"])
+	return nil
+}
+
+func cmdCloudStatus(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	if _, err := flags("cloud status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
+		return err
+	}
+	var st cloud.Status
+	if err := c.API.Do(ctx, "GET", "/v1/cloud/status", nil, &st); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, st)
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "owner key\t%v\n", st.OwnerKey)
+	fmt.Fprintf(w, "boxes\t%d (default %d+%d)\n", st.Boxes, st.K, st.M)
+	fmt.Fprintf(w, "files\t%d (%s)\n", st.Files, mib(st.Bytes))
+	if st.BackupSeq > 0 {
+		fmt.Fprintf(w, "index backup\t%s, on %d friends\n", time.Unix(0, int64(st.BackupSeq)).Local().Format(time.DateTime), st.BackupHeld)
+	}
+	return w.Flush()
+}
+
+func cmdSend(ctx context.Context, c *Ctx, args []string) error {
+	if len(args) != 2 {
+		return Usagef("want FRIEND FILE")
+	}
+	f, err := os.Open(args[1])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"friend": {args[0]}, "name": {filepath.Base(args[1])}}
+	pr := &progress{r: f, total: fi.Size(), start: time.Now()}
+	if isTerminal(c.Stderr) {
+		pr.w = c.Stderr
+	}
+	resp, err := c.API.Send(ctx, "POST", "/v1/send?"+q.Encode(), "application/octet-stream", pr)
+	if pr.w != nil {
+		fmt.Fprintln(pr.w)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	if err := decode(resp.Body, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "delivered to %s: %s\n", args[0], out["path"])
+	return nil
+}
+
+func decode(r io.Reader, v any) error {
+	if err := jsonDecode(r, v); err != nil {
+		return fmt.Errorf("bad answer from box: %w", err)
+	}
+	return nil
+}
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -246,4 +246,3 @@ func throughput(mib int) (p2pMBs, tcpMBs float64, err error) {
 	}
 	return p2pMBs, tcpMBs, nil
 }
-

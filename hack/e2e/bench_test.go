@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"oepc.dev/oepcos/hack/devnet/devnet"
+)
+
+// BenchmarkCloudDevnet puts a file (OEPC_BENCH_SIZE bytes, default 1 GiB)
+// from box 1 of a 6-box loopback devnet and gets it back, reporting put and
+// get throughput and the uploading box's peak RSS. It runs once whatever
+// b.N is: the devnet's start-up dwarfs a loop.
+func BenchmarkCloudDevnet(b *testing.B) {
+	size := int64(1 << 30)
+	if v := os.Getenv("OEPC_BENCH_SIZE"); v != "" {
+		size, _ = strconv.ParseInt(v, 10, 64)
+	}
+	n := startDevnet(b, 6)
+	work := b.TempDir()
+	n.must(0, "cloud", "setup")
+	src := filepath.Join(work, "big.bin")
+	f, _ := os.Create(src)
+	h := sha256.New()
+	io.CopyN(io.MultiWriter(f, h), rand.Reader, size)
+	f.Close()
+	want := h.Sum(nil)
+	for b.Loop() {
+		t0 := time.Now()
+		n.must(0, "cloud", "put", src, "/bench.bin")
+		put := time.Since(t0)
+		st, _ := devnet.Load(n.dir)
+		rss := peakRSSKiB(st.Boxes[0].PID)
+		dst := filepath.Join(work, "back.bin")
+		os.Remove(dst)
+		t0 = time.Now()
+		n.must(0, "cloud", "get", "/bench.bin", dst)
+		get := time.Since(t0)
+		if string(fileSumB(dst)) != string(want) {
+			b.Fatal("get differs")
+		}
+		mb := float64(size) / 1e6
+		b.ReportMetric(mb/put.Seconds(), "put-MB/s")
+		b.ReportMetric(mb/get.Seconds(), "get-MB/s")
+		b.ReportMetric((mb/get.Seconds())/(mb/put.Seconds()), "get/put")
+		b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+	}
+}
+
+func fileSumB(p string) []byte {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return h.Sum(nil)
+}

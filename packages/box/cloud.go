@@ -1,0 +1,62 @@
+package box
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"oepc.dev/oepcos/packages/cloud"
+	"oepc.dev/oepcos/packages/localapi"
+	"oepc.dev/oepcos/packages/shard"
+)
+
+// mountCloud wires the personal cloud's owner side into the box: the
+// cloud service, placing shards on friends and on this box's own shard
+// store (b.Shards, the holder side), with its API under /v1/cloud/ and
+// /v1/send.
+func mountCloud(b *Box, api *localapi.Server) error {
+	h := b.Node.Host
+	st := b.Shards
+	svc, err := cloud.New(cloud.Config{
+		Host:    h,
+		Holders: cloud.ShardHolders{Client: shard.NewClient(h), Local: st, Self: h.ID()},
+		// Candidates are the box itself (it holds one shard per segment
+		// like each friend: a household with five friends can keep 4+2)
+		// and the friends online now, so a put or repair does not wait on
+		// boxes that are gone.
+		Peers: func() []peer.ID {
+			out := []peer.ID{h.ID()}
+			for _, p := range b.Friends.Peers() {
+				if h.Network().Connectedness(p) == network.Connected {
+					out = append(out, p)
+				}
+			}
+			return out
+		},
+		// Blocked friends are refused like strangers.
+		IsFriend: b.Friends.Allowed,
+		ResolveFriend: func(s string) (peer.ID, error) {
+			f, err := b.Friends.Lookup(s)
+			if err != nil {
+				return "", fmt.Errorf("%w: %w", cloud.ErrNotFound, err)
+			}
+			return f.ID, nil
+		},
+		KV:     b.DB,
+		Dir:    filepath.Join(b.Cfg.DataDir, "cloud"),
+		Logger: b.Log.With("component", "cloud"),
+		Hosted: cloud.HostedStore{Store: st},
+	})
+	if err != nil {
+		return err
+	}
+	svc.Mount(api)
+	b.Go(func(ctx context.Context) error {
+		defer svc.Close()
+		return svc.Run(ctx)
+	})
+	return nil
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, srv *httptest.Server, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		switch k {
+		case "OEPC_BOX":
+			if srv != nil {
+				return srv.URL
+			}
+		case "OEPC_TOKEN":
+			return "tok"
+		}
+		return ""
+	}}
+	code := Main(context.Background(), args, env)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nonsense"}, {"friends"}, {"friends", "accept"}, {"friends", "rename", "x"}, {"status", "--bogus"}} {
+		code, _, errs := run(t, nil, args...)
+		if code != 2 || errs == "" {
+			t.Errorf("oepc %q: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+	if code, out, _ := run(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "oepc ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func TestErrorsFromTheBox(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			t.Errorf("token not sent: %q", r.Header.Get("Authorization"))
+		}
+		w.WriteHeader(http.StatusGone)
+		w.Write([]byte(`{"error":"friends: invite expired"}`))
+	}))
+	defer srv.Close()
+	code, _, errs := run(t, srv, "friends", "accept", "ABCD-EFGH-JKMN")
+	if code != 1 || !strings.Contains(errs, "invite expired") || !strings.Contains(errs, "410") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	srv.Close()
+	code, _, errs = run(t, srv, "status")
+	if code != 1 || !strings.Contains(errs, "cannot reach the box") {
+		t.Fatalf("unreachable box: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestFlagsAnywhere(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		w.Write([]byte(`[]`))
+	}))
+	defer srv.Close()
+	if code, out, errs := run(t, srv, "friends", "ls", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("friends ls --json: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, srv, "friends", "rm", "a friend/with slash"); code != 0 {
+		t.Fatalf("rm: %d %q", code, errs)
+	}
+	if want := "DELETE /v1/friends/a friend/with slash"; got[len(got)-1] != want {
+		t.Fatalf("request %q, want %q", got[len(got)-1], want)
+	}
+}

@@ -1,0 +1,173 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"oepc.dev/oepcos/packages/cloud/codec"
+)
+
+// fetchShards gets at least want verified shards of segment i, asking the
+// fastest holders first, starting a replacement whenever one fails, and
+// cancelling the slow tail once want have arrived. skip marks shards not
+// to ask for. Missing shards are nil in the result.
+func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want int, skip func(j int) bool) ([][]byte, error) {
+	seg := man.Segments[i]
+	size := man.ShardSize(i)
+	order := make([]int, 0, len(seg.Shards))
+	for j, r := range seg.Shards {
+		if r.Holder == "" || s.isCorrupt(r.ID, r.Holder) || (skip != nil && skip(j)) {
+			continue
+		}
+		order = append(order, j)
+	}
+	// Fastest holders first; among equals, data shards (no decoding).
+	slices.SortStableFunc(order, func(a, b int) int {
+		return int(s.stats.score(seg.Shards[a].Holder) - s.stats.score(seg.Shards[b].Holder))
+	})
+	if len(order) < want {
+		return nil, fmt.Errorf("%w: segment %d has %d of the %d shards it needs", ErrUnavailable, i, len(order), want)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type res struct {
+		j    int
+		data []byte
+		err  error
+	}
+	results := make(chan res, len(order))
+	start := func(j int) {
+		r := seg.Shards[j]
+		go func() {
+			cctx, ccancel := s.call(ctx)
+			defer ccancel()
+			t0 := time.Now()
+			data, err := s.cfg.Holders.Get(cctx, r.Holder, r.ID)
+			switch {
+			case errors.Is(err, codec.ErrBadShard):
+				s.log.Warn("holder has a corrupt shard", "peer", r.Holder, "shard", r.ID, "file", man.File)
+				s.markCorrupt(r.ID, r.Holder)
+			case err != nil:
+			case len(data) != size || codec.SumShard(data) != r.ID:
+				s.log.Warn("corrupt shard detected", "peer", r.Holder, "shard", r.ID, "file", man.File)
+				s.markCorrupt(r.ID, r.Holder)
+				err = codec.ErrBadShard
+			default:
+				s.stats.ok(r.Holder, time.Since(t0))
+			}
+			if err != nil && ctx.Err() == nil && !errors.Is(err, codec.ErrBadShard) {
+				s.stats.fail(r.Holder)
+			}
+			results <- res{j, data, err}
+		}()
+	}
+	next := 0
+	var expect time.Duration // slowest expected answer among those asked
+	startNext := func() {
+		j := order[next]
+		next++
+		expect = max(expect, s.stats.score(seg.Shards[j].Holder))
+		start(j)
+	}
+	for next < len(order) && next < want+s.cfg.GetSpare {
+		startNext()
+	}
+	shards := make([][]byte, len(seg.Shards))
+	got, running := 0, next
+	var errs []error
+	// Hedge against a slow tail: when the shards asked for are late by
+	// twice what their holders usually take, ask one more holder, and so
+	// on; the first k verified answers win and the rest are cancelled.
+	hedgeAfter := func() time.Duration { return max(s.cfg.HedgeDelay, 2*expect) }
+	hedge := time.NewTimer(hedgeAfter())
+	defer hedge.Stop()
+	for got < want && running > 0 {
+		select {
+		case r := <-results:
+			running--
+			if r.err != nil {
+				errs = append(errs, fmt.Errorf("shard %d from %s: %w", r.j, seg.Shards[r.j].Holder, r.err))
+				if next < len(order) {
+					startNext()
+					running++
+				}
+				continue
+			}
+			shards[r.j] = r.data
+			got++
+		case <-hedge.C:
+			if next < len(order) {
+				startNext()
+				running++
+			}
+			hedge.Reset(hedgeAfter())
+		}
+	}
+	if got < want {
+		return nil, fmt.Errorf("%w: segment %d: %w", ErrUnavailable, i, errors.Join(errs...))
+	}
+	return shards, nil
+}
+
+// getBlob streams the plaintext of man to w, segments fetched InFlight
+// ahead and written in order.
+func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.Writer) error {
+	coder, err := codec.NewCoder(man.K, man.M)
+	if err != nil {
+		return err
+	}
+	sealer, err := codec.NewSealer(key, man.File)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		plain []byte
+		err   error
+	}
+	queue := make(chan chan result, s.cfg.InFlight)
+	go func() {
+		defer close(queue)
+		for i := range man.Segments {
+			ch := make(chan result, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				shards, err := s.fetchShards(ctx, man, i, man.K, nil)
+				if err != nil {
+					ch <- result{err: err}
+					return
+				}
+				last := i == len(man.Segments)-1
+				pt, err := codec.DecodeSegment(sealer, coder, shards, man.Segments[i].Len, uint32(i), last, nil)
+				if err != nil {
+					err = fmt.Errorf("segment %d: %w", i, err)
+				}
+				ch <- result{pt, err}
+			}()
+		}
+	}()
+	for ch := range queue {
+		var r result
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return fmt.Errorf("cloud: get: %w", r.err)
+		}
+		if _, err := w.Write(r.plain); err != nil {
+			return fmt.Errorf("cloud: get: writing: %w", err)
+		}
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,336 @@
+package cloud
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+
+	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/store"
+)
+
+// PutOptions tune one put.
+type PutOptions struct {
+	K, M int // 0: the service default
+	// Force places several shards of a segment on one box when there are
+	// fewer than k+m boxes (less safe: losing that box loses them all).
+	Force bool
+	// Progress, if set, is called with the plaintext bytes stored so far.
+	Progress func(done int64)
+}
+
+// pendingPut journals an upload under way, so shards of a put that never
+// finished (the box was killed) are deleted at the next start.
+type pendingPut struct {
+	Segments map[int][]ShardRef `json:"segs"`
+}
+
+// placer chooses holders for one put. Every shard of a segment goes to a
+// different box; a box that fails is avoided for the rest of the put.
+type placer struct {
+	mu    sync.Mutex
+	cands []peer.ID
+	bad   map[peer.ID]bool
+	force bool
+}
+
+// pick returns a holder for a shard of a segment whose shards are
+// already on used, starting the round at start so load spreads.
+func (pl *placer) pick(used []peer.ID, start int) (peer.ID, bool) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	n := len(pl.cands)
+	for pass := range 2 {
+		if pass == 1 && !pl.force {
+			break
+		}
+		for i := range n {
+			p := pl.cands[(start+i)%n]
+			if pl.bad[p] || (pass == 0 && slices.Contains(used, p)) {
+				continue
+			}
+			return p, true
+		}
+	}
+	return "", false
+}
+
+func (pl *placer) fail(p peer.ID) {
+	pl.mu.Lock()
+	pl.bad[p] = true
+	pl.mu.Unlock()
+}
+
+// placeSegment stores the shards of one segment on distinct holders,
+// moving a shard to another box when its holder fails. refs receives the
+// holders as they succeed (so a failed put can delete them).
+func (s *Service) placeSegment(ctx context.Context, pl *placer, seg int, shards [][]byte, ids []codec.ShardID, refs []ShardRef, placed func(ShardRef)) error {
+	var mu sync.Mutex
+	used := make([]peer.ID, 0, len(shards))
+	for i := range refs {
+		if refs[i].Holder != "" {
+			used = append(used, refs[i].Holder)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for j := range shards {
+		if refs[j].Holder != "" {
+			continue // already placed (repair keeps healthy shards)
+		}
+		g.Go(func() error {
+			for attempt := 0; ; attempt++ {
+				mu.Lock()
+				p, ok := pl.pick(used, seg*len(shards)+j+attempt)
+				if ok {
+					used = append(used, p)
+				}
+				mu.Unlock()
+				if !ok {
+					return fmt.Errorf("segment %d shard %d: no box left to hold it: %w", seg, j, ErrTooFewBoxes)
+				}
+				cctx, cancel := s.call(gctx)
+				t0 := time.Now()
+				err := s.cfg.Holders.Put(cctx, p, ids[j], shards[j])
+				cancel()
+				if err == nil {
+					s.stats.ok(p, time.Since(t0))
+					mu.Lock()
+					refs[j].Holder = p
+					mu.Unlock()
+					if placed != nil {
+						placed(ShardRef{ID: ids[j], Holder: p})
+					}
+					return nil
+				}
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				s.log.Warn("shard put failed; moving it to another box", "peer", p, "shard", ids[j], "err", err)
+				s.stats.fail(p)
+				pl.fail(p)
+				mu.Lock()
+				if k := slices.Index(used, p); k >= 0 {
+					used = slices.Delete(used, k, k+1)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	return g.Wait()
+}
+
+func (s *Service) newPlacer(k, m int, force bool) (*placer, error) {
+	cands := s.peers()
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: no friend boxes to store on", ErrTooFewBoxes)
+	}
+	if len(cands) < k+m && !force {
+		return nil, fmt.Errorf("%w: %d+%d needs %d boxes, %d available (put with force to place several shards on one box, or use a smaller k+m)", ErrTooFewBoxes, k, m, k+m, len(cands))
+	}
+	// Try the fastest, least failing boxes first.
+	slices.SortStableFunc(cands, func(a, b peer.ID) int {
+		return int(s.stats.score(a) - s.stats.score(b))
+	})
+	return &placer{cands: cands, bad: map[peer.ID]bool{}, force: force}, nil
+}
+
+// putBlob streams r into shards on holders under a fresh file key. Either
+// it returns a complete manifest, or every shard it placed is deleted
+// (best effort) and it returns an error.
+func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, key []byte, o PutOptions) (man *Manifest, err error) {
+	k, m := o.K, o.M
+	if k == 0 {
+		k, m = s.cfg.K, s.cfg.M
+	}
+	coder, err := codec.NewCoder(k, m)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := codec.NewSealer(key, file)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := s.newPlacer(k, m, o.Force)
+	if err != nil {
+		return nil, err
+	}
+	seg := s.cfg.SegmentSize
+	man = &Manifest{Version: ManifestVersion, File: file, K: k, M: m, SegmentSize: seg, Created: s.cfg.Clock().UTC()}
+
+	journal := pendingPut{Segments: map[int][]ShardRef{}}
+	var jmu sync.Mutex
+	writeJournal := func() error {
+		jmu.Lock()
+		defer jmu.Unlock()
+		return store.PutJSON(s.cfg.KV, []byte(prefixPending+file.String()), &journal)
+	}
+	if err := writeJournal(); err != nil {
+		return nil, err
+	}
+	var placedMu sync.Mutex
+	var placed []ShardRef
+	defer func() {
+		if err == nil {
+			return
+		}
+		placedMu.Lock()
+		refs := slices.Clone(placed)
+		placedMu.Unlock()
+		s.deleteShards(context.WithoutCancel(ctx), refs)
+		s.cfg.KV.Delete([]byte(prefixPending + file.String()))
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	bufs := make(chan []byte, s.cfg.InFlight)
+	for range s.cfg.InFlight {
+		bufs <- nil // allocated lazily: a small file needs one small buffer
+	}
+	var segsMu sync.Mutex
+	var done atomic.Int64
+	br := bufio.NewReaderSize(r, 64<<10)
+	var size int64
+	for i := 0; ; i++ {
+		var buf []byte
+		select {
+		case buf = <-bufs:
+		case <-gctx.Done():
+			return nil, errors.Join(g.Wait(), gctx.Err())
+		}
+		if buf == nil {
+			buf = make([]byte, coder.BufSize(seg))
+		}
+		n, rerr := io.ReadFull(br, buf[:seg])
+		last := false
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			last = true
+		case rerr != nil:
+			g.Wait()
+			return nil, fmt.Errorf("cloud: reading the file: %w", rerr)
+		default:
+			if _, perr := br.Peek(1); perr == io.EOF {
+				last = true
+			} else if perr != nil {
+				g.Wait()
+				return nil, fmt.Errorf("cloud: reading the file: %w", perr)
+			}
+		}
+		if i >= 1<<31 {
+			g.Wait()
+			return nil, errors.New("cloud: file too large")
+		}
+		size += int64(n)
+		segsMu.Lock()
+		man.Segments = append(man.Segments, Segment{})
+		segsMu.Unlock()
+		g.Go(func() error {
+			defer func() { bufs <- buf }()
+			enc, err := codec.EncodeSegment(sealer, coder, buf, n, uint32(i), last)
+			if err != nil {
+				return err
+			}
+			refs := make([]ShardRef, len(enc.IDs))
+			for j, id := range enc.IDs {
+				refs[j].ID = id
+			}
+			jmu.Lock()
+			journal.Segments[i] = slices.Clone(refs) // IDs known, holders not yet
+			jmu.Unlock()
+			if err := writeJournal(); err != nil {
+				return err
+			}
+			err = s.placeSegment(gctx, pl, i, enc.Shards, enc.IDs, refs, func(r ShardRef) {
+				placedMu.Lock()
+				placed = append(placed, r)
+				placedMu.Unlock()
+			})
+			if err != nil {
+				return err
+			}
+			jmu.Lock()
+			journal.Segments[i] = refs
+			jmu.Unlock()
+			segsMu.Lock()
+			man.Segments[i] = Segment{Len: enc.Len, Shards: refs}
+			segsMu.Unlock()
+			d := done.Add(int64(n))
+			if o.Progress != nil {
+				o.Progress(d)
+			}
+			return nil
+		})
+		if last {
+			break
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("cloud: put: %w", err)
+	}
+	man.Size = size
+	return man, nil
+}
+
+// deleteShards removes shards from their holders, best effort.
+func (s *Service) deleteShards(ctx context.Context, refs []ShardRef) {
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, r := range refs {
+		if r.Holder == "" {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := s.cfg.Holders.Delete(cctx, r.Holder, r.ID); err != nil {
+				s.log.Debug("shard delete failed", "peer", r.Holder, "shard", r.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// cleanupPending deletes the shards of puts interrupted by a crash. For
+// segments whose holders were not yet recorded it asks every box.
+func (s *Service) cleanupPending(ctx context.Context) {
+	type job struct {
+		key []byte
+		p   pendingPut
+	}
+	var jobs []job
+	s.cfg.KV.Scan([]byte(prefixPending), func(k, v []byte) error {
+		var p pendingPut
+		if json.Unmarshal(v, &p) == nil {
+			jobs = append(jobs, job{key: slices.Clone(k), p: p})
+		}
+		return nil
+	})
+	for _, j := range jobs {
+		var refs []ShardRef
+		for _, seg := range j.p.Segments {
+			for _, r := range seg {
+				if r.Holder != "" {
+					refs = append(refs, r)
+					continue
+				}
+				for _, p := range s.peers() {
+					refs = append(refs, ShardRef{ID: r.ID, Holder: p})
+				}
+			}
+		}
+		s.log.Info("removing shards of an interrupted put", "key", string(j.key), "shards", len(refs))
+		s.deleteShards(ctx, refs)
+		s.cfg.KV.Delete(j.key)
+	}
+}

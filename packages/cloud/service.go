@@ -1,0 +1,337 @@
+// Package cloud is the owner side of the personal cloud: it turns files
+// into encrypted, erasure-coded, content-addressed shards placed on
+// friends' boxes (put), brings them back from any k shards per segment
+// (get), keeps the file index (folders, rename, move, delete), checks and
+// repairs the shards' health, backs the index up to friends so that the
+// recovery phrase alone brings it back on a new box, delivers files to
+// friends and shares files with them, and serves all this over the box's
+// local HTTP API (see API.md).
+//
+// The holder side (storing shards for others) is packages/shard; this
+// package reaches holders through the Holders interface.
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/keys"
+	"oepc.dev/oepcos/packages/store"
+)
+
+// Holders stores and fetches shards on other boxes (packages/shard's
+// Client, adapted). Every call must honour ctx's deadline.
+type Holders interface {
+	Put(ctx context.Context, p peer.ID, id codec.ShardID, data []byte) error
+	// Get returns the shard; the caller verifies it against id anyway.
+	Get(ctx context.Context, p peer.ID, id codec.ShardID) ([]byte, error)
+	Has(ctx context.Context, p peer.ID, ids []codec.ShardID) ([]bool, error)
+	Delete(ctx context.Context, p peer.ID, id codec.ShardID) error
+}
+
+// HostedLister reports the shards this box holds for others (the shard
+// store); optional.
+type HostedLister interface {
+	Hosted(ctx context.Context) (any, error)
+}
+
+// Config wires a Service. Host, IsFriend and Hosted are optional: without
+// a Host there is no send, share or index backup to friends.
+type Config struct {
+	Host    host.Host
+	Holders Holders
+	// Peers returns the boxes that may hold shards: the friends, and the
+	// box itself if Holders can reach its own store.
+	Peers func() []peer.ID
+	// IsFriend gates the deliver, share and index-root protocols.
+	IsFriend func(peer.ID) bool
+	KV       store.KV
+	// Dir is scratch space (unused so far: the pipeline streams).
+	Dir    string
+	Owner  *keys.Owner // nil: loaded from the KV, or set up later
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Hosted HostedLister
+	// ResolveFriend turns a friend's name or peer ID into a peer ID;
+	// default: peer IDs only.
+	ResolveFriend func(string) (peer.ID, error)
+
+	SegmentSize int // default codec.DefaultSegmentSize
+	K, M        int // default 4+2
+	InFlight    int // segments in flight per put/get; default 3
+	// GetSpare is how many shards beside k a get asks for up front
+	// (default 0); HedgeDelay is the least time before a late shard is
+	// hedged by asking another holder (default 100ms; the delay is at
+	// least twice the holders' usual answer time).
+	GetSpare    int
+	HedgeDelay  time.Duration
+	CallTimeout time.Duration // per shard call; default 2m
+	// RepairInterval is how often the repair loop runs; 0 means 10m,
+	// negative disables it.
+	RepairInterval time.Duration
+	// RepairThreshold: a segment with fewer healthy shards is repaired;
+	// 0 means k+m.
+	RepairThreshold int
+	// BackupDelay is how long after an index change the index backup
+	// runs; 0 means 30s, negative disables it.
+	BackupDelay time.Duration
+	// MaxDeliverSize bounds a file a friend may deliver; default 16 GiB.
+	MaxDeliverSize int64
+}
+
+// Errors.
+var (
+	ErrNoKey       = errors.New("cloud: no owner key: set up the cloud (oepc cloud setup) or recover it from the phrase")
+	ErrTooFewBoxes = errors.New("cloud: too few boxes to place every shard of a segment on a different box")
+	ErrNotFound    = errors.New("cloud: no such file or folder")
+	ErrExists      = errors.New("cloud: already exists")
+	ErrUnavailable = errors.New("cloud: not enough shards reachable")
+	ErrNotEmpty    = errors.New("cloud: folder is not empty")
+	ErrBadPath     = errors.New("cloud: bad path")
+)
+
+// Service is the personal cloud engine of one box.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	owner atomic.Pointer[keys.Owner]
+
+	mu sync.Mutex // serializes index writes
+
+	stats peerStats
+
+	hmu       sync.Mutex
+	corrupt   map[codec.ShardID]peer.ID // shards a get found corrupt, until repaired
+	repairing map[codec.ShardID]bool
+
+	kick       chan struct{} // wakes the repair loop
+	indexDirty chan struct{} // wakes the backup loop
+}
+
+// New returns a Service. It loads the owner key from the KV unless given
+// one, and registers the friend protocols on cfg.Host.
+func New(cfg Config) (*Service, error) {
+	if cfg.KV == nil || cfg.Holders == nil || cfg.Peers == nil {
+		return nil, errors.New("cloud: Config needs KV, Holders and Peers")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.IsFriend == nil {
+		cfg.IsFriend = func(peer.ID) bool { return false }
+	}
+	if cfg.SegmentSize == 0 {
+		cfg.SegmentSize = codec.DefaultSegmentSize
+	}
+	if cfg.K == 0 {
+		cfg.K, cfg.M = codec.DefaultK, codec.DefaultM
+	}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = 3
+	}
+	if cfg.GetSpare < 0 {
+		cfg.GetSpare = 0
+	}
+	if cfg.HedgeDelay <= 0 {
+		cfg.HedgeDelay = 100 * time.Millisecond
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 2 * time.Minute
+	}
+	if cfg.RepairInterval == 0 {
+		cfg.RepairInterval = 10 * time.Minute
+	}
+	if cfg.BackupDelay == 0 {
+		cfg.BackupDelay = 30 * time.Second
+	}
+	if cfg.MaxDeliverSize <= 0 {
+		cfg.MaxDeliverSize = 16 << 30
+	}
+	if cfg.SegmentSize < codec.MinSegmentSize || cfg.SegmentSize > codec.MaxSegmentSize {
+		return nil, fmt.Errorf("cloud: segment size %d out of range", cfg.SegmentSize)
+	}
+	if err := codec.CheckParams(cfg.K, cfg.M); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		corrupt:    map[codec.ShardID]peer.ID{},
+		repairing:  map[codec.ShardID]bool{},
+		kick:       make(chan struct{}, 1),
+		indexDirty: make(chan struct{}, 1),
+	}
+	s.stats.m = map[peer.ID]*peerStat{}
+	if cfg.Owner != nil {
+		s.owner.Store(cfg.Owner)
+	} else if b, err := cfg.KV.Get(keyOwner); err == nil && len(b) == keys.SecretSize {
+		s.owner.Store(keys.FromSecret([keys.SecretSize]byte(b)))
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("cloud: load owner key: %w", err)
+	}
+	if cfg.Host != nil {
+		s.registerProtocols()
+	}
+	return s, nil
+}
+
+// Close unregisters the protocols.
+func (s *Service) Close() error {
+	if s.cfg.Host != nil {
+		s.unregisterProtocols()
+	}
+	return nil
+}
+
+// Run runs the background work (clean-up of interrupted puts, the repair
+// loop and the index backup loop) until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.cleanupPending(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.repairLoop(ctx) })
+	wg.Go(func() { s.backupLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// KV keys owned by this package.
+var (
+	keyOwner      = []byte("cloud/owner")
+	prefixMeta    = "cloud/meta"     // + path → Entry
+	prefixDir     = "cloud/dir"      // + path → {} (explicit folders)
+	prefixMan     = "cloud/man/"     // + file ID → Manifest
+	prefixPending = "cloud/pending/" // + file ID → pendingPut
+	prefixShared  = "cloud/shared/"  // + token ID → received share
+	prefixRoots   = "cloud/roots/"   // + owner public key → root record kept for a friend
+	keyBackup     = []byte("cloud/backup")
+)
+
+func manKey(f codec.FileID) []byte { return []byte(prefixMan + f.String()) }
+
+// Owner returns the owner's keys or ErrNoKey.
+func (s *Service) Owner() (*keys.Owner, error) {
+	o := s.owner.Load()
+	if o == nil {
+		return nil, ErrNoKey
+	}
+	return o, nil
+}
+
+// Setup creates the owner key and returns its recovery phrase; the phrase
+// is never shown again. It fails if a key exists.
+func (s *Service) Setup() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner.Load() != nil {
+		return "", fmt.Errorf("cloud: owner key already set up: %w", ErrExists)
+	}
+	o := keys.New()
+	sec := o.Secret()
+	if err := s.cfg.KV.Put(keyOwner, sec[:]); err != nil {
+		return "", err
+	}
+	s.owner.Store(o)
+	return o.Phrase(), nil
+}
+
+func (s *Service) peers() []peer.ID {
+	var out []peer.ID
+	for _, p := range s.cfg.Peers() {
+		if p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *Service) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.CallTimeout)
+}
+
+// peerStats keeps a latency estimate per holder so gets ask the fastest
+// first and placements avoid boxes that keep failing.
+type peerStats struct {
+	mu sync.Mutex
+	m  map[peer.ID]*peerStat
+}
+
+type peerStat struct {
+	ewma  time.Duration
+	fails int
+}
+
+func (ps *peerStats) ok(p peer.ID, d time.Duration) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	st := ps.m[p]
+	if st == nil {
+		st = &peerStat{ewma: d}
+		ps.m[p] = st
+	}
+	st.ewma = (st.ewma*3 + d) / 4
+	st.fails = 0
+}
+
+func (ps *peerStats) fail(p peer.ID) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	st := ps.m[p]
+	if st == nil {
+		st = &peerStat{}
+		ps.m[p] = st
+	}
+	st.fails++
+}
+
+// score orders holders: lower is better. Unknown holders rank as 50 ms so
+// they get tried and measured.
+func (ps *peerStats) score(p peer.ID) time.Duration {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	st := ps.m[p]
+	if st == nil {
+		return 50 * time.Millisecond
+	}
+	return st.ewma + time.Duration(st.fails)*time.Second
+}
+
+func (s *Service) markCorrupt(id codec.ShardID, p peer.ID) {
+	s.hmu.Lock()
+	s.corrupt[id] = p
+	s.hmu.Unlock()
+	s.kickRepair()
+}
+
+func (s *Service) isCorrupt(id codec.ShardID, p peer.ID) bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	q, ok := s.corrupt[id]
+	return ok && q == p
+}
+
+func (s *Service) kickRepair() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) dirty() {
+	select {
+	case s.indexDirty <- struct{}{}:
+	default:
+	}
+}
