@@ -147,6 +147,9 @@ func TestBoot(t *testing.T) {
 		t.Skip("builds and boots the image under QEMU for minutes; run with OEPC_IMAGE_TEST=1 (make test-image)")
 	}
 	requireTools(t, "qemu-system-x86_64", "mkfs.ext4", "socat")
+	if _, err := os.Stat(OVMF); err != nil {
+		t.Fatalf("%s missing; run the test through make test-image (installs ovmf)", OVMF)
+	}
 	repo := repoRoot(t)
 	for _, p := range image.Programs {
 		if _, err := os.Stat(filepath.Join(repo, "appliance", p, "main.go")); err != nil {
@@ -193,6 +196,13 @@ func TestBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("image built in %v: %d bytes (%d allocated), /perm at %d", res.Duration.Round(time.Second), res.SizeBytes, res.AllocatedBytes, res.PermOffset)
+
+	// A pristine copy for the UEFI boot at the end (the main VM's disk
+	// gets reboots and updates).
+	uefiImg := filepath.Join(dir, "oepc-amd64-uefi.img")
+	if out, err := exec.CommandContext(ctx, "cp", "--sparse=always", img, uefiImg).CombinedOutput(); err != nil {
+		t.Fatalf("copying the image: %v: %s", err, out)
+	}
 
 	vm, err := StartVM(ctx, VMConfig{
 		Image: img, Log: filepath.Join(dir, "serial.log"),
@@ -445,6 +455,38 @@ func TestBoot(t *testing.T) {
 			t.Errorf("after the fallback the box runs %s, want boottest-2", st.Version)
 		}
 		t.Logf("broken update rolled back to %s (%s) %v after the update started", good, st.Version, time.Since(t0).Round(time.Second))
+	})
+	// 8. The same image boots with UEFI firmware (systemd-boot) as well as
+	// with the legacy BIOS used above.
+	t.Run("uefi", func(t *testing.T) {
+		vm.Stop()
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uvm, err := StartVM(ctx, VMConfig{Image: uefiImg, Log: filepath.Join(dir, "serial-uefi.log"), HostFwd: map[int]int{7070: port}, UEFI: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer uvm.Stop()
+		ubox := *box
+		ubox.API = fmt.Sprintf("http://127.0.0.1:%d", port)
+		var st Status
+		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
+			var err error
+			st, err = ubox.Status(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("UEFI boot: %v\nserial:\n%s", err, uvm.Tail(4000))
+		}
+		if !strings.Contains(uvm.Serial(0), "efi: EFI v") {
+			t.Errorf("the kernel did not report EFI firmware; was this a UEFI boot?")
+		}
+		if st.Version != "boottest-1" {
+			t.Errorf("UEFI boot runs %s, want boottest-1", st.Version)
+		}
+		t.Logf("UEFI boot: API up %v after QEMU start", time.Since(uvm.Started).Round(time.Second))
 	})
 	t.Logf("boot test took %v", time.Since(start).Round(time.Second))
 }

@@ -35,7 +35,13 @@ type VMConfig struct {
 	GuestFwd map[string]string
 	// MemMB defaults to 1024.
 	MemMB int
+	// UEFI boots with OVMF (Debian's ovmf package) instead of SeaBIOS's
+	// legacy BIOS boot.
+	UEFI bool
 }
+
+// OVMF is the UEFI firmware image of Debian's ovmf package.
+const OVMF = "/usr/share/ovmf/OVMF.fd"
 
 // VM is a running QEMU.
 type VM struct {
@@ -103,6 +109,13 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 		"-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(c.MemMB), "-nographic",
 		"-drive", "file=" + c.Image + ",format=raw,if=virtio",
 		"-netdev", nd, "-device", "virtio-net-pci,netdev=n0",
+	}
+	if c.UEFI {
+		if _, err := os.Stat(OVMF); err != nil {
+			logf.Close()
+			return nil, fmt.Errorf("UEFI firmware: %w (install ovmf; make test-image does as root)", err)
+		}
+		args = append(args, "-bios", OVMF)
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf

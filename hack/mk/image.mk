@@ -14,7 +14,7 @@
 
 IMAGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 IMAGE_DEPS := e2fsprogs
-IMAGE_TEST_DEPS := e2fsprogs qemu-system-x86 socat
+IMAGE_TEST_DEPS := e2fsprogs qemu-system-x86 socat ovmf
 IMAGEBUILD = $(GO) run ./hack/imagebuild
 INSTANCE ?= oepc-amd64
 IMAGE ?= build/oepc-amd64.img
