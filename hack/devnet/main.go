@@ -64,7 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\nOE devnet up: %d super nodes, %d boxes, all friends (state in %s/devnet.json)\n", len(st.SuperNodes), len(st.Boxes), cfg.Dir)
 		fmt.Fprintf(stdout, "box 1 (%s): %s\n\n", b.Name, b.API)
 		fmt.Fprintf(stdout, "  export OEPC_BOX=%s OEPC_TOKEN=%s\n", b.API, b.Token)
-		fmt.Fprintf(stdout, "  go run ./appliance/oepc status\n  go run ./appliance/oepc friends ls\n\nCtrl-C stops the network; run it again to resume.\n")
+		fmt.Fprintf(stdout, "  go run ./appliance/oepc status\n  go run ./appliance/oepc friends ls\n")
+		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud setup        # once: prints the recovery phrase\n")
+		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud put FILE /FILE\n  go run ./appliance/oepc cloud health /FILE\n")
+		fmt.Fprintf(stdout, "\nCtrl-C stops the network; run it again to resume.\n")
 	}
 	if err := devnet.Run(ctx, cfg); err != nil {
 		fmt.Fprintln(stderr, "devnet:", err)

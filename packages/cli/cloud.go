@@ -27,7 +27,7 @@ func cloudCommands() map[string]Command {
 		"cloud rm":      {"cloud rm [-r] PATH", "delete a file (and its shards on the holders) or a folder", cmdCloudRm},
 		"cloud mv":      {"cloud mv FROM TO", "rename or move a file or folder", cmdCloudMv},
 		"cloud mkdir":   {"cloud mkdir PATH", "create a folder", cmdCloudMkdir},
-		"cloud health":  {"cloud health PATH|ID [--json]", "which boxes hold which shards, per segment", cmdCloudHealth},
+		"cloud health":  {"cloud health PATH|ID [--json] [--deep]", "which boxes hold which shards, per segment (--deep reads every shard back)", cmdCloudHealth},
 		"cloud repair":  {"cloud repair [PATH]", "check and repair now (every file, or one)", cmdCloudRepair},
 		"cloud share":   {"cloud share PATH FRIEND", "let a friend fetch a file; prints the address for their cloud get", cmdCloudShare},
 		"cloud hosted":  {"cloud hosted [--json]", "the space this box gives friends for their shards", cmdCloudHosted},
@@ -260,8 +260,11 @@ func cmdCloudMkdir(ctx context.Context, c *Ctx, args []string) error {
 }
 
 func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
-	var asJSON bool
-	pos, err := flags("cloud health", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") })
+	var asJSON, deep bool
+	pos, err := flags("cloud health", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "")
+		fs.BoolVar(&deep, "deep", false, "")
+	})
 	if err != nil {
 		return err
 	}
@@ -269,7 +272,11 @@ func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
 		return Usagef("want PATH|ID")
 	}
 	var h cloud.Health
-	if err := c.API.Do(ctx, "GET", "/v1/cloud/health?ref="+url.QueryEscape(pos[0]), nil, &h); err != nil {
+	q := "/v1/cloud/health?ref=" + url.QueryEscape(pos[0])
+	if deep {
+		q += "&deep=1"
+	}
+	if err := c.API.Do(ctx, "GET", q, nil, &h); err != nil {
 		return err
 	}
 	if asJSON {

@@ -243,7 +243,11 @@ func (s *Service) apiMv(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiHealth(w http.ResponseWriter, r *http.Request) {
-	h, err := s.Health(r.Context(), ref(r))
+	health := s.Health
+	if deep, _ := strconv.ParseBool(r.URL.Query().Get("deep")); deep {
+		health = s.Verify
+	}
+	h, err := health(r.Context(), ref(r))
 	if err != nil {
 		fail(w, err)
 		return

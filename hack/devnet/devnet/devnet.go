@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -217,7 +218,7 @@ func loadLayout(dir string, cfg Config) (layout, error) {
 	}
 	grow := func(ports []int, n int) ([]int, error) {
 		for len(ports) < n {
-			p, err := freePort()
+			p, err := FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -239,14 +240,25 @@ func loadLayout(dir string, cfg Config) (layout, error) {
 	return lay, identity.WriteFileAtomic(path, b, 0o600)
 }
 
-// freePort finds a port free for both TCP and UDP on 127.0.0.1.
-func freePort() (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+// FreePort finds a port free for both TCP and UDP on 127.0.0.1 below the
+// kernel's ephemeral range: a port from that range could be taken by some
+// outgoing connection (another box dialing out) between the moment it is
+// picked and the moment its process binds it.
+func FreePort() (int, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+	}
+	for range 200 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
 		if err == nil {
