@@ -73,6 +73,7 @@ func common(fs *flag.FlagSet) (*image.Options, flagList) {
 	fs.StringVar(&o.WorkDir, "work", "", "work directory (default <repo>/build)")
 	fs.StringVar(&o.Version, "version", "dev", "version stamped into the OEPC programs")
 	fs.Var(extra, "flag", "PROGRAM=--flag=value to append to a program's command line (repeatable)")
+	fs.BoolVar(&o.NoAPIToken, "no-api-token", false, "do not seed /perm/home/oepcd/api.token; oepcd creates its own on first boot")
 	return o, extra
 }
 

@@ -11,6 +11,9 @@
 # Secrets (gokrazy update password, the seeded API token) are generated into
 # build/secrets/ (ignored by git) on first use and reused. BOOTSTRAP, if set,
 # is a comma-separated list of super node multiaddrs given to oepcd.
+# NO_API_TOKEN=1 leaves the API token to oepcd's first boot (it then exists
+# only on the box's /perm) instead of seeding build/secrets/<instance>/api.token
+# into the image's /perm.
 
 IMAGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 IMAGE_DEPS := e2fsprogs
@@ -18,7 +21,7 @@ IMAGE_TEST_DEPS := e2fsprogs qemu-system-x86 socat ovmf
 IMAGEBUILD = $(GO) run ./hack/imagebuild
 INSTANCE ?= oepc-amd64
 IMAGE ?= build/oepc-amd64.img
-IMAGE_FLAGS := $(if $(BOOTSTRAP),-flag oepcd=--bootstrap=$(BOOTSTRAP))
+IMAGE_FLAGS := $(if $(BOOTSTRAP),-flag oepcd=--bootstrap=$(BOOTSTRAP)) $(if $(NO_API_TOKEN),-no-api-token)
 
 .PHONY: image image-amd64 image-arm64 flash update test-image bench-image
 
