@@ -1,0 +1,16 @@
+// The gokrazy build directory of the oepc-amd64 instance: one go.mod for
+// every package in the image (gok finds it by walking up from
+// builddir/<import path>). The OEPC programs come from this repository
+// through the replace directive; gokrazy and the kernel are pinned here and
+// must match the board pins in firmware/boards.go (checked by its test).
+module gokrazy/build/oepc-amd64
+
+go 1.26.0
+
+require (
+	github.com/gokrazy/gokrazy v0.0.0-20260703061218-a4a45a20149d
+	github.com/gokrazy/kernel.amd64 v0.0.0-20260705070735-de680abf072b
+	oepc.dev/oepcos v0.0.0-00010101000000-000000000000
+)
+
+replace oepc.dev/oepcos => ../../../..

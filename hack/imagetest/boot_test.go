@@ -1,0 +1,582 @@
+package imagetest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"oepc.dev/oepcos/hack/image"
+	"oepc.dev/oepcos/packages/health"
+)
+
+// Time budget of the whole boot test (building both images included) and
+// of each wait inside it. TCG boots the image in about 25 s.
+const (
+	bootTestBudget = 9 * time.Minute
+	bootTimeout    = 150 * time.Second
+)
+
+// The roles that are not implemented yet and must say so. The set of
+// programs in /v1/health must be exactly image.Programs.
+var notEnabledRoles = []string{"storaged", "minerd", "relayd", "homed", "hdmid"}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	r, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r, "go.mod")); err != nil {
+		t.Fatalf("repository root not found at %s", r)
+	}
+	return r
+}
+
+// requireTools fails (not skips) when the test was asked for but a tool is
+// missing: make test-image installs them.
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found; run the test through make test-image (installs qemu-system-x86, socat, e2fsprogs as root)", tool)
+		}
+	}
+}
+
+type supernode struct {
+	addr string // /ip4/127.0.0.1/tcp/PORT/p2p/ID
+	port string
+	id   string
+}
+
+var maddrRE = regexp.MustCompile(`/ip4/127\.0\.0\.1/tcp/(\d+)/p2p/([1-9A-HJ-NP-Za-km-z]+)`)
+
+// startSupernode builds and runs the super node on the host's loopback.
+// It returns nil and the reason when appliance/supernode is not in this
+// checkout yet.
+func startSupernode(t *testing.T, ctx context.Context, repo, dir string) (*supernode, string) {
+	if _, err := os.Stat(filepath.Join(repo, "appliance", "supernode", "main.go")); err != nil {
+		return nil, "appliance/supernode is not in this checkout yet (the lead's issue)"
+	}
+	bin := filepath.Join(dir, "supernode")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./appliance/supernode")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the super node: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "--data", filepath.Join(dir, "supernode-data"), "--listen", "/ip4/127.0.0.1/tcp/0")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the super node: %v", err)
+	}
+	logPath := filepath.Join(dir, "supernode.log")
+	found := make(chan *supernode, 1)
+	var logMu sync.Mutex
+	go func() {
+		f, _ := os.Create(logPath)
+		defer f.Close()
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			logMu.Lock()
+			fmt.Fprintln(f, sc.Text())
+			logMu.Unlock()
+			if m := maddrRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				found <- &supernode{addr: m[0], port: m[1], id: m[2]}
+				sent = true
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		pw.Close()
+		if t.Failed() {
+			logMu.Lock()
+			b, _ := os.ReadFile(logPath)
+			logMu.Unlock()
+			t.Logf("super node log:\n%s", tail(string(b), 3000))
+		}
+	})
+	select {
+	case sn := <-found:
+		t.Logf("super node at %s", sn.addr)
+		return sn, ""
+	case <-time.After(60 * time.Second):
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("the super node printed no /ip4/127.0.0.1/tcp/.../p2p/... address within 60s:\n%s", tail(string(b), 2000))
+	}
+	return nil, ""
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// TestBoot builds the amd64 image, boots it under QEMU and checks the
+// box end to end: API, health of every program, joining a super node on
+// the host, persistence across a reboot, and an OTA update to a rebuilt
+// image that switches root partitions.
+func TestBoot(t *testing.T) {
+	if os.Getenv("OEPC_IMAGE_TEST") != "1" {
+		t.Skip("builds and boots the image under QEMU for minutes; run with OEPC_IMAGE_TEST=1 (make test-image)")
+	}
+	requireTools(t, "qemu-system-x86_64", "mkfs.ext4", "socat")
+	if _, err := os.Stat(OVMF); err != nil {
+		t.Fatalf("%s missing; run the test through make test-image (installs ovmf)", OVMF)
+	}
+	repo := repoRoot(t)
+	for _, p := range image.Programs {
+		if _, err := os.Stat(filepath.Join(repo, "appliance", p, "main.go")); err != nil {
+			t.Fatalf("appliance/%s/main.go missing: the image needs every program of the box", p)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bootTestBudget)
+	defer cancel()
+	start := time.Now()
+	dir := t.TempDir()
+
+	sn, why := startSupernode(t, ctx, repo, dir)
+	extra := map[string][]string{}
+	guestFwd := map[string]string{}
+	if sn != nil {
+		// The box reaches the super node through a QEMU guest forward:
+		// 10.0.2.100:4001 inside the VM is the super node's port on the
+		// host's loopback.
+		extra["oepcd"] = []string{"--bootstrap=/ip4/10.0.2.100/tcp/4001/p2p/" + sn.id}
+		guestFwd["10.0.2.100:4001"] = "127.0.0.1:" + sn.port
+	}
+
+	apiPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gkPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := image.Options{
+		Repo: repo, Instance: "oepc-amd64", WorkDir: filepath.Join(dir, "work"),
+		Version: "boottest-1", ExtraFlags: extra,
+		UpdateHost: "127.0.0.1", UpdatePort: fmt.Sprint(gkPort),
+		Log: &testWriter{t: t, prefix: "build: "},
+	}
+	in, err := image.Prepare(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "oepc-amd64.img")
+	res, err := in.Build(ctx, img, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image built in %v: %d bytes (%d allocated), /perm at %d", res.Duration.Round(time.Second), res.SizeBytes, res.AllocatedBytes, res.PermOffset)
+
+	// A pristine copy for the UEFI boot at the end (the main VM's disk
+	// gets reboots and updates).
+	uefiImg := filepath.Join(dir, "oepc-amd64-uefi.img")
+	if out, err := exec.CommandContext(ctx, "cp", "--sparse=always", img, uefiImg).CombinedOutput(); err != nil {
+		t.Fatalf("copying the image: %v: %s", err, out)
+	}
+
+	vm, err := StartVM(ctx, VMConfig{
+		Image: img, Log: filepath.Join(dir, "serial.log"),
+		// gokrazy listens on the update port baked into the image (the
+		// config's HTTPPort), so the guest and host ports are the same.
+		HostFwd:  map[int]int{7070: apiPort, gkPort: gkPort},
+		GuestFwd: guestFwd,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("serial console (tail):\n%s", vm.Tail(6000))
+		}
+	}()
+	box := &Box{
+		API: fmt.Sprintf("http://127.0.0.1:%d", apiPort), Token: in.APIToken,
+		Gokrazy: fmt.Sprintf("http://127.0.0.1:%d", gkPort), Password: in.Password,
+	}
+
+	// 1. The local API answers on the forwarded port, with the seeded token.
+	var first Status
+	if !t.Run("api", func(t *testing.T) {
+		err := WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
+			if exited, err := vm.Exited(); exited {
+				return fmt.Errorf("qemu exited: %v", err)
+			}
+			st, err := box.Status(ctx)
+			first = st
+			return err
+		})
+		if err != nil {
+			t.Fatalf("local API: %v", err)
+		}
+		t.Logf("API up %v after QEMU start: version %s, peer %s", time.Since(vm.Started).Round(time.Second), first.Version, first.PeerID)
+		if first.Version != "boottest-1" {
+			t.Errorf("version %q, want boottest-1 (stamped by the image build)", first.Version)
+		}
+		// A wrong token must be refused.
+		bad := *box
+		bad.Token = "wrong"
+		var he *HTTPError
+		if _, err := bad.Status(ctx); !errors.As(err, &he) || he.Code != http.StatusUnauthorized {
+			t.Errorf("wrong token: %v, want HTTP 401", err)
+		}
+	}) {
+		return
+	}
+
+	// 2. The box joins the network through the super node on the host.
+	t.Run("join", func(t *testing.T) {
+		if sn == nil {
+			t.Skip("SKIPPED, NOT PASSED: super node join: " + why)
+		}
+		err := WaitFor(ctx, 90*time.Second, 2*time.Second, func(ctx context.Context) error {
+			st, err := box.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if !st.Network.Joined {
+				return fmt.Errorf("not joined yet (%d peers)", len(st.Network.Peers))
+			}
+			if !st.HasPeer(sn.id) {
+				return fmt.Errorf("joined, but not connected to the super node %s (peers %+v)", sn.id, st.Network.Peers)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("box did not join through the super node: %v", err)
+		}
+	})
+
+	// 3. Every program reports; the roles not implemented yet say so.
+	t.Run("health", func(t *testing.T) { checkHealth(t, ctx, box) })
+
+	// 4. A file put through the box's API (once the cloud API exists).
+	payload := []byte("survives a reboot " + time.Now().Format(time.RFC3339Nano))
+	const cloudPath = "/boottest/hello.txt"
+	cloudOK := false // t.Run reports a skipped subtest as passed
+	t.Run("cloud-put", func(t *testing.T) {
+		// The owner key is created once (the phrase is shown this once);
+		// 409 means it exists already.
+		_, err := box.APICall(ctx, http.MethodPost, "/v1/cloud/setup", nil)
+		var he *HTTPError
+		if errors.As(err, &he) && (he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed) {
+			t.Skipf("SKIPPED, NOT PASSED: the personal cloud API (POST /v1/cloud/setup) is not in this build yet: %v", err)
+		}
+		if err != nil && !(errors.As(err, &he) && he.Code == http.StatusConflict) {
+			t.Fatalf("cloud setup: %v", err)
+		}
+		// One box alone holds all k+m shards: force.
+		if _, err := box.APICall(ctx, http.MethodPost, "/v1/cloud/put?path="+cloudPath+"&force=1", payload); err != nil {
+			t.Fatalf("cloud put: %v", err)
+		}
+		got, err := box.APICall(ctx, http.MethodGet, "/v1/cloud/get?path="+cloudPath, nil)
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("cloud get right after the put: %q, %v", got, err)
+		}
+		cloudOK = true
+	})
+
+	// 5. Reboot: identity and files stay.
+	if !t.Run("reboot", func(t *testing.T) {
+		off := vm.SerialSize()
+		if err := box.Reboot(ctx); err != nil {
+			t.Fatalf("gokrazy reboot: %v", err)
+		}
+		waitReboot(t, ctx, vm, box, off)
+		st, err := box.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.PeerID != first.PeerID {
+			t.Errorf("peer ID changed across reboot: %s -> %s (identity not on /perm?)", first.PeerID, st.PeerID)
+		}
+		if st.Version != first.Version {
+			t.Errorf("version changed across a plain reboot: %s -> %s", first.Version, st.Version)
+		}
+		checkHealth(t, ctx, box)
+	}) {
+		return
+	}
+	t.Run("cloud-get-after-reboot", func(t *testing.T) {
+		if !cloudOK {
+			t.Skip("SKIPPED, NOT PASSED: no file was put (see cloud-put)")
+		}
+		got, err := box.APICall(ctx, http.MethodGet, "/v1/cloud/get?path="+cloudPath, nil)
+		if err != nil {
+			t.Fatalf("cloud get after reboot: %v", err)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Errorf("file after reboot = %q, want %q", got, payload)
+		}
+	})
+
+	// 6. OTA: rebuild with a new version, gok update, the box switches to
+	// the other root partition and answers with the new version.
+	t.Run("ota-update", func(t *testing.T) {
+		opts2 := opts
+		opts2.Version = "boottest-2"
+		in2, err := image.Prepare(opts2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rootsBefore := vm.RootDevices(0)
+		if len(rootsBefore) == 0 {
+			t.Fatal("no kernel command line in the serial log")
+		}
+		before := rootsBefore[len(rootsBefore)-1]
+		off := vm.SerialSize()
+		t0 := time.Now()
+		if err := in2.Update(ctx, false); err != nil {
+			t.Fatalf("gok update: %v", err)
+		}
+		t.Logf("gok update (build + upload) took %v", time.Since(t0).Round(time.Second))
+		var st Status
+		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
+			var err error
+			st, err = box.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if st.Version != "boottest-2" {
+				return fmt.Errorf("still version %s", st.Version)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("new version did not come up: %v", err)
+		}
+		roots := vm.RootDevices(off)
+		if len(roots) == 0 {
+			t.Fatal("the box did not reboot after the update (no new kernel command line)")
+		}
+		after := roots[len(roots)-1]
+		if after == before {
+			t.Errorf("root partition did not switch: %s before and after", before)
+		}
+		t.Logf("root partition %s -> %s, version %s, %v after the update started", before, after, st.Version, time.Since(t0).Round(time.Second))
+		if st.PeerID != first.PeerID {
+			t.Errorf("peer ID changed across the update: %s -> %s", first.PeerID, st.PeerID)
+		}
+		checkHealth(t, ctx, box)
+		if cloudOK {
+			got, err := box.APICall(ctx, http.MethodGet, "/v1/cloud/get?path="+cloudPath, nil)
+			if err != nil || !bytes.Equal(got, payload) {
+				t.Errorf("cloud file after the update: %q, %v", got, err)
+			}
+		}
+	})
+	// 7. A broken update falls back: bootguard has accepted the current
+	// root; an update whose oepcd does not serve its API where expected
+	// stays unhealthy, and bootguard switches back to the previous root.
+	t.Run("ota-fallback", func(t *testing.T) {
+		err := WaitFor(ctx, 60*time.Second, 2*time.Second, func(ctx context.Context) error {
+			l, err := box.ServiceLog(ctx, "/user/bootguard")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(l, "now the known-good one") || !strings.Contains(l, "this_version=boottest-2") {
+				return errors.New("bootguard has not confirmed boottest-2 yet")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := vm.RootDevices(0)
+		good := roots[len(roots)-1]
+		opts3 := opts
+		opts3.Version = "boottest-3-broken"
+		opts3.ExtraFlags = map[string][]string{
+			"oepcd":     append(slices.Clone(extra["oepcd"]), "--api=:7071"),
+			"bootguard": {"--probation=40s"},
+		}
+		in3, err := image.Prepare(opts3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := vm.SerialSize()
+		t0 := time.Now()
+		if err := in3.Update(ctx, false); err != nil {
+			t.Fatalf("gok update: %v", err)
+		}
+		// The broken build boots on the other root, then bootguard gives up
+		// after its 40 s probation and reboots into the good root.
+		var st Status
+		err = WaitFor(ctx, bootTimeout+40*time.Second, 2*time.Second, func(ctx context.Context) error {
+			r := vm.RootDevices(off)
+			if len(r) < 2 {
+				return fmt.Errorf("%d boots since the update, want 2 (broken, then fallback)", len(r))
+			}
+			var err error
+			st, err = box.Status(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("no fallback: %v", err)
+		}
+		r := vm.RootDevices(off)
+		if r[0] == good {
+			t.Errorf("the broken update booted the old root %s", good)
+		}
+		if r[len(r)-1] != good {
+			t.Errorf("after the fallback the box runs root %s, want the good root %s", r[len(r)-1], good)
+		}
+		if st.Version != "boottest-2" {
+			t.Errorf("after the fallback the box runs %s, want boottest-2", st.Version)
+		}
+		t.Logf("broken update rolled back to %s (%s) %v after the update started", good, st.Version, time.Since(t0).Round(time.Second))
+	})
+	// 8. The same image boots with UEFI firmware (systemd-boot) as well as
+	// with the legacy BIOS used above.
+	t.Run("uefi", func(t *testing.T) {
+		vm.Stop()
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uvm, err := StartVM(ctx, VMConfig{Image: uefiImg, Log: filepath.Join(dir, "serial-uefi.log"), HostFwd: map[int]int{7070: port}, UEFI: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer uvm.Stop()
+		ubox := *box
+		ubox.API = fmt.Sprintf("http://127.0.0.1:%d", port)
+		var st Status
+		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
+			var err error
+			st, err = ubox.Status(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("UEFI boot: %v\nserial:\n%s", err, uvm.Tail(4000))
+		}
+		if !strings.Contains(uvm.Serial(0), "efi: EFI v") {
+			t.Errorf("the kernel did not report EFI firmware; was this a UEFI boot?")
+		}
+		if st.Version != "boottest-1" {
+			t.Errorf("UEFI boot runs %s, want boottest-1", st.Version)
+		}
+		t.Logf("UEFI boot: API up %v after QEMU start", time.Since(uvm.Started).Round(time.Second))
+	})
+	t.Logf("boot test took %v", time.Since(start).Round(time.Second))
+}
+
+// waitReboot waits until the serial log shows a new kernel boot after off
+// and the API answers again.
+func waitReboot(t *testing.T, ctx context.Context, vm *VM, box *Box, off int64) {
+	t.Helper()
+	err := WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
+		if exited, err := vm.Exited(); exited {
+			return fmt.Errorf("qemu exited: %v", err)
+		}
+		if len(vm.RootDevices(off)) == 0 {
+			return errors.New("no new kernel boot in the serial log yet")
+		}
+		_, err := box.Status(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("box did not come back after reboot: %v", err)
+	}
+}
+
+// checkHealth waits until /v1/health lists exactly the box's programs,
+// all healthy, with the unimplemented roles honestly "not enabled".
+func checkHealth(t *testing.T, ctx context.Context, box *Box) {
+	t.Helper()
+	var reps []health.Report
+	err := WaitFor(ctx, 60*time.Second, time.Second, func(ctx context.Context) error {
+		var err error
+		reps, err = box.Health(ctx)
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, r := range reps {
+			names = append(names, r.Name)
+			if !r.Status.Healthy() {
+				return fmt.Errorf("%s is %q: %s", r.Name, r.Status, r.Detail)
+			}
+		}
+		slices.Sort(names)
+		want := slices.Clone(image.Programs)
+		slices.Sort(want)
+		if !slices.Equal(names, want) {
+			return fmt.Errorf("health lists %v, want exactly %v", names, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	for _, r := range reps {
+		if slices.Contains(notEnabledRoles, r.Name) {
+			if r.Status != health.NotEnabled || r.Detail == "" {
+				t.Errorf("%s reports %q (%q); it is not implemented and must say \"not enabled\" with a reason", r.Name, r.Status, r.Detail)
+			}
+		} else if r.Status != health.OK {
+			t.Errorf("%s reports %q (%q), want ok", r.Name, r.Status, r.Detail)
+		}
+		if r.Version == "" {
+			t.Errorf("%s reports no version", r.Name)
+		}
+	}
+}
+
+// testWriter sends build output to the test log line by line.
+type testWriter struct {
+	t      *testing.T
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(w.buf[:i]), "\r")
+		w.buf = w.buf[i+1:]
+		if verboseBuild || strings.Contains(line, "rror") {
+			w.t.Log(w.prefix + line)
+		}
+	}
+	return len(p), nil
+}
+
+var verboseBuild = os.Getenv("OEPC_IMAGE_VERBOSE") == "1"

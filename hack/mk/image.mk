@@ -1,0 +1,58 @@
+# OEPC OS images (issue 5): make image, make flash, make update, the QEMU
+# boot test (make test) and the image benchmark (make bench).
+#
+#   make image                       build/oepc-amd64.img and build/oepc-arm64.img
+#   make image-amd64 | image-arm64   one of them
+#   make flash DEV=/dev/sdX [IMAGE=build/oepc-arm64.img]   writes the image file
+#   make flash DEV=/dev/sdX FIT=1 [INSTANCE=oepc-arm64]     builds onto the disk;
+#                                    /perm then spans the whole disk
+#   make update BOX=host[:port] [INSTANCE=oepc-arm64]
+#
+# Secrets (gokrazy update password, the seeded API token) are generated into
+# build/secrets/ (ignored by git) on first use and reused. BOOTSTRAP, if set,
+# is a comma-separated list of super node multiaddrs given to oepcd.
+# NO_API_TOKEN=1 leaves the API token to oepcd's first boot (it then exists
+# only on the box's /perm) instead of seeding build/secrets/<instance>/api.token
+# into the image's /perm.
+
+IMAGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+IMAGE_DEPS := e2fsprogs
+IMAGE_TEST_DEPS := e2fsprogs qemu-system-x86 socat ovmf
+IMAGEBUILD = $(GO) run ./hack/imagebuild
+INSTANCE ?= oepc-amd64
+IMAGE ?= build/oepc-amd64.img
+IMAGE_FLAGS := $(if $(BOOTSTRAP),-flag oepcd=--bootstrap=$(BOOTSTRAP)) $(if $(NO_API_TOKEN),-no-api-token)
+
+.PHONY: image image-amd64 image-arm64 flash update test-image bench-image
+
+image: image-amd64 image-arm64
+
+image-amd64:
+	@hack/install-deps.sh $(IMAGE_DEPS)
+	$(IMAGEBUILD) build -instance oepc-amd64 -out build/oepc-amd64.img -version $(IMAGE_VERSION) $(IMAGE_FLAGS)
+
+image-arm64:
+	@hack/install-deps.sh $(IMAGE_DEPS)
+	$(IMAGEBUILD) build -instance oepc-arm64 -out build/oepc-arm64.img -version $(IMAGE_VERSION) $(IMAGE_FLAGS)
+
+flash:
+	@test -n "$(DEV)" || { echo "usage: make flash DEV=/dev/sdX [IMAGE=$(IMAGE)] [FIT=1]" >&2; exit 2; }
+	@hack/install-deps.sh $(IMAGE_DEPS)
+	$(IMAGEBUILD) flash -dev $(DEV) $(if $(FIT),-fit -instance $(INSTANCE) -version $(IMAGE_VERSION) $(IMAGE_FLAGS),-image $(IMAGE))
+
+update:
+	@test -n "$(BOX)" || { echo "usage: make update BOX=host[:port] [INSTANCE=$(INSTANCE)]" >&2; exit 2; }
+	$(IMAGEBUILD) update -instance $(INSTANCE) -box $(BOX) -version $(IMAGE_VERSION) $(IMAGE_FLAGS)
+
+# The boot test builds the amd64 image and boots it under QEMU (TCG); it is
+# skipped by plain "go test ./hack/..." unless OEPC_IMAGE_TEST=1.
+test-image:
+	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
+	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 12m -v -run 'TestBoot' ./hack/imagetest
+
+bench-image:
+	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
+	OEPC_IMAGE_BENCH=1 $(GO) test -count=1 -timeout 12m -v -run 'TestBench' ./hack/imagetest
+
+TEST_TARGETS += test-image
+BENCH_TARGETS += bench-image
