@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.SuperNodes, "supernodes", 2, "number of super nodes")
 	fs.IntVar(&cfg.Private, "private", 0, "how many of the boxes sit behind \"NAT\" (reached only through a relay)")
 	fs.StringVar(&cfg.Dir, "dir", ".devnet", "directory of the network's state")
+	fs.BoolVar(&cfg.Profile, "profile", false, "serve each box's Go profiler on loopback (its address in devnet.json)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,6 +58,9 @@ type Config struct {
 	HealthDir string
 	// Quota is how many bytes of shards the box keeps for friends.
 	Quota int64
+	// DebugAddr, if set, serves Go's profiler (net/http/pprof) there;
+	// keep it on loopback.
+	DebugAddr string
 	// TokenFile, if set, is read for the API token instead of the one
 	// created in DataDir (an image can bake one in for its owner).
 	TokenFile string
@@ -127,6 +131,7 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.StringVar(&cfg.HealthDir, "health-dir", health.DefaultDir, "directory of the role supervisors' health sockets (empty: none)")
 	quota := byteSize(10 << 30)
 	fs.Var(&quota, "quota", "space kept for friends' shards (e.g. 500GiB)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler here (e.g. 127.0.0.1:6060; empty: off)")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -228,10 +233,22 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
+	var dln net.Listener
+	if cfg.DebugAddr != "" {
+		if dln, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
+			return fmt.Errorf("box: debug listener: %w", err)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return node.Run(gctx) })
 	g.Go(func() error { b.keepFriendsConnected(gctx); return nil })
 	g.Go(func() error { return localapi.Serve(gctx, ln, api) })
+	if dln != nil {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		g.Go(func() error { return localapi.Serve(gctx, dln, mux) })
+	}
 	b.mu.Lock()
 	for _, f := range b.runners {
 		g.Go(func() error { return f(gctx) })

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 )
 
@@ -98,10 +99,8 @@ func (s *Service) placeSegment(ctx context.Context, pl *placer, seg int, shards 
 				if !ok {
 					return fmt.Errorf("segment %d shard %d: no box left to hold it: %w", seg, j, ErrTooFewBoxes)
 				}
-				cctx, cancel := s.call(gctx)
 				t0 := time.Now()
-				err := s.cfg.Holders.Put(cctx, p, ids[j], shards[j])
-				cancel()
+				err := s.putShard(gctx, p, ids[j], shards[j])
 				if err == nil {
 					s.stats.ok(p, time.Since(t0))
 					mu.Lock()
@@ -127,6 +126,40 @@ func (s *Service) placeSegment(ctx context.Context, pl *placer, seg int, shards 
 		})
 	}
 	return g.Wait()
+}
+
+// putShard stores one shard on p, trying p again after a pause when the
+// failure may pass (a busy holder, a reset stream) before the caller gives
+// up on p: with exactly k+m boxes there is no other box to move to.
+func (s *Service) putShard(ctx context.Context, p peer.ID, id codec.ShardID, data []byte) error {
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(try) * 300 * time.Millisecond):
+			}
+		}
+		cctx, cancel := s.call(ctx)
+		err = s.cfg.Holders.Put(cctx, p, id, data)
+		cancel()
+		if err == nil || ctx.Err() != nil || permanentPutError(err) {
+			return err
+		}
+		s.log.Info("shard put failed; trying the same box again", "peer", p, "shard", id, "err", err)
+	}
+	return err
+}
+
+// permanentPutError tells failures that waiting does not cure.
+func permanentPutError(err error) bool {
+	for _, e := range []error{shard.ErrRefused, shard.ErrOverQuota, shard.ErrTooLarge, shard.ErrDiskFull, shard.ErrHashMismatch, shard.ErrBadRequest, shard.ErrNotOwner} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Service) newPlacer(k, m int, force bool) (*placer, error) {

@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
 		libp2p.UserAgent("oepc"),
+		libp2p.DialRanker(dialRanker),
 		libp2p.DisableMetrics(),
 	}
 	if len(cfg.ListenAddrs) == 0 {

@@ -153,3 +153,28 @@ func TestParseAddrInfos(t *testing.T) {
 		t.Fatal("nonsense accepted")
 	}
 }
+
+func TestDialRankerPrefersTCPOnTheLAN(t *testing.T) {
+	mk := func(s string) ma.Multiaddr { return ma.StringCast(s) }
+	got := map[string]time.Duration{}
+	for _, ad := range p2p.DialRanker([]ma.Multiaddr{
+		mk("/ip4/192.168.1.5/tcp/4001"), mk("/ip4/192.168.1.5/udp/4001/quic-v1"),
+		mk("/ip4/127.0.0.1/tcp/4001"), mk("/ip4/127.0.0.1/udp/4001/quic-v1"),
+		mk("/ip4/8.8.8.8/tcp/4001"), mk("/ip4/8.8.8.8/udp/4001/quic-v1"),
+	}) {
+		got[ad.Addr.String()] = ad.Delay
+	}
+	if len(got) != 6 {
+		t.Fatalf("ranked %d addresses, want 6: %v", len(got), got)
+	}
+	for _, lan := range []string{"192.168.1.5", "127.0.0.1"} {
+		tcp, quic := got["/ip4/"+lan+"/tcp/4001"], got["/ip4/"+lan+"/udp/4001/quic-v1"]
+		if tcp != 0 || quic <= tcp {
+			t.Errorf("%s: TCP after %v, QUIC after %v; want TCP first", lan, tcp, quic)
+		}
+	}
+	// Across the internet libp2p's own ranking stands: QUIC first.
+	if tcp, quic := got["/ip4/8.8.8.8/tcp/4001"], got["/ip4/8.8.8.8/udp/4001/quic-v1"]; quic > tcp {
+		t.Errorf("public: QUIC after %v, TCP after %v; want QUIC first", quic, tcp)
+	}
+}

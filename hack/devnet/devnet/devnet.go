@@ -40,6 +40,7 @@ type Config struct {
 	Boxes      int
 	SuperNodes int
 	Private    int    // the last Private boxes are behind "NAT"
+	Profile    bool   // serve each box's Go profiler on a loopback port
 	Exe        string // the devnet binary
 	Logger     *slog.Logger
 	Ready      func(State)
@@ -54,6 +55,7 @@ type Box struct {
 	PID     int    `json:"pid"`
 	DataDir string `json:"data_dir"`
 	Private bool   `json:"private,omitempty"`
+	Debug   string `json:"debug,omitempty"` // http://... of the Go profiler, with --profile
 	P2PPort int    `json:"p2p_port"`
 }
 
@@ -177,6 +179,14 @@ func Run(ctx context.Context, cfg Config) error {
 		args := []string{"--data", ddir, "--name", name, "--loopback-only", "--mdns=false", "--health-dir=",
 			"--api", strings.TrimPrefix(b.API, "http://"), "--listen", listen, "--bootstrap", st.Bootstrap(),
 			"--private=" + strconv.FormatBool(b.Private)}
+		if cfg.Profile {
+			p, err := FreePort()
+			if err != nil {
+				return err
+			}
+			b.Debug = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", p)
+			args = append(args, "--debug-addr", fmt.Sprintf("127.0.0.1:%d", p))
+		}
 		if err := sup.start(name, "box", ddir, args); err != nil {
 			return err
 		}
