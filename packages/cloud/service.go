@@ -68,7 +68,7 @@ type Config struct {
 
 	SegmentSize int // default codec.DefaultSegmentSize
 	K, M        int // default 4+2
-	InFlight    int // segments in flight per put/get; default 6
+	InFlight    int // segments in flight per put/get; default 4
 	// GetSpare is how many shards beside k a get asks for up front
 	// (default 0); HedgeDelay is the least time before a late shard is
 	// hedged by asking another holder (default 100ms; the delay is at
@@ -140,7 +140,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.K, cfg.M = codec.DefaultK, codec.DefaultM
 	}
 	if cfg.InFlight <= 0 {
-		cfg.InFlight = 6
+		cfg.InFlight = 4
 	}
 	if cfg.GetSpare < 0 {
 		cfg.GetSpare = 0
