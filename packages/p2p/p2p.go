@@ -30,6 +30,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
@@ -133,7 +134,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
 		libp2p.UserAgent("oepc"),
-		libp2p.DialRanker(dialRanker),
+		libp2p.SwarmOpts(swarm.WithDialRanker(dialRanker)),
 		libp2p.DisableMetrics(),
 	}
 	if len(cfg.ListenAddrs) == 0 {
