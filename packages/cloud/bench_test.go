@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/keys"
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -18,11 +19,11 @@ import (
 // six in-process libp2p hosts (loopback TCP): the owner side's cost with
 // the network stack, in one process (use -cpuprofile to see where it goes).
 func BenchmarkRealHolders(b *testing.B) {
-	owner := newHost(b)
+	owner := p2ptest.Host(b)
 	var ids []peer.ID
 	for range 6 {
 		hb := newHolderBox(b, func(p peer.ID) bool { return p == owner.ID() })
-		connect(b, owner, hb.h)
+		p2ptest.Connect(b, owner, hb.h)
 		ids = append(ids, hb.h.ID())
 	}
 	kv, err := store.Open(b.TempDir(), store.Options{})

@@ -7,39 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/store"
 )
-
-// newHost starts a real libp2p host on loopback TCP only.
-func newHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := libp2p.New(
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-func connect(t testing.TB, a, b host.Host) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // p2pBox is a box with a real host and cloud service; shards go to the
 // shared fake holders keyed by the boxes' peer IDs.
@@ -52,7 +27,7 @@ type p2pBox struct {
 
 func newP2PBox(t testing.TB, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
 	t.Helper()
-	h := newHost(t)
+	h := p2ptest.Host(t)
 	kv, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +75,7 @@ func newNet(t testing.TB, n int) ([]*p2pBox, *fakeHolders) {
 				a.friends[b.h.ID()] = true
 			}
 			if i < j {
-				connect(t, a.h, b.h)
+				p2ptest.Connect(t, a.h, b.h)
 			}
 		}
 	}
@@ -222,7 +197,7 @@ func TestBackupAndRecover(t *testing.T) {
 	for _, b := range boxes[1:] {
 		b.friends[fresh.h.ID()] = true
 		fresh.friends[b.h.ID()] = true
-		connect(t, fresh.h, b.h)
+		p2ptest.Connect(t, fresh.h, b.h)
 	}
 	if _, err := fresh.s.Recover(ctx, "babab "+phrase.Phrase()[6:]); err == nil {
 		t.Fatal("wrong phrase accepted")

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/keys"
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -26,7 +27,7 @@ type holderBox struct {
 
 func newHolderBox(t testing.TB, allowed func(peer.ID) bool) *holderBox {
 	t.Helper()
-	h := newHost(t)
+	h := p2ptest.Host(t)
 	dir := t.TempDir()
 	kv, err := store.Open(filepath.Join(dir, "db"), store.Options{})
 	if err != nil {
@@ -49,14 +50,14 @@ func TestRealHolders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("libp2p network test")
 	}
-	owner := newHost(t)
+	owner := p2ptest.Host(t)
 	var mu sync.Mutex
 	var holders []*holderBox
 	alive := map[peer.ID]bool{}
 	all := func(p peer.ID) bool { return p == owner.ID() }
 	for range 6 {
 		hb := newHolderBox(t, all)
-		connect(t, owner, hb.h)
+		p2ptest.Connect(t, owner, hb.h)
 		holders = append(holders, hb)
 		alive[hb.h.ID()] = true
 	}
@@ -137,7 +138,7 @@ func TestRealHolders(t *testing.T) {
 	// Two replacement boxes join; repair brings every segment to k+m.
 	for range 2 {
 		hb := newHolderBox(t, all)
-		connect(t, owner, hb.h)
+		p2ptest.Connect(t, owner, hb.h)
 		mu.Lock()
 		holders = append(holders, hb)
 		alive[hb.h.ID()] = true

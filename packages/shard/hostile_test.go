@@ -10,6 +10,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
 )
 
 // TestHostileHolder points a real Client at a host whose handler misbehaves
@@ -112,12 +114,12 @@ type holderHost struct {
 }
 
 func newHolderHost(t *testing.T, handler network.StreamHandler) *holderHost {
-	n := &holderHost{h: newHost(t), client: newHost(t)}
+	n := &holderHost{h: p2ptest.Host(t), client: p2ptest.Host(t)}
 	n.h.SetStreamHandler(Protocol, func(s network.Stream) {
 		s.SetDeadline(time.Now().Add(10 * time.Second))
 		handler(s)
 	})
-	connect(t, n.client, n.h)
+	p2ptest.Connect(t, n.client, n.h)
 	return n
 }
 

@@ -13,38 +13,12 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
 )
-
-// newHost starts a real libp2p host on loopback TCP only: no relay, no
-// bootstrap peers, no mDNS.
-func newHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := libp2p.New(
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-func connect(t testing.TB, a, b host.Host) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 type friendSet struct {
 	mu sync.Mutex
@@ -82,13 +56,13 @@ type testNet struct {
 
 func newTestNet(t testing.TB, quota int64, opt ServerOptions) *testNet {
 	t.Helper()
-	n := &testNet{holder: newHost(t), st: newTestStore(t, quota), ann: make(chanAnnouncer, 64)}
-	n.aliceH, n.bobH, n.eveH = newHost(t), newHost(t), newHost(t)
+	n := &testNet{holder: p2ptest.Host(t), st: newTestStore(t, quota), ann: make(chanAnnouncer, 64)}
+	n.aliceH, n.bobH, n.eveH = p2ptest.Host(t), p2ptest.Host(t), p2ptest.Host(t)
 	friends := &friendSet{m: map[peer.ID]bool{n.aliceH.ID(): true, n.bobH.ID(): true}}
 	n.srv = NewServerWithOptions(n.holder, n.st.Store, friends, n.ann, nil, opt)
 	t.Cleanup(func() { n.srv.Close() })
 	for _, h := range []host.Host{n.aliceH, n.bobH, n.eveH} {
-		connect(t, h, n.holder)
+		p2ptest.Connect(t, h, n.holder)
 	}
 	n.alice, n.bob, n.eve = NewClient(n.aliceH), NewClient(n.bobH), NewClient(n.eveH)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

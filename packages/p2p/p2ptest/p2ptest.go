@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"oepc.dev/oepcos/packages/p2p"
 )
@@ -48,4 +52,31 @@ func Run(t testing.TB, n *p2p.Node) {
 // Info is n's address info.
 func Info(n *p2p.Node) peer.AddrInfo {
 	return peer.AddrInfo{ID: n.Host.ID(), Addrs: n.Host.Addrs()}
+}
+
+// Host starts a bare libp2p host on loopback TCP only (no relay, no DHT, no
+// mDNS), for tests of one protocol; it is closed when the test ends.
+func Host(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// Connect connects a to b within ten seconds.
+func Connect(t testing.TB, a, b host.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
 }
