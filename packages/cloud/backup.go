@@ -235,7 +235,7 @@ func (s *Service) Backup(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cloud: backup: %w", err)
 	}
-	s.cfg.KV.Delete([]byte(prefixPending + file.String()))
+	s.dropPending(file)
 	man.WrappedKey = owner.Wrap(key, file[:])
 	mb, err := MarshalManifest(man)
 	if err != nil {

@@ -167,7 +167,9 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 	err = s.cfg.KV.Batch(func(b *store.Batch) error {
 		b.Put(manKey(file), mb)
 		b.Put(metaKey(p), eb)
-		b.Delete([]byte(prefixPending + file.String()))
+		for i := range man.Segments {
+			b.Delete(pendingKey(file, i))
+		}
 		if old != nil {
 			b.Delete(manKey(old.File))
 		}
@@ -176,7 +178,7 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 	s.mu.Unlock()
 	if err != nil {
 		s.deleteShards(context.WithoutCancel(ctx), allRefs(man))
-		s.cfg.KV.Delete([]byte(prefixPending + file.String()))
+		s.dropPending(file)
 		return nil, fmt.Errorf("cloud: commit: %w", err)
 	}
 	if oldMan != nil {

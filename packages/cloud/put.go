@@ -31,9 +31,31 @@ type PutOptions struct {
 }
 
 // pendingPut journals an upload under way, so shards of a put that never
-// finished (the box was killed) are deleted at the next start.
+// finished (the box was killed) are deleted at the next start. Each record
+// holds one segment (older boxes wrote one record for the whole file).
 type pendingPut struct {
 	Segments map[int][]ShardRef `json:"segs"`
+}
+
+// pendingKey is the journal record of segment i of file.
+func pendingKey(file codec.FileID, i int) []byte {
+	return fmt.Appendf(nil, "%s%s/%08d", prefixPending, file, i)
+}
+
+// dropPending deletes every journal record of file.
+func (s *Service) dropPending(file codec.FileID) {
+	prefix := []byte(prefixPending + file.String())
+	var keys [][]byte
+	s.cfg.KV.Scan(prefix, func(k, _ []byte) error {
+		keys = append(keys, slices.Clone(k))
+		return nil
+	})
+	s.cfg.KV.Batch(func(b *store.Batch) error {
+		for _, k := range keys {
+			b.Delete(k)
+		}
+		return nil
+	})
 }
 
 // placer chooses holders for one put. Every shard of a segment goes to a
@@ -200,15 +222,12 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 	seg := s.cfg.SegmentSize
 	man = &Manifest{Version: ManifestVersion, File: file, K: k, M: m, SegmentSize: seg, Created: s.cfg.Clock().UTC()}
 
-	journal := pendingPut{Segments: map[int][]ShardRef{}}
-	var jmu sync.Mutex
-	writeJournal := func() error {
-		jmu.Lock()
-		defer jmu.Unlock()
-		return store.PutJSON(s.cfg.KV, []byte(prefixPending+file.String()), &journal)
-	}
-	if err := writeJournal(); err != nil {
-		return nil, err
+	// The journal has one small record per segment, written before its
+	// shards go out and again once their holders are known: segments do
+	// not wait on each other, and a record's size does not grow with the
+	// file.
+	writeJournal := func(i int, refs []ShardRef) error {
+		return store.PutJSON(s.cfg.KV, pendingKey(file, i), &pendingPut{Segments: map[int][]ShardRef{i: refs}})
 	}
 	var placedMu sync.Mutex
 	var placed []ShardRef
@@ -220,7 +239,7 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 		refs := slices.Clone(placed)
 		placedMu.Unlock()
 		s.deleteShards(context.WithoutCancel(ctx), refs)
-		s.cfg.KV.Delete([]byte(prefixPending + file.String()))
+		s.dropPending(file)
 	}()
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -276,10 +295,7 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 			for j, id := range enc.IDs {
 				refs[j].ID = id
 			}
-			jmu.Lock()
-			journal.Segments[i] = slices.Clone(refs) // IDs known, holders not yet
-			jmu.Unlock()
-			if err := writeJournal(); err != nil {
+			if err := writeJournal(i, refs); err != nil { // IDs known, holders not yet
 				return err
 			}
 			err = s.placeSegment(gctx, pl, i, enc.Shards, enc.IDs, refs, func(r ShardRef) {
@@ -290,9 +306,6 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 			if err != nil {
 				return err
 			}
-			jmu.Lock()
-			journal.Segments[i] = refs
-			jmu.Unlock()
 			segsMu.Lock()
 			man.Segments[i] = Segment{Len: enc.Len, Shards: refs}
 			segsMu.Unlock()

@@ -213,7 +213,7 @@ var (
 	prefixMeta    = "cloud/meta"     // + path → Entry
 	prefixDir     = "cloud/dir"      // + path → {} (explicit folders)
 	prefixMan     = "cloud/man/"     // + file ID → Manifest
-	prefixPending = "cloud/pending/" // + file ID → pendingPut
+	prefixPending = "cloud/pending/" // + file ID + "/" + segment → pendingPut
 	prefixShared  = "cloud/shared/"  // + token ID → received share
 	prefixRoots   = "cloud/roots/"   // + owner public key → root record kept for a friend
 	keyBackup     = []byte("cloud/backup")
