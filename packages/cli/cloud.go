@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -120,14 +121,8 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 	if force {
 		q.Set("force", "1")
 	}
-	pr := &progress{r: f, total: fi.Size(), start: time.Now()}
-	if isTerminal(c.Stderr) {
-		pr.w = c.Stderr
-	}
-	resp, err := c.API.Send(ctx, "POST", "/v1/cloud/put?"+q.Encode(), "application/octet-stream", pr)
-	if pr.w != nil {
-		fmt.Fprintln(pr.w)
-	}
+	start := time.Now()
+	resp, err := upload(ctx, c, "/v1/cloud/put?"+q.Encode(), f, fi.Size())
 	if err != nil {
 		return err
 	}
@@ -136,7 +131,7 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 	if err := decode(resp.Body, &e); err != nil {
 		return err
 	}
-	el := time.Since(pr.start)
+	el := time.Since(start)
 	fmt.Fprintf(c.Stdout, "%s  %s  %d+%d  id %s  (%.1f MB/s)\n", e.Path, mib(e.Size), e.K, e.M, e.File, float64(e.Size)/el.Seconds()/1e6)
 	return nil
 }
@@ -430,14 +425,7 @@ func cmdSend(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	q := url.Values{"friend": {args[0]}, "name": {filepath.Base(args[1])}}
-	pr := &progress{r: f, total: fi.Size(), start: time.Now()}
-	if isTerminal(c.Stderr) {
-		pr.w = c.Stderr
-	}
-	resp, err := c.API.Send(ctx, "POST", "/v1/send?"+q.Encode(), "application/octet-stream", pr)
-	if pr.w != nil {
-		fmt.Fprintln(pr.w)
-	}
+	resp, err := upload(ctx, c, "/v1/send?"+q.Encode(), f, fi.Size())
 	if err != nil {
 		return err
 	}
@@ -458,3 +446,16 @@ func decode(r io.Reader, v any) error {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// upload sends a file's bytes to path, with progress on a terminal.
+func upload(ctx context.Context, c *Ctx, path string, r io.Reader, size int64) (*http.Response, error) {
+	pr := &progress{r: r, total: size, start: time.Now()}
+	if isTerminal(c.Stderr) {
+		pr.w = c.Stderr
+	}
+	resp, err := c.API.Send(ctx, "POST", path, "application/octet-stream", pr)
+	if pr.w != nil {
+		fmt.Fprintln(pr.w)
+	}
+	return resp, err
+}

@@ -207,11 +207,7 @@ func (s *Service) Get(ctx context.Context, ref string, w io.Writer) (*Manifest, 
 	if err != nil {
 		return nil, err
 	}
-	owner, err := s.Owner()
-	if err != nil {
-		return nil, err
-	}
-	key, err := owner.Unwrap(man.WrappedKey, man.File[:])
+	key, err := s.fileKey(man)
 	if err != nil {
 		return nil, err
 	}

@@ -340,11 +340,7 @@ func (s *Service) makeToken(id string, rec shareRecord) (*ShareToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := s.Owner()
-	if err != nil {
-		return nil, err
-	}
-	key, err := owner.Unwrap(man.WrappedKey, man.File[:])
+	key, err := s.fileKey(man)
 	if err != nil {
 		return nil, err
 	}

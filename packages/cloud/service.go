@@ -230,6 +230,15 @@ func (s *Service) Owner() (*keys.Owner, error) {
 	return o, nil
 }
 
+// fileKey unwraps, with the owner's key, the key of the file man describes.
+func (s *Service) fileKey(man *Manifest) ([]byte, error) {
+	owner, err := s.Owner()
+	if err != nil {
+		return nil, err
+	}
+	return owner.Unwrap(man.WrappedKey, man.File[:])
+}
+
 // Setup creates the owner key and returns its recovery phrase; the phrase
 // is never shown again. It fails if a key exists.
 func (s *Service) Setup() (string, error) {
