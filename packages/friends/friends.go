@@ -381,6 +381,10 @@ func (b *Book) Invite(ctx context.Context, ttl time.Duration) (Invite, error) {
 	if b.opts.Rendezvous != nil {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := b.opts.Rendezvous.Provide(pctx, RendezvousKey(code))
+		for try := 1; err != nil && try < 3 && pctx.Err() == nil; try++ {
+			time.Sleep(time.Duration(try) * 300 * time.Millisecond)
+			err = b.opts.Rendezvous.Provide(pctx, RendezvousKey(code))
+		}
 		cancel()
 		if err != nil {
 			// The URI still works; only the short code needs the DHT.
@@ -465,8 +469,19 @@ func (b *Book) Accept(ctx context.Context, invite string) (Friend, error) {
 		if b.opts.Rendezvous == nil {
 			return Friend{}, errors.New("friends: this box cannot look up short codes; use the invite URI")
 		}
+		// A code published a moment ago may not have reached the DHT
+		// nodes this box asks first: look a few times.
 		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		cands, err = b.opts.Rendezvous.FindProviders(fctx, RendezvousKey(p.Code))
+		for try := 0; try < 4; try++ {
+			cands, err = b.opts.Rendezvous.FindProviders(fctx, RendezvousKey(p.Code))
+			if len(cands) > 0 || fctx.Err() != nil {
+				break
+			}
+			select {
+			case <-fctx.Done():
+			case <-time.After(time.Duration(try+1) * 500 * time.Millisecond):
+			}
+		}
 		cancel()
 		if err != nil || len(cands) == 0 {
 			return Friend{}, fmt.Errorf("%w: no box on the network holds that code (%v)", ErrInviteUsed, err)

@@ -57,7 +57,7 @@ func TestInviteAcceptURIAndShortCode(t *testing.T) {
 	carol := newBox(t, "carol", boot, nil)
 	for _, b := range []*box{alice, bob, carol} {
 		deadline := time.Now().Add(20 * time.Second)
-		for !b.node.Stats().Joined {
+		for st := b.node.Stats(); !st.Joined || st.RoutingTable == 0; st = b.node.Stats() {
 			if time.Now().After(deadline) {
 				t.Fatal("box did not join")
 			}
