@@ -60,7 +60,8 @@ func run(mib, runs int) error {
 	if err := dn.Start(); err != nil {
 		return err
 	}
-	defer dn.Wait()
+	// Stop the devnet (SIGTERM through the context) and wait for it.
+	defer func() { cancel(); dn.Wait() }()
 	st, err := waitState(filepath.Join(tmp, "net"))
 	if err != nil {
 		return err
