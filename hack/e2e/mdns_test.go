@@ -49,11 +49,22 @@ func TestMDNSInOneHouse(t *testing.T) {
 		sh("-n", c.ns, "link", "set", c.dev, "up", "multicast", "on")
 	}
 
+	// The boxes announce themselves when they start: wait until the house
+	// LAN carries packets in both namespaces.
+	for _, c := range []struct{ ns, dev string }{{nsA, vA}, {nsB, vB}} {
+		WaitFor(t, c.dev+" to be up", 10*time.Second, func() bool {
+			out, err := exec.Command("ip", "-n", c.ns, "-o", "link", "show", "dev", c.dev).Output()
+			return err == nil && strings.Contains(string(out), "state UP")
+		})
+	}
+
+	var logs []string
 	start := func(ns, name string) string {
 		dir := t.TempDir()
 		cmd := exec.Command("ip", "netns", "exec", ns, filepath.Join(bin, "oepcd"), "--data", dir, "--name", name,
 			"--api", "127.0.0.1:7070", "--listen", "/ip4/0.0.0.0/tcp/4001", "--mdns=true", "--health-dir=")
 		logf, _ := os.Create(filepath.Join(dir, "log"))
+		logs = append(logs, logf.Name())
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -66,6 +77,15 @@ func TestMDNSInOneHouse(t *testing.T) {
 		return dir
 	}
 	dirA, dirB := start(nsA, "kitchen"), start(nsB, "attic")
+	// Registered last, so it runs first: the logs are still there.
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, b)
+			}
+		}
+	})
 	oepc := func(ns, dir string, args ...string) ([]byte, error) {
 		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, filepath.Join(bin, "oepc"),
 			"--box", "http://127.0.0.1:7070", "--token-file", filepath.Join(dir, "api.token")}, args...)...)
@@ -92,7 +112,7 @@ func TestMDNSInOneHouse(t *testing.T) {
 		b, errB = statusOf(nsB, dirB)
 		return errA == nil && errB == nil
 	})
-	WaitFor(t, "the boxes to find each other by mDNS", 30*time.Second, func() bool {
+	WaitFor(t, "the boxes to find each other by mDNS", 60*time.Second, func() bool {
 		st, err := statusOf(nsA, dirA)
 		return err == nil && slices.ContainsFunc(st.Network.Peers, func(p p2p.PeerStatus) bool { return p.ID == b.PeerID })
 	})
