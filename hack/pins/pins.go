@@ -10,6 +10,6 @@ import (
 	_ "github.com/libp2p/go-libp2p"
 	_ "github.com/libp2p/go-libp2p-kad-dht"
 	_ "github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	_ "github.com/zeebo/blake3"
 	_ "golang.org/x/sync/errgroup"
-	_ "lukechampine.com/blake3"
 )

@@ -109,10 +109,6 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	q := url.Values{"path": {remote}}
 	if k > 0 || m > 0 {
 		q.Set("k", strconv.Itoa(k))
@@ -122,7 +118,7 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 		q.Set("force", "1")
 	}
 	start := time.Now()
-	resp, err := upload(ctx, c, "/v1/cloud/put?"+q.Encode(), f, fi.Size())
+	resp, err := upload(ctx, c, "/v1/cloud/put?"+q.Encode(), f)
 	if err != nil {
 		return err
 	}
@@ -420,12 +416,8 @@ func cmdSend(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	q := url.Values{"friend": {args[0]}, "name": {filepath.Base(args[1])}}
-	resp, err := upload(ctx, c, "/v1/send?"+q.Encode(), f, fi.Size())
+	resp, err := upload(ctx, c, "/v1/send?"+q.Encode(), f)
 	if err != nil {
 		return err
 	}
@@ -447,15 +439,19 @@ func decode(r io.Reader, v any) error {
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
-// upload sends a file's bytes to path, with progress on a terminal.
-func upload(ctx context.Context, c *Ctx, path string, r io.Reader, size int64) (*http.Response, error) {
-	pr := &progress{r: r, total: size, start: time.Now()}
-	if isTerminal(c.Stderr) {
-		pr.w = c.Stderr
+// upload sends a file's bytes to path, with progress on a terminal. A
+// regular file goes with its size, straight from the page cache to the
+// socket when there is no progress to draw.
+func upload(ctx context.Context, c *Ctx, path string, f *os.File) (*http.Response, error) {
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
 	}
-	resp, err := c.API.Send(ctx, "POST", path, "application/octet-stream", pr)
-	if pr.w != nil {
-		fmt.Fprintln(pr.w)
+	if !isTerminal(c.Stderr) {
+		return c.API.SendSized(ctx, "POST", path, "application/octet-stream", f, size)
 	}
+	pr := &progress{r: f, w: c.Stderr, total: max(size, 0), start: time.Now()}
+	resp, err := c.API.SendSized(ctx, "POST", path, "application/octet-stream", pr, size)
+	fmt.Fprintln(pr.w)
 	return resp, err
 }

@@ -13,9 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 
 	"oepc.dev/oepcos/packages/store"
 )
@@ -313,18 +314,26 @@ func (s *Store) write(owner peer.ID, id ID, r io.Reader, size int64) (err error)
 			os.Remove(tmp)
 		}
 	}()
-	h := blake3.New(32, nil)
-	fw := &trackWriter{w: f}
-	n, err := io.Copy(io.MultiWriter(fw, h), io.LimitReader(r, size))
-	if err != nil {
-		if fw.err != nil { // the disk failed, not the sender
-			return diskErr("write", fw.err)
+	h := blake3.New()
+	w := directWriter{f: f}
+	w.direct = setDirect(f, true) == nil
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	for n := int64(0); n < size; {
+		m, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-n)])
+		n += int64(m)
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("shard: put %s: %w: got %d of %d bytes", id, io.ErrUnexpectedEOF, n, size)
+		case err != nil:
+			// The sender failed (reset, timeout): its request was bad, not us.
+			return fmt.Errorf("%w: put %s: receive: %w", ErrBadRequest, id, err)
 		}
-		// The sender failed (reset, timeout): its request was bad, not us.
-		return fmt.Errorf("%w: put %s: receive: %w", ErrBadRequest, id, err)
-	}
-	if n < size {
-		return fmt.Errorf("shard: put %s: %w: got %d of %d bytes", id, io.ErrUnexpectedEOF, n, size)
+		h.Write(buf[:m])
+		if err := w.write(buf[:m]); err != nil {
+			return diskErr("write", err)
+		}
 	}
 	if got := ID(h.Sum(nil)); got != id {
 		return fmt.Errorf("%w: got %s, want %s", ErrHashMismatch, got, id)
@@ -530,7 +539,7 @@ func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 		s.dropCorrupt(id, "size changed")
 		return nil, 0, fmt.Errorf("%w: %s: size on disk differs from index", ErrCorrupt, id)
 	}
-	return &verifyReader{s: s, id: id, f: f, h: blake3.New(32, nil), left: rec.Size}, rec.Size, nil
+	return &verifyReader{s: s, id: id, f: f, h: blake3.New(), left: rec.Size}, rec.Size, nil
 }
 
 // Get returns the shard's bytes, verified against id.
@@ -672,17 +681,45 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// trackWriter remembers its writer's error, to tell disk faults from sender
-// faults after io.Copy.
-type trackWriter struct {
-	w   io.Writer
-	err error
+// chunkSize is the unit a holder receives and writes a shard in: a multiple
+// of any disk's block size, so every write but a shard's last can bypass the
+// page cache.
+const chunkSize = 1 << 20
+
+// chunkPool holds chunkSize buffers aligned for direct I/O; at most one per
+// put in flight, which the server bounds.
+var chunkPool = sync.Pool{New: func() any {
+	const align = 4096
+	b := make([]byte, chunkSize+align)
+	off := (align - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align)) % align
+	b = b[off : off+chunkSize : off+chunkSize]
+	return &b
+}}
+
+// directWriter writes a shard's file with O_DIRECT while it can: the last,
+// partial block goes through the page cache, as does everything on a file
+// system that refuses direct I/O (tmpfs).
+type directWriter struct {
+	f      *os.File
+	direct bool
 }
 
-func (t *trackWriter) Write(p []byte) (int, error) {
-	n, err := t.w.Write(p)
-	if err != nil {
-		t.err = err
+func (w *directWriter) write(p []byte) error {
+	if w.direct && len(p)%4096 != 0 {
+		w.direct = false
+		if err := setDirect(w.f, false); err != nil {
+			return err
+		}
 	}
-	return n, err
+	_, err := w.f.Write(p)
+	if err != nil && w.direct && errors.Is(err, syscall.EINVAL) {
+		// Direct I/O refused after all: nothing was written, try again
+		// through the cache.
+		w.direct = false
+		if err := setDirect(w.f, false); err != nil {
+			return err
+		}
+		_, err = w.f.Write(p)
+	}
+	return err
 }

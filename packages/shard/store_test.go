@@ -521,3 +521,43 @@ func TestStoreConcurrentPuts(t *testing.T) {
 		t.Fatalf("Usage after reopen = %d, want %d", used, want)
 	}
 }
+
+// Shards are written in direct-I/O chunks with a buffered tail: every size
+// around a block or chunk boundary must come back byte for byte, and on a
+// file system that takes direct I/O (the box's ext4) it must be used.
+func TestStoreWriteSizes(t *testing.T) {
+	s := newTestStore(t, 1<<30)
+	owner := newPeerID(t)
+	for _, n := range []int{1, 4095, 4096, 4097, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 12345} {
+		b := randBytes(t, n)
+		if err := s.Put(owner, Sum(b), bytes.NewReader(b), int64(n)); err != nil {
+			t.Fatalf("put %d bytes: %v", n, err)
+		}
+		got, err := s.Get(Sum(b))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("get %d bytes: %d bytes back, %v", len(got), n, err)
+		}
+	}
+
+	f, err := os.CreateTemp(t.TempDir(), "direct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := setDirect(f, true); err != nil {
+		t.Skipf("no direct I/O here: %v", err)
+	}
+	w := directWriter{f: f, direct: true}
+	if err := w.write((*chunkPool.Get().(*[]byte))[:chunkSize]); err != nil {
+		t.Fatal(err)
+	}
+	if !w.direct {
+		t.Fatal("a whole aligned chunk fell back to the page cache")
+	}
+	if err := w.write(make([]byte, 100)); err != nil || w.direct {
+		t.Fatalf("a partial block: err %v, still direct %v", err, w.direct)
+	}
+	if fi, _ := f.Stat(); fi.Size() != chunkSize+100 {
+		t.Fatalf("file is %d bytes, want %d", fi.Size(), chunkSize+100)
+	}
+}

@@ -14,8 +14,8 @@ import (
 	"fmt"
 
 	"github.com/klauspost/reedsolomon"
+	"github.com/zeebo/blake3"
 	"golang.org/x/crypto/chacha20poly1305"
-	"lukechampine.com/blake3"
 )
 
 const (

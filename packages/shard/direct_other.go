@@ -1,0 +1,11 @@
+//go:build !linux
+
+package shard
+
+import (
+	"errors"
+	"os"
+)
+
+// setDirect: direct I/O is only used on Linux, the box's OS.
+func setDirect(*os.File, bool) error { return errors.ErrUnsupported }
