@@ -1,5 +1,6 @@
 // Package p2p is a box's (or super node's) place on the OE network: one
-// libp2p host with TCP and QUIC, Noise, yamux, an explicitly limited
+// libp2p host with TCP and QUIC, TLS 1.3 (records of one write sent together)
+// or Noise, yamux, an explicitly limited
 // resource manager, the OE Kademlia DHT (its own protocol prefix, its own
 // bootstrap list, never IPFS's), AutoNAT, hole punching, circuit relay v2 as
 // the fallback, and optional mDNS for boxes in one house. It counts every
@@ -34,6 +35,8 @@ import (
 	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -127,7 +130,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Key),
 		libp2p.DefaultTransports,
-		libp2p.DefaultSecurity,
+		libp2p.Security(libp2ptls.ID, newBatchedTLS),
+		libp2p.Security(noise.ID, noise.New),
 		libp2p.DefaultMuxers,
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
