@@ -83,7 +83,7 @@ func (f *fakeHolders) Put(ctx context.Context, p peer.ID, id codec.ShardID, data
 	return nil
 }
 
-func (f *fakeHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID) ([]byte, error) {
+func (f *fakeHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID, dst []byte) ([]byte, error) {
 	if err := f.wait(ctx, p); err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (f *fakeHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID) ([]b
 	if !ok {
 		return nil, errors.New("fake: not found")
 	}
-	return bytes.Clone(d), nil
+	return append(dst[:0], d...), nil
 }
 
 func (f *fakeHolders) Has(ctx context.Context, p peer.ID, ids []codec.ShardID) ([]bool, error) {

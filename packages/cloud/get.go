@@ -14,8 +14,10 @@ import (
 // fetchShards gets at least want verified shards of segment i, asking the
 // fastest holders first, starting a replacement whenever one fails, and
 // cancelling the slow tail once want have arrived. skip marks shards not
-// to ask for. Missing shards are nil in the result.
-func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want int, skip func(j int) bool) ([][]byte, error) {
+// to ask for. Missing shards are nil in the result. With buf (at least k
+// shard sizes), data shard j is read into its place buf[j*size:], and no
+// fetch still writes there once fetchShards has returned.
+func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
 	seg := man.Segments[i]
 	size := man.ShardSize(i)
 	order := make([]int, 0, len(seg.Shards))
@@ -46,7 +48,11 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 			cctx, ccancel := s.call(ctx)
 			defer ccancel()
 			t0 := time.Now()
-			data, err := s.cfg.Holders.Get(cctx, r.Holder, r.ID)
+			var dst []byte
+			if buf != nil && j < man.K {
+				dst = buf[j*size : j*size : (j+1)*size]
+			}
+			data, err := s.cfg.Holders.Get(cctx, r.Holder, r.ID, dst)
 			switch {
 			case errors.Is(err, codec.ErrBadShard):
 				s.log.Warn("holder has a corrupt shard", "peer", r.Holder, "shard", r.ID, "file", man.File)
@@ -107,6 +113,11 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 			hedge.Reset(hedgeAfter())
 		}
 	}
+	// The tail is cancelled; wait for it, as it may be writing into buf.
+	cancel()
+	for ; running > 0; running-- {
+		<-results
+	}
 	if got < want {
 		return nil, fmt.Errorf("%w: segment %d: %w", ErrUnavailable, i, errors.Join(errs...))
 	}
@@ -128,8 +139,11 @@ func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.W
 	defer cancel()
 	type result struct {
 		plain []byte
+		buf   []byte // plain's buffer, for s.bufs
 		err   error
 	}
+	s.bufs.begin()
+	defer s.bufs.end()
 	queue := make(chan chan result, s.cfg.InFlight)
 	go func() {
 		defer close(queue)
@@ -141,17 +155,20 @@ func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.W
 				return
 			}
 			go func() {
-				shards, err := s.fetchShards(ctx, man, i, man.K, nil)
+				buf := s.bufs.get(man.ShardSize(i) * man.K)
+				shards, err := s.fetchShards(ctx, man, i, man.K, nil, buf)
 				if err != nil {
+					s.bufs.put(buf)
 					ch <- result{err: err}
 					return
 				}
 				last := i == len(man.Segments)-1
-				pt, err := codec.DecodeSegment(sealer, coder, shards, man.Segments[i].Len, uint32(i), last, nil)
+				pt, err := codec.OpenSegment(sealer, coder, buf, shards, man.Segments[i].Len, uint32(i), last)
 				if err != nil {
+					s.bufs.put(buf)
 					err = fmt.Errorf("segment %d: %w", i, err)
 				}
-				ch <- result{pt, err}
+				ch <- result{pt, buf, err}
 			}()
 		}
 	}()
@@ -165,7 +182,9 @@ func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.W
 		if r.err != nil {
 			return fmt.Errorf("cloud: get: %w", r.err)
 		}
-		if _, err := w.Write(r.plain); err != nil {
+		_, err := w.Write(r.plain)
+		s.bufs.put(r.buf)
+		if err != nil {
 			return fmt.Errorf("cloud: get: writing: %w", err)
 		}
 	}

@@ -243,41 +243,44 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 	}()
 
 	g, gctx := errgroup.WithContext(ctx)
-	bufs := make(chan []byte, s.cfg.InFlight)
-	for range s.cfg.InFlight {
-		bufs <- nil // allocated lazily: a small file needs one small buffer
-	}
 	var segsMu sync.Mutex
 	var done atomic.Int64
 	br := bufio.NewReaderSize(r, 64<<10)
 	var size int64
+	slots := make(chan struct{}, s.cfg.InFlight) // bounds this put's memory
+	s.bufs.begin()
+	defer s.bufs.end()
+	release := func(buf []byte) {
+		s.bufs.put(buf)
+		<-slots
+	}
 	for i := 0; ; i++ {
-		var buf []byte
 		select {
-		case buf = <-bufs:
+		case slots <- struct{}{}:
 		case <-gctx.Done():
 			return nil, errors.Join(g.Wait(), gctx.Err())
 		}
-		if buf == nil {
-			buf = make([]byte, coder.BufSize(seg))
-		}
+		buf := s.bufs.get(coder.BufSize(seg))
 		n, rerr := io.ReadFull(br, buf[:seg])
 		last := false
 		switch {
 		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
 			last = true
 		case rerr != nil:
+			release(buf)
 			g.Wait()
 			return nil, fmt.Errorf("cloud: reading the file: %w", rerr)
 		default:
 			if _, perr := br.Peek(1); perr == io.EOF {
 				last = true
 			} else if perr != nil {
+				release(buf)
 				g.Wait()
 				return nil, fmt.Errorf("cloud: reading the file: %w", perr)
 			}
 		}
 		if i >= 1<<31 {
+			release(buf)
 			g.Wait()
 			return nil, errors.New("cloud: file too large")
 		}
@@ -286,7 +289,7 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 		man.Segments = append(man.Segments, Segment{})
 		segsMu.Unlock()
 		g.Go(func() error {
-			defer func() { bufs <- buf }()
+			defer release(buf)
 			enc, err := codec.EncodeSegment(sealer, coder, buf, n, uint32(i), last)
 			if err != nil {
 				return err

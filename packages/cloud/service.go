@@ -33,8 +33,9 @@ import (
 // Client, adapted). Every call must honour ctx's deadline.
 type Holders interface {
 	Put(ctx context.Context, p peer.ID, id codec.ShardID, data []byte) error
-	// Get returns the shard; the caller verifies it against id anyway.
-	Get(ctx context.Context, p peer.ID, id codec.ShardID) ([]byte, error)
+	// Get returns the shard, read into dst when its capacity suffices (the
+	// result then aliases dst); the caller verifies it against id anyway.
+	Get(ctx context.Context, p peer.ID, id codec.ShardID, dst []byte) ([]byte, error)
 	Has(ctx context.Context, p peer.ID, ids []codec.ShardID) ([]bool, error)
 	Delete(ctx context.Context, p peer.ID, id codec.ShardID) error
 }
@@ -109,6 +110,7 @@ type Service struct {
 	mu sync.Mutex // serializes index writes
 
 	stats peerStats
+	bufs  *segmentBuffers
 
 	hmu       sync.Mutex
 	corrupt   map[codec.ShardID]peer.ID // shards a get found corrupt, until repaired
@@ -173,6 +175,7 @@ func New(cfg Config) (*Service, error) {
 		repairing:  map[codec.ShardID]bool{},
 		kick:       make(chan struct{}, 1),
 		indexDirty: make(chan struct{}, 1),
+		bufs:       &segmentBuffers{max: cfg.InFlight},
 	}
 	s.stats.m = map[peer.ID]*peerStat{}
 	if cfg.Owner != nil {

@@ -37,13 +37,13 @@ func (h ShardHolders) Put(ctx context.Context, p peer.ID, id codec.ShardID, data
 }
 
 // Get fetches a shard; a holder's corrupt copy becomes codec.ErrBadShard.
-func (h ShardHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID) ([]byte, error) {
+func (h ShardHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID, dst []byte) ([]byte, error) {
 	var b []byte
 	var err error
 	if h.local(p) {
-		b, err = h.Local.Get(shard.ID(id))
+		b, err = h.Local.GetInto(shard.ID(id), dst)
 	} else {
-		b, err = h.Client.Get(ctx, p, shard.ID(id))
+		b, err = h.Client.GetInto(ctx, p, shard.ID(id), dst)
 	}
 	if errors.Is(err, shard.ErrHashMismatch) || errors.Is(err, shard.ErrCorrupt) {
 		return nil, fmt.Errorf("%w: %w", codec.ErrBadShard, err)

@@ -1,11 +1,10 @@
 // Package p2p is a box's (or super node's) place on the OE network: one
-// libp2p host with TCP and QUIC, TLS 1.3 (records of one write sent together)
-// or Noise, yamux, an explicitly limited
-// resource manager, the OE Kademlia DHT (its own protocol prefix, its own
-// bootstrap list, never IPFS's), AutoNAT, hole punching, circuit relay v2 as
-// the fallback, and optional mDNS for boxes in one house. It counts every
-// connection as direct or relayed and keeps a box attached to a random
-// reachable bootstrap node.
+// libp2p host with TCP and QUIC, TLS 1.3 (the records of one write sent
+// together) or Noise, yamux, an explicitly limited resource manager, the OE
+// Kademlia DHT (its own protocol prefix, its own bootstrap list, never
+// IPFS's), AutoNAT, hole punching, circuit relay v2 as the fallback, and
+// optional mDNS for boxes in one house. It counts every connection as direct
+// or relayed and keeps a box attached to a random reachable bootstrap node.
 package p2p
 
 import (

@@ -166,6 +166,12 @@ func (c *Client) Put(ctx context.Context, p peer.ID, id ID, data []byte) error {
 
 // Get fetches the shard from holder p and verifies it (ErrHashMismatch).
 func (c *Client) Get(ctx context.Context, p peer.ID, id ID) ([]byte, error) {
+	return c.GetInto(ctx, p, id, nil)
+}
+
+// GetInto is Get reading into dst's capacity when it is big enough (the
+// result then aliases dst), so a get can reuse its buffers.
+func (c *Client) GetInto(ctx context.Context, p peer.ID, id ID, dst []byte) ([]byte, error) {
 	cl, err := c.open(ctx, p, &request{op: opGet, id: id}, MaxShardSize)
 	if err != nil {
 		return nil, err
@@ -179,7 +185,11 @@ func (c *Client) Get(ctx context.Context, p peer.ID, id ID) ([]byte, error) {
 	if r.code != codeOK {
 		return nil, cl.wrap("get from", fmt.Errorf("%w: unexpected continue", ErrProtocol))
 	}
-	buf := make([]byte, r.size) // r.size <= MaxShardSize, checked by the decoder
+	buf := dst[:0]
+	if int64(cap(buf)) < r.size { // r.size <= MaxShardSize, checked by the decoder
+		buf = make([]byte, r.size)
+	}
+	buf = buf[:r.size]
 	if _, err := io.ReadFull(cl.br, buf); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("%w: shard truncated: %w", ErrProtocol, err)

@@ -543,13 +543,21 @@ func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 }
 
 // Get returns the shard's bytes, verified against id.
-func (s *Store) Get(id ID) ([]byte, error) {
+func (s *Store) Get(id ID) ([]byte, error) { return s.GetInto(id, nil) }
+
+// GetInto is Get reading into dst's capacity when it is big enough (the
+// result then aliases dst).
+func (s *Store) GetInto(id ID, dst []byte) ([]byte, error) {
 	rc, size, err := s.Open(id)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	buf := make([]byte, size)
+	buf := dst[:0]
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -184,4 +185,43 @@ func BenchmarkPipelineVsAEAD(b *testing.B) {
 	b.ReportMetric(n/tPipe.Seconds(), "pipeline-MB/s")
 	b.ReportMetric(n/tAEAD.Seconds(), "aead-MB/s")
 	b.ReportMetric(tAEAD.Seconds()/tPipe.Seconds(), "pipeline/aead")
+}
+
+// OpenSegment decodes data shards in place: with every data shard at its
+// place, with some rebuilt from parity held elsewhere, and with a shard
+// handed in from outside the buffer.
+func TestOpenSegmentInPlace(t *testing.T) {
+	c, _ := NewCoder(4, 2)
+	s, _ := NewSealer(NewFileKey(), NewFileID())
+	data := make([]byte, 100_000)
+	rand.Read(data)
+	sg := encodeFile(t, s, c, data, len(data))[0]
+	ss := c.ShardSize(sg.Len)
+	for _, missing := range [][]int{nil, {0}, {1, 3}, {4, 5}, {0, 5}} {
+		buf := make([]byte, ss*c.K())
+		shards := make([][]byte, 6)
+		for j := range 6 {
+			if slices.Contains(missing, j) {
+				continue
+			}
+			if j < 4 {
+				shards[j] = buf[j*ss : j*ss+copy(buf[j*ss:], sg.Shards[j])]
+			} else {
+				shards[j] = bytes.Clone(sg.Shards[j])
+			}
+		}
+		if len(missing) == 0 {
+			shards[2] = bytes.Clone(sg.Shards[2]) // not at its place: copied there
+		}
+		pt, err := OpenSegment(s, c, buf, shards, sg.Len, 0, true)
+		if err != nil {
+			t.Fatalf("missing %v: %v", missing, err)
+		}
+		if !bytes.Equal(pt, data) || &pt[0] != &buf[0] {
+			t.Fatalf("missing %v: wrong plaintext, or not in place", missing)
+		}
+	}
+	if _, err := OpenSegment(s, c, make([]byte, ss), make([][]byte, 6), sg.Len, 0, true); err == nil {
+		t.Fatal("a buffer too small for the data shards was accepted")
+	}
 }
