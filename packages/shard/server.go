@@ -344,7 +344,11 @@ func (sv *Server) get(s network.Stream, req *request) error {
 		return nil
 	}
 	s.SetDeadline(time.Now().Add(transferTimeout(sv.opt.RequestTimeout, sv.opt.MinRate, size)))
-	if _, err := io.Copy(s, rc); err != nil && !errors.Is(err, io.EOF) {
+	// Large reads, so the stream leaves in whole 64 KiB frames rather than
+	// io.Copy's 32 KiB ones (each a TLS write and a wake-up of the client).
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	if _, err := io.CopyBuffer(s, onlyReader{rc}, *bp); err != nil && !errors.Is(err, io.EOF) {
 		// Too late for an error response: the client's own hash check
 		// (or short read) reports the failure; the store already dropped a
 		// corrupt shard.
@@ -369,3 +373,6 @@ func Reprovide(ctx context.Context, s *Store, ann Announcer) (int, error) {
 	}
 	return len(ids), nil
 }
+
+// onlyReader hides any WriterTo, so io.CopyBuffer uses the buffer given.
+type onlyReader struct{ io.Reader }
