@@ -165,7 +165,7 @@ func cmdCloudGet(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, pr)
+	n, err := io.CopyBuffer(&downloadWriter{f: tmp}, pr, make([]byte, 1<<20))
 	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
 		err = fmt.Errorf("short read: %d of %d bytes", n, resp.ContentLength)
 	}
@@ -179,6 +179,25 @@ func cmdCloudGet(ctx context.Context, c *Ctx, args []string) error {
 		return fmt.Errorf("get failed: %w", err)
 	}
 	return os.Rename(tmp.Name(), dst)
+}
+
+// downloadWriter writes a download to its file, starting the disk writes
+// every few MiB (see startWriteback). As a plain io.Writer it also makes
+// io.CopyBuffer use its large buffer rather than the file's ReadFrom.
+type downloadWriter struct {
+	f       *os.File
+	off     int64 // bytes written
+	flushed int64 // bytes whose writeback has been started
+}
+
+func (w *downloadWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.flushed >= 8<<20 {
+		startWriteback(w.f, w.flushed, w.off-w.flushed)
+		w.flushed = w.off
+	}
+	return n, err
 }
 
 func cmdCloudLs(ctx context.Context, c *Ctx, args []string) error {

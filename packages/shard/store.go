@@ -539,6 +539,7 @@ func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 		s.dropCorrupt(id, "size changed")
 		return nil, 0, fmt.Errorf("%w: %s: size on disk differs from index", ErrCorrupt, id)
 	}
+	prefetch(f)
 	return &verifyReader{s: s, id: id, f: f, h: blake3.New(), left: rec.Size}, rec.Size, nil
 }
 
