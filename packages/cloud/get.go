@@ -124,8 +124,9 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 	return shards, nil
 }
 
-// getBlob streams the plaintext of man to w, segments fetched InFlight
-// ahead and written in order.
+// getBlob streams the plaintext of man to w, GetInFlight segments fetched
+// at once (the one being written and those queued behind it) and written
+// in order.
 func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.Writer) error {
 	coder, err := codec.NewCoder(man.K, man.M)
 	if err != nil {
@@ -144,7 +145,7 @@ func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.W
 	}
 	s.bufs.begin()
 	defer s.bufs.end()
-	queue := make(chan chan result, s.cfg.InFlight)
+	queue := make(chan chan result, max(1, s.cfg.GetInFlight-1))
 	go func() {
 		defer close(queue)
 		for i := range man.Segments {

@@ -69,7 +69,11 @@ type Config struct {
 
 	SegmentSize int // default codec.DefaultSegmentSize
 	K, M        int // default 4+2
-	InFlight    int // segments in flight per put/get; default 4
+	InFlight    int // segments in flight per put; default 4
+	// GetInFlight is how many segments a get fetches at once (default 3:
+	// twelve shard reads for 4+2 keep every holder busy; more only queue
+	// on the holders' disks and stretch each segment's wait).
+	GetInFlight int
 	// GetSpare is how many shards beside k a get asks for up front
 	// (default 0); HedgeDelay is the least time before a late shard is
 	// hedged by asking another holder (default 100ms; the delay is at
@@ -143,6 +147,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 4
+	}
+	if cfg.GetInFlight <= 0 {
+		cfg.GetInFlight = 3
 	}
 	if cfg.GetSpare < 0 {
 		cfg.GetSpare = 0
