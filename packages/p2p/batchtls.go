@@ -31,17 +31,17 @@ func newBatchedTLS(id protocol.ID, key crypto.PrivKey, muxers []tptu.StreamMuxer
 }
 
 func (t *batchedTLS) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
-	raw := &recordBatcher{Conn: insecure}
-	c, err := t.Transport.SecureInbound(ctx, raw, p)
-	if err != nil {
-		return nil, err
-	}
-	return &batchedConn{SecureConn: c, raw: raw}, nil
+	return batched(ctx, insecure, p, t.Transport.SecureInbound)
 }
 
 func (t *batchedTLS) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	return batched(ctx, insecure, p, t.Transport.SecureOutbound)
+}
+
+// batched runs a TLS handshake over a recordBatcher on insecure.
+func batched(ctx context.Context, insecure net.Conn, p peer.ID, handshake func(context.Context, net.Conn, peer.ID) (sec.SecureConn, error)) (sec.SecureConn, error) {
 	raw := &recordBatcher{Conn: insecure}
-	c, err := t.Transport.SecureOutbound(ctx, raw, p)
+	c, err := handshake(ctx, raw, p)
 	if err != nil {
 		return nil, err
 	}

@@ -2,21 +2,9 @@ package p2p
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"errors"
-	"io"
 	"net"
 	"testing"
-	"time"
-
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 )
 
 // writeLog is the wire under a recordBatcher: it records each write system
@@ -92,73 +80,4 @@ func TestRecordBatcher(t *testing.T) {
 	if _, err := b.Write([]byte("more")); err == nil {
 		t.Fatal("write after a failed flush succeeded")
 	}
-}
-
-// A node with batched TLS talks to a stock libp2p host: the wire format is
-// plain TLS 1.3, and bytes arrive intact both ways.
-func TestBatchedTLSInterop(t *testing.T) {
-	ours := newTestNode(t)
-	stock := newStockHost(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	const proto = "/oe/test-echo/1.0.0"
-	stock.SetStreamHandler(proto, func(s network.Stream) {
-		defer s.Close()
-		io.Copy(s, s)
-	})
-	if err := ours.Host.Connect(ctx, peer.AddrInfo{ID: stock.ID(), Addrs: stock.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ours.Host.NewStream(ctx, stock.ID(), proto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sec := s.Conn().ConnState().Security; sec != libp2ptls.ID {
-		t.Fatalf("security %q, want %q", sec, libp2ptls.ID)
-	}
-	s.SetDeadline(time.Now().Add(20 * time.Second))
-	data := make([]byte, 3<<20+12345)
-	for i := range data {
-		data[i] = byte(i * 31)
-	}
-	go func() {
-		s.Write(data)
-		s.CloseWrite()
-	}()
-	got, err := io.ReadAll(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("echo: %d bytes back, want %d, or different", len(got), len(data))
-	}
-}
-
-func newTestNode(t *testing.T) *Node {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(context.Background(), Config{Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
-
-func newStockHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
 }
