@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,9 @@ func (f *fakeHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID, dst 
 	d, ok := f.boxes[p][id]
 	if !ok {
 		return nil, errors.New("fake: not found")
+	}
+	if codec.SumShard(d) != id {
+		return nil, fmt.Errorf("fake: %w", codec.ErrBadShard)
 	}
 	return append(dst[:0], d...), nil
 }

@@ -34,7 +34,9 @@ import (
 type Holders interface {
 	Put(ctx context.Context, p peer.ID, id codec.ShardID, data []byte) error
 	// Get returns the shard, read into dst when its capacity suffices (the
-	// result then aliases dst); the caller verifies it against id anyway.
+	// result then aliases dst), verified against id: bytes that do not
+	// hash to id are an error wrapping codec.ErrBadShard. (Hashing once,
+	// where the bytes arrive, spares a get a second pass over the file.)
 	Get(ctx context.Context, p peer.ID, id codec.ShardID, dst []byte) ([]byte, error)
 	Has(ctx context.Context, p peer.ID, ids []codec.ShardID) ([]bool, error)
 	Delete(ctx context.Context, p peer.ID, id codec.ShardID) error
