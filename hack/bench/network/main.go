@@ -95,7 +95,7 @@ func run(mib, runs int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("stream throughput, %d MiB on loopback: libp2p (TCP+Noise+yamux) %.0f MB/s, raw TCP %.0f MB/s, ratio %.2f\n",
+	fmt.Printf("stream throughput, %d MiB on loopback: libp2p (TCP+TLS+yamux) %.0f MB/s, raw TCP %.0f MB/s, ratio %.2f\n",
 		mib, p2pRate, tcpRate, p2pRate/tcpRate)
 	return nil
 }
