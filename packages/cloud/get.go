@@ -18,6 +18,11 @@ import (
 // shard sizes), data shard j is read into its place buf[j*size:], and no
 // fetch still writes there once fetchShards has returned.
 func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
+	return s.fetchShardsFrom(ctx, s.cfg.Holders, man, i, want, skip, buf)
+}
+
+// fetchShardsFrom is fetchShards through the given holders.
+func (s *Service) fetchShardsFrom(ctx context.Context, holders Holders, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
 	seg := man.Segments[i]
 	size := man.ShardSize(i)
 	order := make([]int, 0, len(seg.Shards))
@@ -52,7 +57,7 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 			if buf != nil && j < man.K {
 				dst = buf[j*size : j*size : (j+1)*size]
 			}
-			data, err := s.cfg.Holders.Get(cctx, r.Holder, r.ID, dst)
+			data, err := holders.Get(cctx, r.Holder, r.ID, dst)
 			switch {
 			case errors.Is(err, codec.ErrBadShard):
 				s.log.Warn("holder has a corrupt shard", "peer", r.Holder, "shard", r.ID, "file", man.File)
@@ -128,6 +133,11 @@ func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want in
 // at once (the one being written and those queued behind it) and written
 // in order.
 func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.Writer) error {
+	return s.getBlobFrom(ctx, s.cfg.Holders, man, key, w)
+}
+
+// getBlobFrom is getBlob through the given holders.
+func (s *Service) getBlobFrom(ctx context.Context, holders Holders, man *Manifest, key []byte, w io.Writer) error {
 	coder, err := codec.NewCoder(man.K, man.M)
 	if err != nil {
 		return err
@@ -157,7 +167,7 @@ func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.W
 			}
 			go func() {
 				buf := s.bufs.get(man.ShardSize(i) * man.K)
-				shards, err := s.fetchShards(ctx, man, i, man.K, nil, buf)
+				shards, err := s.fetchShardsFrom(ctx, holders, man, i, man.K, nil, buf)
 				if err != nil {
 					s.bufs.put(buf)
 					ch <- result{err: err}

@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -243,4 +244,53 @@ func TestRootRecordRules(t *testing.T) {
 	if err != nil || r.Seq != 5 {
 		t.Fatal(r, err)
 	}
+}
+
+// refusingHolders serve nothing: every holder treats this box as a
+// stranger.
+type refusingHolders struct{ Holders }
+
+func (refusingHolders) Get(context.Context, peer.ID, codec.ShardID, []byte) ([]byte, error) {
+	return nil, errors.New("refused: not a friend")
+}
+
+// A friend a file is shared with gets it even when no holder of the file is
+// its friend: the owner's box fetches the shards for it. A friend without
+// the share cannot use that path.
+func TestShareThroughOwner(t *testing.T) {
+	boxes, _ := newNet(t, 7)
+	a, b, c := boxes[0], boxes[1], boxes[2]
+	b.s.cfg.Holders = refusingHolders{b.s.cfg.Holders}
+	c.s.cfg.Holders = refusingHolders{c.s.cfg.Holders}
+	ctx := context.Background()
+	data := randBytes(3*seg + 5)
+	if _, err := a.s.Put(ctx, "/photos/trip.jpg", bytes.NewReader(data), PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := a.s.Share(ctx, "/photos/trip.jpg", b.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := b.s.Get(ctx, addr, &got); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("friend get through the owner: %v", err)
+	}
+	if _, err := c.s.Get(ctx, addr, new(bytes.Buffer)); err == nil {
+		t.Fatal("a share for b served to c through the owner")
+	}
+	var sid codec.ShardID
+	man, _ := a.s.loadManifest(mustStat(t, a.s, "/photos/trip.jpg").File)
+	sid = man.Segments[0].Shards[0].ID
+	if _, err := c.s.shardFromOwner(ctx, a.h.ID(), addr[len(addr)-32:], sid); err == nil {
+		t.Fatal("the owner gave a shard of b's share to c")
+	}
+}
+
+func mustStat(t *testing.T, s *Service, p string) *Entry {
+	t.Helper()
+	e, err := s.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -293,14 +293,16 @@ func (t *ShareToken) check() (*ShareToken, *Manifest, error) {
 }
 
 type shareReq struct {
-	Op    string      `json:"op"` // "offer", "token"
-	ID    string      `json:"id,omitempty"`
-	Token *ShareToken `json:"token,omitempty"`
+	Op    string        `json:"op"` // "offer", "token", "shard"
+	ID    string        `json:"id,omitempty"`
+	Token *ShareToken   `json:"token,omitempty"`
+	Shard codec.ShardID `json:"shard,omitzero"` // "shard": which one
 }
 
 type shareResp struct {
 	reply
 	Token *ShareToken `json:"token,omitempty"`
+	Size  int         `json:"size,omitempty"` // "shard": this many bytes follow
 }
 
 // Share lets friend fetch the file at path p and returns its address. The
@@ -402,9 +404,103 @@ func (s *Service) handleShare(st network.Stream) {
 			return
 		}
 		writeMsg(st, shareResp{reply: reply{OK: true}, Token: tok})
+	case "shard":
+		data, err := s.sharedShard(from, req.ID, req.Shard)
+		if err != nil {
+			writeMsg(st, shareResp{reply: reply{Error: err.Error()}})
+			return
+		}
+		st.SetDeadline(time.Now().Add(2 * time.Minute))
+		if writeMsg(st, shareResp{reply: reply{OK: true}, Size: len(data)}) == nil {
+			st.Write(data)
+		}
 	default:
 		writeMsg(st, shareResp{reply: reply{Error: "unknown request"}})
 	}
+}
+
+// sharedShard fetches, for the friend a file was shared with, a shard of
+// that file from its holder: holders serve only their own friends, and the
+// friend a file is shared with need not be one of them.
+func (s *Service) sharedShard(from peer.ID, id string, sid codec.ShardID) ([]byte, error) {
+	var rec shareRecord
+	if err := store.GetJSON(s.cfg.KV, []byte("cloud/shares/"+id), &rec); err != nil || rec.Friend != from || len(id) != 32 {
+		return nil, errors.New("no such share for you")
+	}
+	man, err := s.loadManifest(rec.File)
+	if err != nil {
+		return nil, errors.New("shared file no longer available")
+	}
+	ctx, cancel := s.call(context.Background())
+	defer cancel()
+	for _, seg := range man.Segments {
+		for _, r := range seg.Shards {
+			if r.ID == sid && r.Holder != "" {
+				if data, err := s.cfg.Holders.Get(ctx, r.Holder, r.ID, nil); err == nil {
+					return data, nil
+				}
+			}
+		}
+	}
+	return nil, errors.New("shard not available")
+}
+
+// ownerProxied are the holders as a friend fetching a shared file sees
+// them: a shard a holder will not give (it is not this box's friend) or
+// cannot give is asked of the file's owner instead.
+type ownerProxied struct {
+	Holders
+	s     *Service
+	owner peer.ID
+	id    string // the share
+}
+
+func (h ownerProxied) Get(ctx context.Context, p peer.ID, sid codec.ShardID, dst []byte) ([]byte, error) {
+	data, err := h.Holders.Get(ctx, p, sid, dst)
+	if err == nil || ctx.Err() != nil {
+		return data, err
+	}
+	data, perr := h.s.shardFromOwner(ctx, h.owner, h.id, sid)
+	if perr != nil {
+		return nil, fmt.Errorf("%w; through the owner: %w", err, perr)
+	}
+	return data, nil
+}
+
+// shardFromOwner asks the owner of share id for one of its shards.
+func (s *Service) shardFromOwner(ctx context.Context, owner peer.ID, id string, sid codec.ShardID) ([]byte, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	st, err := s.open(ctx, owner, ProtoShare)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if d, ok := ctx.Deadline(); ok {
+		st.SetDeadline(d)
+	}
+	if err := writeMsg(st, shareReq{Op: "shard", ID: id, Shard: sid}); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(st)
+	var r shareResp
+	if err := readMsg(br, &r, maxMsg); err != nil {
+		return nil, err
+	}
+	if !r.OK {
+		return nil, fmt.Errorf("cloud: %s: %s", owner, r.Error)
+	}
+	if r.Size <= 0 || r.Size > codec.MaxShardSize {
+		return nil, fmt.Errorf("cloud: %s: bad shard size %d", owner, r.Size)
+	}
+	data := make([]byte, r.Size)
+	if _, err := io.ReadFull(br, data); err != nil {
+		return nil, fmt.Errorf("cloud: shard from %s: %w", owner, err)
+	}
+	if codec.SumShard(data) != sid {
+		return nil, fmt.Errorf("%w: from %s", codec.ErrBadShard, owner)
+	}
+	return data, nil
 }
 
 func (s *Service) storeOffer(from peer.ID, tok *ShareToken) error {
@@ -467,7 +563,7 @@ func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Man
 			if man, err := UnmarshalManifest(rs.Token.Manifest); err == nil {
 				if key, err := o.Unwrap(rs.WrappedKey, man.File[:]); err == nil {
 					cw := &countingWriter{w: w}
-					err = s.getBlob(ctx, man, key, cw)
+					err = s.getBlobFrom(ctx, ownerProxied{s.cfg.Holders, s, owner, id}, man, key, cw)
 					if err == nil || cw.n > 0 {
 						return man, err
 					}
@@ -480,7 +576,7 @@ func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Man
 	if err != nil {
 		return nil, err
 	}
-	return man, s.getBlob(ctx, man, tok.Key, w)
+	return man, s.getBlobFrom(ctx, ownerProxied{s.cfg.Holders, s, owner, id}, man, tok.Key, w)
 }
 
 type countingWriter struct {
