@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
 )
 
@@ -87,6 +88,8 @@ func FuzzDeliverStream(f *testing.F) {
 func FuzzMessages(f *testing.F) {
 	f.Add(frame(shareReq{Op: "token", ID: "00112233445566778899aabbccddeeff"}))
 	f.Add(frame(rootReq{Op: "get", Pub: make([]byte, 32)}))
+	f.Add(frame(shareReq{Op: "shard", ID: "00112233445566778899aabbccddeeff", Shard: codec.ShardID{1}}))
+	f.Add(frame(shareResp{reply: reply{OK: true}, Size: 2 << 20}))
 	var h [4]byte
 	binary.BigEndian.PutUint32(h[:], 1<<31)
 	f.Add(h[:])
@@ -95,6 +98,8 @@ func FuzzMessages(f *testing.F) {
 		if readMsg(bytes.NewReader(b), &s, maxMsg) == nil && s.Token != nil {
 			s.Token.check()
 		}
+		var sr shareResp
+		readMsg(bytes.NewReader(b), &sr, maxMsg)
 		var r rootReq
 		if readMsg(bytes.NewReader(b), &r, maxMsg) == nil && r.Record != nil {
 			r.Record.Verify()
