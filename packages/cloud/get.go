@@ -11,18 +11,13 @@ import (
 	"oepc.dev/oepcos/packages/cloud/codec"
 )
 
-// fetchShards gets at least want verified shards of segment i, asking the
+// fetchShards gets at least want verified shards of segment i from holders, asking the
 // fastest holders first, starting a replacement whenever one fails, and
 // cancelling the slow tail once want have arrived. skip marks shards not
 // to ask for. Missing shards are nil in the result. With buf (at least k
 // shard sizes), data shard j is read into its place buf[j*size:], and no
 // fetch still writes there once fetchShards has returned.
-func (s *Service) fetchShards(ctx context.Context, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
-	return s.fetchShardsFrom(ctx, s.cfg.Holders, man, i, want, skip, buf)
-}
-
-// fetchShardsFrom is fetchShards through the given holders.
-func (s *Service) fetchShardsFrom(ctx context.Context, holders Holders, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
+func (s *Service) fetchShards(ctx context.Context, holders Holders, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
 	seg := man.Segments[i]
 	size := man.ShardSize(i)
 	order := make([]int, 0, len(seg.Shards))
@@ -167,7 +162,7 @@ func (s *Service) getBlobFrom(ctx context.Context, holders Holders, man *Manifes
 			}
 			go func() {
 				buf := s.bufs.get(man.ShardSize(i) * man.K)
-				shards, err := s.fetchShardsFrom(ctx, holders, man, i, man.K, nil, buf)
+				shards, err := s.fetchShards(ctx, holders, man, i, man.K, nil, buf)
 				if err != nil {
 					s.bufs.put(buf)
 					ch <- result{err: err}

@@ -392,10 +392,9 @@ func (s *Service) handleShare(st network.Stream) {
 		}
 		writeMsg(st, shareResp{reply: reply{OK: true}})
 	case "token":
-		var rec shareRecord
-		err := store.GetJSON(s.cfg.KV, []byte("cloud/shares/"+req.ID), &rec)
-		if err != nil || rec.Friend != from || len(req.ID) != 32 {
-			writeMsg(st, shareResp{reply: reply{Error: "no such share for you"}})
+		rec, err := s.shareFor(from, req.ID)
+		if err != nil {
+			writeMsg(st, shareResp{reply: reply{Error: err.Error()}})
 			return
 		}
 		tok, err := s.makeToken(req.ID, rec)
@@ -419,13 +418,22 @@ func (s *Service) handleShare(st network.Stream) {
 	}
 }
 
+// shareFor returns share id if it was made for friend from.
+func (s *Service) shareFor(from peer.ID, id string) (shareRecord, error) {
+	var rec shareRecord
+	if err := store.GetJSON(s.cfg.KV, []byte("cloud/shares/"+id), &rec); err != nil || rec.Friend != from || len(id) != 32 {
+		return shareRecord{}, errors.New("no such share for you")
+	}
+	return rec, nil
+}
+
 // sharedShard fetches, for the friend a file was shared with, a shard of
 // that file from its holder: holders serve only their own friends, and the
 // friend a file is shared with need not be one of them.
 func (s *Service) sharedShard(from peer.ID, id string, sid codec.ShardID) ([]byte, error) {
-	var rec shareRecord
-	if err := store.GetJSON(s.cfg.KV, []byte("cloud/shares/"+id), &rec); err != nil || rec.Friend != from || len(id) != 32 {
-		return nil, errors.New("no such share for you")
+	rec, err := s.shareFor(from, id)
+	if err != nil {
+		return nil, err
 	}
 	man, err := s.loadManifest(rec.File)
 	if err != nil {
@@ -482,9 +490,8 @@ func (s *Service) shardFromOwner(ctx context.Context, owner peer.ID, id string, 
 	if err := writeMsg(st, shareReq{Op: "shard", ID: id, Shard: sid}); err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(st)
 	var r shareResp
-	if err := readMsg(br, &r, maxMsg); err != nil {
+	if err := readMsg(st, &r, maxMsg); err != nil {
 		return nil, err
 	}
 	if !r.OK {
@@ -494,7 +501,7 @@ func (s *Service) shardFromOwner(ctx context.Context, owner peer.ID, id string, 
 		return nil, fmt.Errorf("cloud: %s: bad shard size %d", owner, r.Size)
 	}
 	data := make([]byte, r.Size)
-	if _, err := io.ReadFull(br, data); err != nil {
+	if _, err := io.ReadFull(st, data); err != nil {
 		return nil, fmt.Errorf("cloud: shard from %s: %w", owner, err)
 	}
 	if codec.SumShard(data) != sid {

@@ -185,11 +185,7 @@ func (c *Client) GetInto(ctx context.Context, p peer.ID, id ID, dst []byte) ([]b
 	if r.code != codeOK {
 		return nil, cl.wrap("get from", fmt.Errorf("%w: unexpected continue", ErrProtocol))
 	}
-	buf := dst[:0]
-	if int64(cap(buf)) < r.size { // r.size <= MaxShardSize, checked by the decoder
-		buf = make([]byte, r.size)
-	}
-	buf = buf[:r.size]
+	buf := sized(dst, r.size) // r.size <= MaxShardSize, checked by the decoder
 	if _, err := io.ReadFull(cl.br, buf); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("%w: shard truncated: %w", ErrProtocol, err)

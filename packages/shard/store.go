@@ -546,6 +546,15 @@ func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 // Get returns the shard's bytes, verified against id.
 func (s *Store) Get(id ID) ([]byte, error) { return s.GetInto(id, nil) }
 
+// sized returns dst resliced to n bytes, or a new slice if dst's capacity
+// is too small.
+func sized(dst []byte, n int64) []byte {
+	if int64(cap(dst)) < n {
+		return make([]byte, n)
+	}
+	return dst[:n]
+}
+
 // GetInto is Get reading into dst's capacity when it is big enough (the
 // result then aliases dst).
 func (s *Store) GetInto(id ID, dst []byte) ([]byte, error) {
@@ -554,11 +563,7 @@ func (s *Store) GetInto(id ID, dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	buf := dst[:0]
-	if int64(cap(buf)) < size {
-		buf = make([]byte, size)
-	}
-	buf = buf[:size]
+	buf := sized(dst, size)
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, err
 	}
