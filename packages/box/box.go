@@ -218,7 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	shardSrv := shard.NewServer(node.Host, shards, book, node, log)
+	shardSrv := shard.NewServer(node.Host, shards, book, log)
 	defer shardSrv.Close()
 	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Shards: shards, Started: started, healthy: map[string]health.Report{}}
 	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {

@@ -38,7 +38,7 @@ func newHolderBox(t testing.TB, allowed func(peer.ID) bool) *holderBox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := shard.NewServer(h, st, shard.AuthorizerFunc(allowed), nil, nil)
+	srv := shard.NewServer(h, st, shard.AuthorizerFunc(allowed), nil)
 	t.Cleanup(func() { srv.Close() })
 	return &holderBox{h: h, dir: dir, st: st}
 }

@@ -30,7 +30,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	srv := shard.NewServer(holder, st, shard.AuthorizerFunc(isFriend), nil, slog.Default())
+	srv := shard.NewServer(holder, st, shard.AuthorizerFunc(isFriend), slog.Default())
 	defer srv.Close()
 
 	// Owner side.

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -31,23 +30,12 @@ func (f *friendSet) Allowed(p peer.ID) bool {
 	return f.m[p]
 }
 
-type chanAnnouncer chan cid.Cid
-
-func (a chanAnnouncer) Provide(ctx context.Context, c cid.Cid) error {
-	select {
-	case a <- c:
-	default:
-	}
-	return nil
-}
-
 // testNet is a holder box and three boxes that talk to it: alice and bob
 // are its friends, eve is a stranger.
 type testNet struct {
 	holder          host.Host
 	st              *testStore
 	srv             *Server
-	ann             chanAnnouncer
 	alice, bob, eve *Client
 	aliceH, bobH    host.Host
 	eveH            host.Host
@@ -56,10 +44,10 @@ type testNet struct {
 
 func newTestNet(t testing.TB, quota int64, opt ServerOptions) *testNet {
 	t.Helper()
-	n := &testNet{holder: p2ptest.Host(t), st: newTestStore(t, quota), ann: make(chanAnnouncer, 64)}
+	n := &testNet{holder: p2ptest.Host(t), st: newTestStore(t, quota)}
 	n.aliceH, n.bobH, n.eveH = p2ptest.Host(t), p2ptest.Host(t), p2ptest.Host(t)
 	friends := &friendSet{m: map[peer.ID]bool{n.aliceH.ID(): true, n.bobH.ID(): true}}
-	n.srv = NewServerWithOptions(n.holder, n.st.Store, friends, n.ann, nil, opt)
+	n.srv = NewServerWithOptions(n.holder, n.st.Store, friends, nil, opt)
 	t.Cleanup(func() { n.srv.Close() })
 	for _, h := range []host.Host{n.aliceH, n.bobH, n.eveH} {
 		p2ptest.Connect(t, h, n.holder)
@@ -99,14 +87,6 @@ func TestNetRoundTrip(t *testing.T) {
 	if err := n.alice.Put(n.ctx, n.id(), id, data); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case c := <-n.ann:
-		if !c.Equals(id.CID()) {
-			t.Fatalf("announced %s, want %s", c, id.CID())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("shard not announced")
-	}
 	other := Sum([]byte("not stored"))
 	have, err := n.bob.Has(n.ctx, n.id(), []ID{id, other})
 	if err != nil || len(have) != 2 || !have[0] || have[1] {
@@ -134,28 +114,6 @@ func TestNetRoundTrip(t *testing.T) {
 	}
 	if err := n.alice.Delete(n.ctx, n.id(), id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Delete after delete: %v", err)
-	}
-}
-
-func TestReprovide(t *testing.T) {
-	s := newTestStore(t, 1<<20)
-	want := map[string]bool{}
-	for range 3 {
-		want[s.put(t, newPeerID(t), randBytes(t, 100)).CID().String()] = true
-	}
-	ann := make(chanAnnouncer, 10)
-	if n, err := Reprovide(context.Background(), s.Store, ann); n != 3 || err != nil {
-		t.Fatalf("Reprovide = %d, %v", n, err)
-	}
-	close(ann)
-	for c := range ann {
-		if !want[c.String()] {
-			t.Errorf("announced unknown %s", c)
-		}
-		delete(want, c.String())
-	}
-	if len(want) != 0 {
-		t.Errorf("not announced: %v", want)
 	}
 }
 

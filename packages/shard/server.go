@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -25,11 +24,6 @@ type AuthorizerFunc func(peer.ID) bool
 
 // Allowed implements Authorizer.
 func (f AuthorizerFunc) Allowed(p peer.ID) bool { return f(p) }
-
-// Announcer publishes that this box holds a shard (the DHT); optional.
-type Announcer interface {
-	Provide(ctx context.Context, c cid.Cid) error
-}
 
 // ServerOptions tune a Server. Zero fields take the defaults.
 type ServerOptions struct {
@@ -46,9 +40,6 @@ type ServerOptions struct {
 	// peer cannot hold a slot for ever.
 	RequestTimeout time.Duration
 	MinRate        int64
-	// ProvideQueue bounds the announcements waiting for the DHT (default
-	// 256); beyond it they are dropped, to be redone by a reprovider.
-	ProvideQueue int
 }
 
 func (o *ServerOptions) fill() {
@@ -67,9 +58,6 @@ func (o *ServerOptions) fill() {
 	if o.MinRate <= 0 {
 		o.MinRate = 64 << 10
 	}
-	if o.ProvideQueue <= 0 {
-		o.ProvideQueue = 256
-	}
 }
 
 func transferTimeout(base time.Duration, minRate, size int64) time.Duration {
@@ -81,15 +69,13 @@ type Server struct {
 	h    host.Host
 	st   *Store
 	auth Authorizer
-	ann  Announcer
 	log  *slog.Logger
 	opt  ServerOptions
 
-	sem      chan struct{}
-	provideQ chan ID
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	sem    chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -98,31 +84,28 @@ type Server struct {
 }
 
 // NewServer registers the Protocol handler on h with default options. A nil
-// auth refuses everyone; ann may be nil.
-func NewServer(h host.Host, s *Store, auth Authorizer, ann Announcer, logger *slog.Logger) *Server {
-	return NewServerWithOptions(h, s, auth, ann, logger, ServerOptions{})
+// auth refuses everyone. Stored shards are not announced in the DHT: only
+// their owners fetch them, from holders they know, and provider records
+// would tell every DHT server which box holds how much.
+func NewServer(h host.Host, s *Store, auth Authorizer, logger *slog.Logger) *Server {
+	return NewServerWithOptions(h, s, auth, logger, ServerOptions{})
 }
 
 // NewServerWithOptions is NewServer with tuning.
-func NewServerWithOptions(h host.Host, s *Store, auth Authorizer, ann Announcer, logger *slog.Logger, opt ServerOptions) *Server {
+func NewServerWithOptions(h host.Host, s *Store, auth Authorizer, logger *slog.Logger, opt ServerOptions) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opt.fill()
 	ctx, cancel := context.WithCancel(context.Background())
 	sv := &Server{
-		h: h, st: s, auth: auth, ann: ann, opt: opt,
+		h: h, st: s, auth: auth, opt: opt,
 		log:     logger.With("component", "shard-server"),
 		sem:     make(chan struct{}, opt.MaxStreams),
 		ctx:     ctx,
 		cancel:  cancel,
 		streams: make(map[network.Stream]struct{}),
 		perPeer: make(map[peer.ID]int),
-	}
-	if ann != nil {
-		sv.provideQ = make(chan ID, opt.ProvideQueue)
-		sv.wg.Add(1)
-		go sv.provider()
 	}
 	h.SetStreamHandler(Protocol, sv.handle)
 	return sv
@@ -175,33 +158,6 @@ func (sv *Server) leave(p peer.ID) {
 	defer sv.mu.Unlock()
 	if sv.perPeer[p]--; sv.perPeer[p] <= 0 {
 		delete(sv.perPeer, p)
-	}
-}
-
-func (sv *Server) provider() {
-	defer sv.wg.Done()
-	for {
-		select {
-		case <-sv.ctx.Done():
-			return
-		case id := <-sv.provideQ:
-			ctx, cancel := context.WithTimeout(sv.ctx, time.Minute)
-			if err := sv.ann.Provide(ctx, id.CID()); err != nil && sv.ctx.Err() == nil {
-				sv.log.Warn("announcing shard", "shard", id, "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
-func (sv *Server) announce(id ID) {
-	if sv.provideQ == nil {
-		return
-	}
-	select {
-	case sv.provideQ <- id:
-	default:
-		sv.log.Debug("provide queue full, not announcing now", "shard", id)
 	}
 }
 
@@ -329,7 +285,6 @@ func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *r
 		return err
 	}
 	sv.log.Debug("stored shard", "peer", remote, "shard", req.id, "bytes", req.size)
-	sv.announce(req.id)
 	sv.reply(s, &response{code: codeOK})
 	return nil
 }
@@ -355,23 +310,6 @@ func (sv *Server) get(s network.Stream, req *request) error {
 		sv.log.Warn("sending shard", "shard", req.id, "err", err)
 	}
 	return nil
-}
-
-// Reprovide announces every shard in s through ann, one after another, and
-// returns how many it announced. DHT provider records expire, so the box
-// calls it periodically (kad-dht: about twice a day).
-func Reprovide(ctx context.Context, s *Store, ann Announcer) (int, error) {
-	// Collect first: no index transaction stays open across network calls.
-	var ids []ID
-	if err := s.Each(func(id ID, _ int64) error { ids = append(ids, id); return nil }); err != nil {
-		return 0, err
-	}
-	for i, id := range ids {
-		if err := ann.Provide(ctx, id.CID()); err != nil {
-			return i, fmt.Errorf("shard: reprovide %s: %w", id, err)
-		}
-	}
-	return len(ids), nil
 }
 
 // onlyReader hides any WriterTo, so io.CopyBuffer uses the buffer given.

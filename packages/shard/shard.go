@@ -57,8 +57,8 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
-// CID returns the ID as a CIDv1 (raw codec, blake3 multihash), the key under
-// which holders provide the shard in the DHT.
+// CID returns the ID as a CIDv1 (raw codec, blake3 multihash). Holders do
+// not provide shards in the DHT.
 func (id ID) CID() cid.Cid {
 	mh, err := multihash.Encode(id[:], multihash.BLAKE3)
 	if err != nil {
