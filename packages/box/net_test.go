@@ -160,4 +160,3 @@ func TestStoredShardNotInDHT(t *testing.T) {
 		t.Fatalf("FindProviders = %v, %v; want none", ps, err)
 	}
 }
-
