@@ -61,6 +61,9 @@ type Config struct {
 	// DebugAddr, if set, serves Go's profiler (net/http/pprof) there;
 	// keep it on loopback.
 	DebugAddr string
+	// RepairGrace is how long a friend's box may be unreachable before
+	// the cloud re-places the shards it holds; 0: the cloud's default.
+	RepairGrace time.Duration
 	// TokenFile, if set, is read for the API token instead of the one
 	// created in DataDir (an image can bake one in for its owner).
 	TokenFile string
@@ -132,6 +135,7 @@ func ParseFlags(name string, args []string) (Config, error) {
 	quota := byteSize(10 << 30)
 	fs.Var(&quota, "quota", "space kept for friends' shards (e.g. 500GiB)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler here (e.g. 127.0.0.1:6060; empty: off)")
+	fs.DurationVar(&cfg.RepairGrace, "repair-grace", 24*time.Hour, "how long a friend's box may be unreachable before the shards it holds are re-placed")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

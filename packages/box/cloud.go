@@ -45,10 +45,11 @@ func mountCloud(b *Box, api *localapi.Server) error {
 			}
 			return f.ID, nil
 		},
-		KV:     b.DB,
-		Dir:    filepath.Join(b.Cfg.DataDir, "cloud"),
-		Logger: b.Log.With("component", "cloud"),
-		Hosted: cloud.HostedStore{Store: st},
+		KV:          b.DB,
+		Dir:         filepath.Join(b.Cfg.DataDir, "cloud"),
+		Logger:      b.Log.With("component", "cloud"),
+		Hosted:      cloud.HostedStore{Store: st},
+		RepairGrace: b.Cfg.RepairGrace,
 	})
 	if err != nil {
 		return err

@@ -202,7 +202,8 @@ func TestCorruptShardDetectedAndRepaired(t *testing.T) {
 }
 
 func TestRepairAfterBoxLost(t *testing.T) {
-	e := newEnv(t, 8, nil)
+	clk := newFakeClock()
+	e := newEnv(t, 8, func(c *Config) { c.Clock = clk.now })
 	data := randBytes(9*seg + 7)
 	e.put(t, "/r", data, PutOptions{})
 	e.put(t, "/s", randBytes(10), PutOptions{})
@@ -212,6 +213,7 @@ func TestRepairAfterBoxLost(t *testing.T) {
 	if h.Complete || !h.Readable {
 		t.Fatalf("%+v", h)
 	}
+	clk.advance(25 * time.Hour) // away past the grace period: lost
 	if _, err := e.s.RepairAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -141,6 +142,7 @@ func (s *Service) check(ctx context.Context, man *Manifest) *Health {
 		})
 	}
 	wg.Wait()
+	s.noteAbsences(slices.Collect(maps.Keys(byHolder)), reached)
 	h := &Health{File: man.File, Size: man.Size, K: man.K, M: man.M, MinHealthy: man.K + man.M, Readable: true, Complete: true}
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
@@ -173,11 +175,111 @@ func (s *Service) check(ctx context.Context, man *Manifest) *Health {
 	return h
 }
 
+// threshold is the fewest healthy shards a segment may have and still
+// wait for its absent holders. The default, k + ceil(m/2), rebuilds once
+// half the parity (rounded up) is gone: for 4+2 that is at k, when a
+// second holder is away. Friends' boxes are home machines that reboot,
+// lose power and go on holiday; re-placing on every absence moves k
+// shards' worth over home uplinks and leaves a stale copy on the box
+// when it comes back (Storj repairs at 35 of 80 pieces, Sia below 75%
+// health, for the same reason). A box really lost is caught by the
+// grace period, and a shard known bad (corrupt, or missing on a holder
+// that answered) is rebuilt at once whatever the threshold.
 func (s *Service) threshold(man *Manifest) int {
 	if t := s.cfg.RepairThreshold; t > 0 {
 		return min(t, man.K+man.M)
 	}
-	return man.K + man.M
+	return man.K + (man.M+1)/2
+}
+
+// grace is how long a holder may stay unreachable before it counts as
+// lost and its shards are re-placed.
+func (s *Service) grace() time.Duration {
+	if g := s.cfg.RepairGrace; g > 0 {
+		return g
+	}
+	return 24 * time.Hour
+}
+
+// prefixAbsent + holder peer ID → when this box first found the holder
+// unreachable (RFC 3339), kept across restarts so that an update or a
+// power cut does not restart every grace period.
+const prefixAbsent = "cloud/absent/"
+
+func (s *Service) loadAbsent() {
+	s.absentOnce.Do(func() {
+		m := map[peer.ID]time.Time{}
+		err := s.cfg.KV.Scan([]byte(prefixAbsent), func(k, v []byte) error {
+			p, err := peer.Decode(string(k[len(prefixAbsent):]))
+			var t time.Time
+			if err == nil && t.UnmarshalText(v) == nil {
+				m[p] = t
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("repair: loading holder absences", "err", err)
+		}
+		s.hmu.Lock()
+		s.absent = m
+		s.hmu.Unlock()
+	})
+}
+
+// noteAbsences records which holders answered: an absence starts the
+// first time a holder does not, and ends when it answers again.
+func (s *Service) noteAbsences(holders []peer.ID, reached map[peer.ID]bool) {
+	s.loadAbsent()
+	now := s.cfg.Clock()
+	var started, ended []peer.ID
+	s.hmu.Lock()
+	for _, p := range holders {
+		_, away := s.absent[p]
+		switch {
+		case reached[p] && away:
+			delete(s.absent, p)
+			ended = append(ended, p)
+		case !reached[p] && !away:
+			s.absent[p] = now
+			started = append(started, p)
+		}
+	}
+	s.hmu.Unlock()
+	for _, p := range ended {
+		s.cfg.KV.Delete([]byte(prefixAbsent + p.String()))
+	}
+	for _, p := range started {
+		b, _ := now.MarshalText()
+		if err := s.cfg.KV.Put([]byte(prefixAbsent+p.String()), b); err != nil {
+			s.log.Warn("repair: recording an absent holder", "peer", p, "err", err)
+		}
+	}
+}
+
+// pruneAbsences forgets holders that no longer hold anything, so that
+// an old absence does not count against a box that later takes shards.
+func (s *Service) pruneAbsences(holders map[peer.ID]bool) {
+	s.loadAbsent()
+	var gone []peer.ID
+	s.hmu.Lock()
+	for p := range s.absent {
+		if !holders[p] {
+			delete(s.absent, p)
+			gone = append(gone, p)
+		}
+	}
+	s.hmu.Unlock()
+	for _, p := range gone {
+		s.cfg.KV.Delete([]byte(prefixAbsent + p.String()))
+	}
+}
+
+// lost reports whether holder p has been unreachable for the grace period.
+func (s *Service) lost(p peer.ID, now time.Time) bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	since, ok := s.absent[p]
+	return ok && now.Sub(since) >= s.grace()
 }
 
 func (s *Service) repairLoop(ctx context.Context) {
@@ -206,19 +308,20 @@ type RepairReport struct {
 	Failed   int `json:"failed_shards"`
 }
 
-// RepairAll checks every file once and repairs the segments below the
-// threshold.
+// RepairAll checks every file once and repairs what needs it (see
+// RepairFile).
 func (s *Service) RepairAll(ctx context.Context) (RepairReport, error) {
 	var rep RepairReport
 	files, err := s.Files()
 	if err != nil {
 		return rep, err
 	}
+	holders := map[peer.ID]bool{}
 	for _, e := range files {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
-		n, f, err := s.RepairFile(ctx, e.File)
+		n, f, err := s.repairFile(ctx, e.File, holders)
 		rep.Files++
 		rep.Repaired += n
 		rep.Failed += f
@@ -226,128 +329,70 @@ func (s *Service) RepairAll(ctx context.Context) (RepairReport, error) {
 			s.log.Warn("repair failed", "path", e.Path, "err", err)
 		}
 	}
+	s.pruneAbsences(holders)
 	return rep, nil
 }
 
-// RepairFile rebuilds the unhealthy shards of the file's segments that
-// are below the threshold and places them on other boxes. It returns how
-// many shards it repaired and how many it could not.
+// RepairFile rebuilds the file's shards that need it and places them on
+// other boxes: at once those known bad (corrupt, missing on a holder that
+// answered, unplaced) and those of holders away longer than the grace
+// period; every unhealthy shard of a segment below the threshold. It
+// returns how many shards it repaired and how many it could not.
 func (s *Service) RepairFile(ctx context.Context, f codec.FileID) (repaired, failed int, err error) {
+	return s.repairFile(ctx, f, nil)
+}
+
+// shardChange is a repaired shard: its new holder, to be committed if the
+// manifest still names the old one.
+type shardChange struct {
+	seg, shard int
+	old, new   ShardRef
+}
+
+// repairFile is RepairFile, adding the file's holders to holders if it is
+// not nil.
+func (s *Service) repairFile(ctx context.Context, f codec.FileID, holders map[peer.ID]bool) (repaired, failed int, err error) {
 	man, err := s.loadManifest(f)
 	if err != nil {
 		return 0, 0, err
 	}
 	h := s.check(ctx, man)
-	thr := s.threshold(man)
+	for _, sg := range man.Segments {
+		for _, r := range sg.Shards {
+			if holders != nil && r.Holder != "" {
+				holders[r.Holder] = true
+			}
+		}
+	}
 	coder, err := codec.NewCoder(man.K, man.M)
 	if err != nil {
 		return 0, 0, err
 	}
-	type change struct {
-		seg, shard int
-		old, new   ShardRef
-	}
-	var changes []change
-	var bad []ShardRef // corrupt copies to delete
+	var changes []shardChange
+	var bad []ShardRef // corrupt copies to delete once replaced
+	now := s.cfg.Clock()
 	for i, sh := range h.Segments {
-		if sh.Healthy >= thr {
+		sick := s.toRebuild(man, sh, now)
+		if len(sick) == 0 {
 			continue
 		}
-		var sick []int
-		for _, x := range sh.Shards {
-			if x.State != StateOK {
-				sick = append(sick, x.Index)
+		ch, nf := s.repairSegment(ctx, man, coder, i, sh, sick)
+		failed += nf
+		for _, c := range ch {
+			changes = append(changes, c)
+			if sh.Shards[c.shard].State == StateCorrupt {
+				bad = append(bad, c.old)
 			}
-		}
-		s.setRepairing(man.Segments[i].Shards, sick, true)
-		shards, err := s.fetchShards(ctx, s.cfg.Holders, man, i, man.K, func(j int) bool { return slices.Contains(sick, j) }, nil)
-		if err == nil {
-			err = coder.Reconstruct(shards, false)
-		}
-		if err != nil {
-			s.setRepairing(man.Segments[i].Shards, sick, false)
-			failed += len(sick)
-			s.log.Warn("repair: segment unreadable", "file", f, "segment", i, "err", err)
-			continue
-		}
-		// New holders: boxes not holding a healthy shard of this segment
-		// and not the failed holders.
-		refs := slices.Clone(man.Segments[i].Shards)
-		pl := &placer{bad: map[peer.ID]bool{}}
-		var used []peer.ID
-		for _, x := range sh.Shards {
-			if x.State == StateOK {
-				used = append(used, x.Holder)
-			} else if x.Holder != "" {
-				pl.bad[x.Holder] = true
-			}
-		}
-		for _, p := range s.peers() {
-			if !slices.Contains(used, p) {
-				pl.cands = append(pl.cands, p)
-			}
-		}
-		ids := make([]codec.ShardID, len(refs))
-		todo := make([][]byte, len(refs))
-		for j := range refs {
-			ids[j] = refs[j].ID
-			todo[j] = shards[j]
-			if slices.Contains(sick, j) {
-				if codec.SumShard(shards[j]) != refs[j].ID {
-					err = fmt.Errorf("repair: rebuilt shard %d of segment %d does not match its ID", j, i)
-				}
-				if sh.Shards[j].State == StateCorrupt {
-					bad = append(bad, refs[j])
-				}
-				refs[j].Holder = ""
-			}
-		}
-		if err == nil {
-			err = s.placeSegment(ctx, pl, i, todo, ids, refs, nil)
-		}
-		for _, j := range sick {
-			if refs[j].Holder != "" {
-				changes = append(changes, change{i, j, man.Segments[i].Shards[j], refs[j]})
-				repaired++
-			} else {
-				failed++
-			}
-		}
-		s.setRepairing(man.Segments[i].Shards, sick, false)
-		if err != nil {
-			s.log.Warn("repair: could not place every shard", "file", f, "segment", i, "err", err)
 		}
 	}
 	if len(changes) == 0 {
 		return 0, failed, nil
 	}
-	// Commit against the current manifest: the file may have been removed
-	// or replaced meanwhile.
-	s.mu.Lock()
-	cur, lerr := s.loadManifest(f)
-	if lerr == nil {
-		cur = cur.clone()
-		for _, c := range changes {
-			if cur.Segments[c.seg].Shards[c.shard] == c.old {
-				cur.Segments[c.seg].Shards[c.shard] = c.new
-			}
-		}
-		var b []byte
-		if b, lerr = MarshalManifest(cur); lerr == nil {
-			lerr = s.cfg.KV.Put(manKey(f), b)
-		}
-	}
-	s.mu.Unlock()
-	if lerr != nil {
-		var placed []ShardRef
-		for _, c := range changes {
-			placed = append(placed, c.new)
-		}
-		s.deleteShards(context.WithoutCancel(ctx), placed)
-		if errors.Is(lerr, ErrNotFound) {
+	if err := s.commitRepair(ctx, f, changes); err != nil {
+		if errors.Is(err, ErrNotFound) {
 			return 0, 0, nil
 		}
-		return 0, failed + len(changes), lerr
+		return 0, failed + len(changes), err
 	}
 	s.hmu.Lock()
 	for _, r := range bad {
@@ -357,9 +402,115 @@ func (s *Service) RepairFile(ctx context.Context, f codec.FileID) (repaired, fai
 	}
 	s.hmu.Unlock()
 	s.deleteShards(context.WithoutCancel(ctx), bad)
-	s.log.Info("repaired", "file", f, "shards", repaired, "failed", failed)
+	s.log.Info("repaired", "file", f, "shards", len(changes), "failed", failed)
 	s.dirty()
-	return repaired, failed, nil
+	return len(changes), failed, nil
+}
+
+// toRebuild picks the shards of a segment to rebuild now: every
+// unhealthy one below the threshold, else those known bad and those of
+// holders lost (away past the grace period).
+func (s *Service) toRebuild(man *Manifest, sh SegmentHealth, now time.Time) []int {
+	below := sh.Healthy < s.threshold(man)
+	var out []int
+	for _, x := range sh.Shards {
+		switch {
+		case x.State == StateOK:
+		case below, x.State != StateUnreachable, s.lost(x.Holder, now):
+			out = append(out, x.Index)
+		}
+	}
+	return out
+}
+
+// repairSegment rebuilds the shards sick of segment i from k healthy
+// ones and places them on boxes that hold no other shard of the segment.
+// It returns the shards placed and how many could not be.
+func (s *Service) repairSegment(ctx context.Context, man *Manifest, coder *codec.Coder, i int, sh SegmentHealth, sick []int) ([]shardChange, int) {
+	s.setRepairing(man.Segments[i].Shards, sick, true)
+	defer s.setRepairing(man.Segments[i].Shards, sick, false)
+	isSick := func(j int) bool { return slices.Contains(sick, j) }
+	shards, err := s.fetchShards(ctx, s.cfg.Holders, man, i, man.K, isSick, nil)
+	if err == nil {
+		err = coder.Reconstruct(shards, false)
+	}
+	if err != nil {
+		s.log.Warn("repair: segment unreadable", "file", man.File, "segment", i, "err", err)
+		return nil, len(sick)
+	}
+	refs := slices.Clone(man.Segments[i].Shards)
+	ids := make([]codec.ShardID, len(refs))
+	for j := range refs {
+		ids[j] = refs[j].ID
+		if isSick(j) {
+			if codec.SumShard(shards[j]) != refs[j].ID {
+				err = fmt.Errorf("repair: rebuilt shard %d of segment %d does not match its ID", j, i)
+			}
+			refs[j].Holder = ""
+		}
+	}
+	if err == nil {
+		err = s.placeSegment(ctx, s.repairPlacer(sh), i, shards, ids, refs, nil)
+	}
+	if err != nil {
+		s.log.Warn("repair: could not place every shard", "file", man.File, "segment", i, "err", err)
+	}
+	var changes []shardChange
+	for _, j := range sick {
+		if refs[j].Holder != "" {
+			changes = append(changes, shardChange{i, j, man.Segments[i].Shards[j], refs[j]})
+		}
+	}
+	return changes, len(sick) - len(changes)
+}
+
+// repairPlacer offers the boxes that hold no healthy shard of the
+// segment, never the holders of its unhealthy ones.
+func (s *Service) repairPlacer(sh SegmentHealth) *placer {
+	pl := &placer{bad: map[peer.ID]bool{}}
+	var used []peer.ID
+	for _, x := range sh.Shards {
+		if x.State == StateOK {
+			used = append(used, x.Holder)
+		} else if x.Holder != "" {
+			pl.bad[x.Holder] = true
+		}
+	}
+	for _, p := range s.peers() {
+		if !slices.Contains(used, p) {
+			pl.cands = append(pl.cands, p)
+		}
+	}
+	return pl
+}
+
+// commitRepair records the new holders in the current manifest: the file
+// may have been removed or replaced meanwhile. On failure it deletes the
+// shards it placed.
+func (s *Service) commitRepair(ctx context.Context, f codec.FileID, changes []shardChange) error {
+	s.mu.Lock()
+	cur, err := s.loadManifest(f)
+	if err == nil {
+		cur = cur.clone()
+		for _, c := range changes {
+			if cur.Segments[c.seg].Shards[c.shard] == c.old {
+				cur.Segments[c.seg].Shards[c.shard] = c.new
+			}
+		}
+		var b []byte
+		if b, err = MarshalManifest(cur); err == nil {
+			err = s.cfg.KV.Put(manKey(f), b)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		var placed []ShardRef
+		for _, c := range changes {
+			placed = append(placed, c.new)
+		}
+		s.deleteShards(context.WithoutCancel(ctx), placed)
+	}
+	return err
 }
 
 func (s *Service) setRepairing(refs []ShardRef, idx []int, on bool) {

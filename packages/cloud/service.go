@@ -86,9 +86,13 @@ type Config struct {
 	// RepairInterval is how often the repair loop runs; 0 means 10m,
 	// negative disables it.
 	RepairInterval time.Duration
-	// RepairThreshold: a segment with fewer healthy shards is repaired;
-	// 0 means k+m.
+	// RepairThreshold: a segment with fewer healthy shards has every
+	// unhealthy one rebuilt, absent holders' included; 0 means
+	// k + ceil(m/2) (see threshold in health.go).
 	RepairThreshold int
+	// RepairGrace is how long a holder may be unreachable before its
+	// shards are re-placed anyway; 0 means 24h.
+	RepairGrace time.Duration
 	// BackupDelay is how long after an index change the index backup
 	// runs; 0 means 30s, negative disables it.
 	BackupDelay time.Duration
@@ -121,6 +125,9 @@ type Service struct {
 	hmu       sync.Mutex
 	corrupt   map[codec.ShardID]peer.ID // shards a get found corrupt, until repaired
 	repairing map[codec.ShardID]bool
+	// absent: holders found unreachable, since when (see noteAbsences).
+	absent     map[peer.ID]time.Time
+	absentOnce sync.Once
 
 	kick       chan struct{} // wakes the repair loop
 	indexDirty chan struct{} // wakes the backup loop

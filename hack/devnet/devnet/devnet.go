@@ -178,7 +178,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		args := []string{"--data", ddir, "--name", name, "--loopback-only", "--mdns=false", "--health-dir=",
 			"--api", strings.TrimPrefix(b.API, "http://"), "--listen", listen, "--bootstrap", st.Bootstrap(),
-			"--private=" + strconv.FormatBool(b.Private)}
+			"--private=" + strconv.FormatBool(b.Private),
+			// A box stopped for good is re-placed within a test's patience.
+			"--repair-grace=15s"}
 		if cfg.Profile {
 			p, err := FreePort()
 			if err != nil {
