@@ -98,6 +98,7 @@ type Box struct {
 	mu      sync.Mutex
 	healthy map[string]health.Report // extra reports set by mounts
 	runners []func(context.Context) error
+	redial  *redialer // friends' dial schedule
 }
 
 // Go runs f for as long as the box runs (mounts start their background
@@ -224,10 +225,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	shardSrv := shard.NewServer(node.Host, shards, book, log)
 	defer shardSrv.Close()
-	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Shards: shards, Started: started, healthy: map[string]health.Report{}}
+	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Shards: shards, Started: started, healthy: map[string]health.Report{}, redial: newRedialer()}
 	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		if book.IsFriend(c.RemotePeer()) {
 			book.UpdateAddrs(c.RemotePeer(), []ma.Multiaddr{c.RemoteMultiaddr()})
+			b.redial.reset(c.RemotePeer())
 		}
 	}})
 	b.routes(api)
@@ -306,31 +308,6 @@ func pairingCode(dir string) (string, error) {
 	}
 	code := fmt.Sprintf("%03d-%03d", n.Int64()/1000, n.Int64()%1000)
 	return code, identity.WriteFileAtomic(path, []byte(code+"\n"), 0o600)
-}
-
-// keepFriendsConnected dials friends that are not connected: at their last
-// known addresses, else through the DHT.
-func (b *Box) keepFriendsConnected(ctx context.Context) {
-	t := time.NewTicker(3 * time.Second)
-	defer t.Stop()
-	for {
-		for _, id := range b.Friends.Peers() {
-			if b.Node.Host.Network().Connectedness(id) == network.Connected {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := b.Node.Connect(cctx, id)
-			cancel()
-			if err != nil {
-				b.Log.Debug("friend unreachable", "peer", id, "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func (b *Box) selfReport() health.Report {
