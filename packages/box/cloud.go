@@ -38,6 +38,14 @@ func mountCloud(b *Box, api *localapi.Server) error {
 		},
 		// Blocked friends are refused like strangers.
 		IsFriend: b.Friends.Allowed,
+		// Health reports show friends by name.
+		HolderName: func(p peer.ID) string {
+			if p == h.ID() {
+				return "this box"
+			}
+			f, _ := b.Friends.Get(p)
+			return f.Name
+		},
 		ResolveFriend: func(s string) (peer.ID, error) {
 			f, err := b.Friends.Lookup(s)
 			if err != nil {

@@ -1,6 +1,7 @@
 package box
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/cloud"
 	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/p2p"
@@ -158,5 +160,36 @@ func TestStoredShardNotInDHT(t *testing.T) {
 	defer cancel()
 	if ps, err := n.friend.FindProviders(fctx, id.CID()); err != nil || len(ps) > 0 {
 		t.Fatalf("FindProviders = %v, %v; want none", ps, err)
+	}
+}
+
+// cloud health names each holder: the friend's name, and "this box" for
+// the box itself, with the peer ID beside it (issue 9, item 16).
+func TestCloudHealthNamesHolders(t *testing.T) {
+	n := startTestNet(t)
+	if err := n.api.Do(n.ctx, "POST", "/v1/cloud/setup", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 100_000)
+	rand.Read(data)
+	// 1+1 on the two boxes there are: the box and its friend.
+	resp, err := n.api.Send(n.ctx, "POST", "/v1/cloud/put?path=/x&k=1&m=1", "application/octet-stream", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var h cloud.Health
+	if err := n.api.Do(n.ctx, "GET", "/v1/cloud/health?path=/x", nil, &h); err != nil {
+		t.Fatal(err)
+	}
+	names := map[peer.ID]string{}
+	for _, sg := range h.Segments {
+		for _, sh := range sg.Shards {
+			names[sh.Holder] = sh.Name
+		}
+	}
+	want := map[peer.ID]string{n.boxID(): "this box", n.friend.Host.ID(): "alice"}
+	if len(names) != 2 || names[n.boxID()] != want[n.boxID()] || names[n.friend.Host.ID()] != want[n.friend.Host.ID()] {
+		t.Fatalf("holders named %v, want %v", names, want)
 	}
 }

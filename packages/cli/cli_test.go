@@ -76,3 +76,29 @@ func TestFlagsAnywhere(t *testing.T) {
 		t.Fatalf("request %q, want %q", got[len(got)-1], want)
 	}
 }
+
+// cloud health names holders: the friend's name, "this box" for the box
+// itself, the peer ID only when there is no name (issue 9, item 16).
+func TestCloudHealthNames(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"id":"00112233445566778899aabbccddeeff","path":"/a","size":10,"k":1,"m":2,"min_healthy":3,"readable":true,"complete":true,
+			"segments":[{"index":0,"healthy":3,"shards":[
+			{"index":0,"id":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","holder":"12D3KooWD6QFDvjgr2wdsbp2gwDYqCDbT96nhPac1htbQ3HtmBca","name":"this box","state":"ok"},
+			{"index":1,"id":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","holder":"12D3KooWL9S4syToZ2ehvxgCXhaDw254jr4dcsE3MvhHBqJrgFAJ","name":"alice","state":"ok"},
+			{"index":2,"id":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","holder":"12D3KooWHAmqTftAyBfeQFMq8Gbfmoj6KZG2YcTbjAizp3C8ERtG","state":"ok"}]}]}`))
+	}))
+	defer srv.Close()
+	code, out, errs := run(t, srv, "cloud", "health", "/a")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(out, "\n")
+	for i, want := range []string{"this box", "alice", "12D3KooWHAmqTftAyBfeQFMq8Gbfmoj6KZG2YcTbjAizp3C8ERtG"} {
+		if l := lines[2+i]; !strings.Contains(l, want) {
+			t.Errorf("shard %d: %q, want the holder shown as %q", i, l, want)
+		}
+	}
+	if strings.Contains(out, "12D3KooWD6QFDvjgr2wdsbp2gwDYqCDbT96nhPac1htbQ3HtmBca") {
+		t.Errorf("this box shown by its peer ID:\n%s", out)
+	}
+}

@@ -305,7 +305,11 @@ func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
 	fmt.Fprintln(w, "segment\tshard\tholder\tstate\tid")
 	for _, sg := range h.Segments {
 		for _, sh := range sg.Shards {
-			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%.16s\n", sg.Index, sh.Index, sh.Holder, sh.State, sh.ID.String())
+			holder := sh.Name
+			if holder == "" {
+				holder = sh.Holder.String()
+			}
+			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%.16s\n", sg.Index, sh.Index, holder, sh.State, sh.ID.String())
 		}
 	}
 	return w.Flush()

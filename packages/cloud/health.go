@@ -52,7 +52,9 @@ type ShardHealth struct {
 	Index  int           `json:"index"`
 	ID     codec.ShardID `json:"id"`
 	Holder peer.ID       `json:"holder,omitempty"`
-	State  string        `json:"state"`
+	// Name is what the owner calls the holder (Config.HolderName).
+	Name  string `json:"name,omitempty"`
+	State string `json:"state"`
 }
 
 // Health checks every shard of the file named by path or ID on its
@@ -165,7 +167,7 @@ func (s *Service) check(ctx context.Context, man *Manifest) *Health {
 			if st == StateOK {
 				sh.Healthy++
 			}
-			sh.Shards = append(sh.Shards, ShardHealth{Index: j, ID: r.ID, Holder: r.Holder, State: st})
+			sh.Shards = append(sh.Shards, ShardHealth{Index: j, ID: r.ID, Holder: r.Holder, Name: s.holderName(r.Holder), State: st})
 		}
 		h.MinHealthy = min(h.MinHealthy, sh.Healthy)
 		h.Readable = h.Readable && sh.Healthy >= man.K
@@ -185,6 +187,13 @@ func (s *Service) check(ctx context.Context, man *Manifest) *Health {
 // health, for the same reason). A box really lost is caught by the
 // grace period, and a shard known bad (corrupt, or missing on a holder
 // that answered) is rebuilt at once whatever the threshold.
+func (s *Service) holderName(p peer.ID) string {
+	if p == "" || s.cfg.HolderName == nil {
+		return ""
+	}
+	return s.cfg.HolderName(p)
+}
+
 func (s *Service) threshold(man *Manifest) int {
 	if t := s.cfg.RepairThreshold; t > 0 {
 		return min(t, man.K+man.M)

@@ -68,6 +68,9 @@ type Config struct {
 	// ResolveFriend turns a friend's name or peer ID into a peer ID;
 	// default: peer IDs only.
 	ResolveFriend func(string) (peer.ID, error)
+	// HolderName is what health reports call a holder: the friend's name,
+	// "this box" for the box itself; "" for none (the default).
+	HolderName func(peer.ID) string
 
 	SegmentSize int // default codec.DefaultSegmentSize
 	K, M        int // default 4+2
