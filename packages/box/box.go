@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -196,12 +197,33 @@ func Run(ctx context.Context, cfg Config) error {
 		return degraded(ctx, cfg, api, ln, info, started, err)
 	}
 	defer db.Close()
-
-	bootInfos, err := p2p.ParseAddrInfos(cfg.Bootstrap)
+	node, err := startNode(ctx, cfg, key, log)
 	if err != nil {
 		return err
 	}
-	node, err := p2p.New(ctx, p2p.Config{
+	defer node.Close()
+	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Started: started, healthy: map[string]health.Report{}, redial: newRedialer()}
+	closeHolder, err := b.openFriendsAndShards()
+	if err != nil {
+		return err
+	}
+	defer closeHolder()
+	b.routes(api)
+	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud}, cfg.Mounts...) {
+		if err := m(b, api); err != nil {
+			return err
+		}
+	}
+	return b.serve(ctx, ln, api, info)
+}
+
+// startNode starts the libp2p host and the OE DHT.
+func startNode(ctx context.Context, cfg Config, key crypto.PrivKey, log *slog.Logger) (*p2p.Node, error) {
+	bootInfos, err := p2p.ParseAddrInfos(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	return p2p.New(ctx, p2p.Config{
 		Key:          key,
 		ListenAddrs:  cfg.ListenAddrs,
 		Bootstrap:    bootInfos,
@@ -210,43 +232,48 @@ func Run(ctx context.Context, cfg Config) error {
 		LoopbackOnly: cfg.LoopbackOnly,
 		Logger:       log,
 	})
+}
+
+// openFriendsAndShards opens the friend book and the shard store and
+// serves the shard protocol to friends; close undoes it.
+func (b *Box) openFriendsAndShards() (func(), error) {
+	h := b.Node.Host
+	book, err := friends.New(h, b.DB, friends.Options{Name: b.Cfg.Name, Rendezvous: b.Node, Logger: b.Log})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer node.Close()
-	book, err := friends.New(node.Host, db, friends.Options{Name: cfg.Name, Rendezvous: node, Logger: log})
+	shards, err := shard.OpenStore(filepath.Join(b.Cfg.DataDir, "shards"), b.DB, b.Cfg.Quota, b.Log)
 	if err != nil {
-		return err
+		book.Close()
+		return nil, err
 	}
-	defer book.Close()
-	shards, err := shard.OpenStore(filepath.Join(cfg.DataDir, "shards"), db, cfg.Quota, log)
-	if err != nil {
-		return err
-	}
-	shardSrv := shard.NewServer(node.Host, shards, book, log)
-	defer shardSrv.Close()
-	b := &Box{Cfg: cfg, Log: log, Node: node, DB: db, Friends: book, Shards: shards, Started: started, healthy: map[string]health.Report{}, redial: newRedialer()}
-	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+	srv := shard.NewServer(h, shards, book, b.Log)
+	b.Friends, b.Shards = book, shards
+	// A friend that connects is where it says it is, and no longer needs
+	// redialling.
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		if book.IsFriend(c.RemotePeer()) {
 			book.UpdateAddrs(c.RemotePeer(), []ma.Multiaddr{c.RemoteMultiaddr()})
 			b.redial.reset(c.RemotePeer())
 		}
 	}})
-	b.routes(api)
-	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud}, cfg.Mounts...) {
-		if err := m(b, api); err != nil {
-			return err
-		}
-	}
+	return func() { srv.Close(); book.Close() }, nil
+}
 
+// serve runs the network, the friends' redialling, the local API, the
+// mounts' background work, the profiler and the health socket until ctx
+// ends or one of them fails.
+func (b *Box) serve(ctx context.Context, ln net.Listener, api *localapi.Server, info Info) error {
+	cfg, log := b.Cfg, b.Log
 	var dln net.Listener
 	if cfg.DebugAddr != "" {
+		var err error
 		if dln, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
 			return fmt.Errorf("box: debug listener: %w", err)
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return node.Run(gctx) })
+	g.Go(func() error { return b.Node.Run(gctx) })
 	g.Go(func() error { b.keepFriendsConnected(gctx); return nil })
 	g.Go(func() error { return localapi.Serve(gctx, ln, api) })
 	if dln != nil {
@@ -269,11 +296,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	log.Info("box up", "api", info.API, "addrs", node.Host.Addrs())
+	log.Info("box up", "api", info.API, "addrs", b.Node.Host.Addrs())
 	if cfg.Ready != nil {
 		cfg.Ready(info)
 	}
-	err = g.Wait()
+	err := g.Wait()
 	log.Info("box stopped")
 	return err
 }
