@@ -229,6 +229,16 @@ func TestCloudDevnet(t *testing.T) {
 	if segs := (len(data) + codec.DefaultSegmentSize - 1) / codec.DefaultSegmentSize; !h.Complete || len(h.Segments) != segs {
 		t.Fatalf("health after put: complete=%v segments=%d, want %d", h.Complete, len(h.Segments), segs)
 	}
+	// Holders are named: "this box", or the friend's name.
+	for _, sh := range h.Segments[0].Shards {
+		want := n.st.Boxes[n.boxByPeer(sh.Holder)].Name
+		if n.boxByPeer(sh.Holder) == 0 {
+			want = "this box"
+		}
+		if sh.Name != want {
+			t.Fatalf("holder %s named %q, want %q", sh.Holder, sh.Name, want)
+		}
+	}
 
 	// Corrupt a shard on a holder's disk: the get still succeeds, the bad
 	// shard is detected and repaired.
