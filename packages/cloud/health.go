@@ -144,7 +144,9 @@ func (s *Service) check(ctx context.Context, man *Manifest) *Health {
 		})
 	}
 	wg.Wait()
-	s.noteAbsences(slices.Collect(maps.Keys(byHolder)), reached)
+	if ctx.Err() == nil { // a cancelled check says nothing about the holders
+		s.noteAbsences(slices.Collect(maps.Keys(byHolder)), reached)
+	}
 	h := &Health{File: man.File, Size: man.Size, K: man.K, M: man.M, MinHealthy: man.K + man.M, Readable: true, Complete: true}
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
