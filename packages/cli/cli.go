@@ -78,8 +78,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("oepc", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	boxURL := fs.String("box", firstNonEmpty(env.Getenv("OEPC_BOX"), "http://127.0.0.1:7070"), "URL of the box's local API (OEPC_BOX)")
-	token := fs.String("token", env.Getenv("OEPC_TOKEN"), "the box's API token (OEPC_TOKEN)")
-	tokenFile := fs.String("token-file", env.Getenv("OEPC_TOKEN_FILE"), "read the API token from this file (OEPC_TOKEN_FILE)")
+	// The token's default stays out of the flag: flag's usage prints
+	// defaults, and a token printed by --help is a token leaked.
+	token := fs.String("token", "", "the box's API token (default $OEPC_TOKEN)")
+	tokenFile := fs.String("token-file", "", "read the API token from this file (default $OEPC_TOKEN_FILE)")
 	fs.Usage = func() { usage(env.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -105,9 +107,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 		}
 		return 2
 	}
-	tok := *token
-	if tok == "" && *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
+	tok, file := tokenSource(fs, *token, *tokenFile, env.Getenv)
+	if tok == "" && file != "" {
+		b, err := os.ReadFile(file)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, "oepc:", err)
 			return 1
@@ -127,6 +129,23 @@ func Main(ctx context.Context, args []string, env Env) int {
 	return 0
 }
 
+// tokenSource picks the API token, or the file to read it from: a flag
+// given on the command line wins over the environment, and in each a token
+// wins over a token file.
+func tokenSource(fs *flag.FlagSet, token, tokenFile string, getenv func(string) string) (tok, file string) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["token"] && token != "":
+		return token, ""
+	case set["token-file"] && tokenFile != "":
+		return "", tokenFile
+	case getenv("OEPC_TOKEN") != "":
+		return getenv("OEPC_TOKEN"), ""
+	}
+	return "", getenv("OEPC_TOKEN_FILE")
+}
+
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
 		if s != "" {
@@ -137,7 +156,7 @@ func firstNonEmpty(ss ...string) string {
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "usage: oepc [--box URL] [--token TOKEN] COMMAND [ARGS]")
+	fmt.Fprintln(w, "usage: oepc [--box URL] [--token TOKEN | --token-file FILE] COMMAND [ARGS]")
 	fmt.Fprintln(w, "\ncommands:")
 	cmds := commands()
 	names := make([]string, 0, len(cmds))

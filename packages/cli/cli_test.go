@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -100,5 +102,55 @@ func TestCloudHealthNames(t *testing.T) {
 	}
 	if strings.Contains(out, "12D3KooWD6QFDvjgr2wdsbp2gwDYqCDbT96nhPac1htbQ3HtmBca") {
 		t.Errorf("this box shown by its peer ID:\n%s", out)
+	}
+}
+
+// The token must never be printed: `oepc --help` once showed OEPC_TOKEN
+// as the --token flag's default.
+func TestHelpDoesNotPrintToken(t *testing.T) {
+	const secret = "s3cret-9f2c41d7"
+	for _, args := range [][]string{{"--help"}, {"-h"}, {}, {"--bogus"}} {
+		var out, errb bytes.Buffer
+		env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+			if k == "OEPC_TOKEN" {
+				return secret
+			}
+			return ""
+		}}
+		code := Main(context.Background(), args, env)
+		if strings.Contains(out.String()+errb.String(), secret) {
+			t.Errorf("oepc %q (exit %d) printed the token:\n%s%s", args, code, out.String(), errb.String())
+		}
+		if !strings.Contains(errb.String(), "OEPC_TOKEN") {
+			t.Errorf("oepc %q: usage does not mention OEPC_TOKEN:\n%s", args, errb.String())
+		}
+	}
+}
+
+// The token still comes from OEPC_TOKEN; --token and --token-file win
+// over it.
+func TestTokenFromEnvAndFlag(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		w.Write([]byte(`[]`))
+	}))
+	defer srv.Close()
+	if code, _, errs := run(t, srv, "friends", "ls", "--json"); code != 0 {
+		t.Fatalf("friends ls: %d %q", code, errs)
+	}
+	if code, _, errs := run(t, srv, "--token", "other", "friends", "ls", "--json"); code != 0 {
+		t.Fatalf("friends ls: %d %q", code, errs)
+	}
+	// A token file named on the command line wins over OEPC_TOKEN.
+	file := filepath.Join(t.TempDir(), "api.token")
+	if err := os.WriteFile(file, []byte("fromfile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, srv, "--token-file", file, "friends", "ls", "--json"); code != 0 {
+		t.Fatalf("friends ls: %d %q", code, errs)
+	}
+	if want := []string{"Bearer tok", "Bearer other", "Bearer fromfile"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("sent %q, want %q", got, want)
 	}
 }
