@@ -1,8 +1,14 @@
 // Package friends is the box's friend book (seed 000: two boxes "make
 // friends" before one delivers files to the other). A friendship is made by
 // a one-time invite and is mutual: both boxes sign the same statement and
-// each keeps both signatures. Protocols that deliver or store data ask the
-// book whether a peer is allowed before reading anything from it.
+// each keeps both signatures. Knowledge of the invite code is proved both
+// ways (HMACs under a secret derived from the code, over both peer IDs and
+// the time), so a peer that merely answers for a short code in the DHT
+// cannot become a friend; an invite makes one friend, however many accept it
+// at once. Strangers get a short deadline for their one message, a few slots
+// per address, and a bounded count of wrong codes per peer and per address.
+// Protocols that deliver or store data ask the book whether a peer is
+// allowed before reading anything from it.
 package friends
 
 import (
@@ -50,6 +56,8 @@ const (
 	maxFailures   = 5 // failed accepts per peer per window before refusing
 	failureWindow = 10 * time.Minute
 	maxNameLen    = 64
+	// acceptTimeout bounds one accept, retries of a busy inviter included.
+	acceptTimeout = 30 * time.Second
 )
 
 var (
@@ -65,6 +73,12 @@ var (
 	ErrBadCode       = errors.New("friends: invite code is wrong")
 	ErrRefused       = errors.New("friends: refused")
 	ErrSelf          = errors.New("friends: that is this box's own invite")
+	// ErrNotInviter: the peer that answered did not prove it knows the
+	// code, so it did not make the invite (it may be a DHT node that
+	// answers for codes it saw).
+	ErrNotInviter = errors.New("friends: the invite's answer did not prove knowledge of the code")
+	// ErrBusy: the inviting box had no free slot for the request.
+	ErrBusy = errors.New("friends: the inviting box is busy")
 )
 
 // Friend is one friendship as this box keeps it.
@@ -109,10 +123,17 @@ type Book struct {
 	opts Options
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	friends  map[peer.ID]Friend
-	failures map[peer.ID][]time.Time
-	sem      chan struct{}
+	mu          sync.Mutex
+	friends     map[peer.ID]Friend
+	failPeer    *failureCounter // wrong accepts per peer ID
+	failAddr    *failureCounter // and per address: peer IDs cost nothing
+	strangersAt map[string]int  // open streams from strangers per address
+	strangers   chan struct{}   // slots for strangers' streams
+	friendSlots chan struct{}   // slots for friends' streams, which strangers cannot take
+
+	// inviteMu makes an invite's read, check and mark-used one step: two
+	// correct accepts at once make one friend.
+	inviteMu sync.Mutex
 }
 
 type storedInvite struct {
@@ -130,7 +151,13 @@ func New(h host.Host, kv store.KV, opts Options) (*Book, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Book{h: h, kv: kv, opts: opts, log: opts.Logger,
-		friends: map[peer.ID]Friend{}, failures: map[peer.ID][]time.Time{}, sem: make(chan struct{}, 8)}
+		friends:     map[peer.ID]Friend{},
+		failPeer:    newFailureCounter(maxFailures, failureWindow),
+		failAddr:    newFailureCounter(maxAddrFailures, failureWindow),
+		strangersAt: map[string]int{},
+		strangers:   make(chan struct{}, maxStrangers),
+		friendSlots: make(chan struct{}, maxFriendStreams),
+	}
 	err := kv.Scan(kvFriend, func(k, v []byte) error {
 		var f Friend
 		if err := store.GetJSONBytes(v, &f); err != nil {
@@ -347,9 +374,18 @@ func inviteKey(code string) []byte {
 	return append(slices.Clone(kvInvite), hex.EncodeToString(derive("id", code))...)
 }
 
+// proof is the acceptor's proof of the code, told to the inviter.
 func proof(secret []byte, acceptor, inviter peer.ID, since int64) []byte {
 	m := hmac.New(sha256.New, secret)
 	fmt.Fprintf(m, "accept\n%s\n%s\n%d\n", acceptor, inviter, since)
+	return m.Sum(nil)
+}
+
+// inviterProof is the inviter's answer: the other direction, under its own
+// label so that an acceptor's proof can never be reflected back as one.
+func inviterProof(secret []byte, inviter, acceptor peer.ID, since int64) []byte {
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "invited\n%s\n%s\n%d\n", inviter, acceptor, since)
 	return m.Sum(nil)
 }
 
@@ -487,19 +523,62 @@ func (b *Book) Accept(ctx context.Context, invite string) (Friend, error) {
 			return Friend{}, fmt.Errorf("%w: no box on the network holds that code (%v)", ErrInviteUsed, err)
 		}
 	}
-	var lastErr error
+	return b.acceptFromAny(ctx, cands, p.Code)
+}
+
+// acceptFromAny asks every candidate at once: any DHT node can claim to
+// provide a code, and one that stalls must not hold up the real inviter.
+// Only the inviter can prove the code, so at most one answer verifies.
+func (b *Book) acceptFromAny(ctx context.Context, cands []peer.AddrInfo, code string) (Friend, error) {
+	ctx, cancel := context.WithTimeout(ctx, acceptTimeout)
+	defer cancel()
+	type result struct {
+		f   Friend
+		err error
+	}
+	results := make(chan result, len(cands))
+	seen := map[peer.ID]bool{}
+	n := 0
 	for _, inviter := range cands {
-		if inviter.ID == b.h.ID() {
-			lastErr = ErrSelf
+		if seen[inviter.ID] {
 			continue
 		}
-		f, err := b.acceptFrom(ctx, inviter, p.Code)
-		if err == nil {
-			return f, nil
+		seen[inviter.ID] = true
+		n++
+		if inviter.ID == b.h.ID() {
+			results <- result{err: ErrSelf}
+			continue
 		}
-		lastErr = err
+		go func() {
+			f, err := b.acceptFrom(ctx, inviter, code)
+			results <- result{f, err}
+		}()
 	}
-	return Friend{}, lastErr
+	var errs []error
+	for range n {
+		r := <-results
+		if r.err == nil {
+			return r.f, nil
+		}
+		errs = append(errs, r.err)
+	}
+	return Friend{}, mostTelling(errs)
+}
+
+// mostTelling picks the error that says most to the user: the inviter's
+// own refusal, then a peer that was not the inviter, then any.
+func mostTelling(errs []error) error {
+	for _, want := range []error{ErrInviteUsed, ErrInviteExpired, ErrBadCode, ErrRefused, ErrBusy, ErrNotInviter, ErrSelf} {
+		for _, err := range errs {
+			if errors.Is(err, want) {
+				return err
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return ErrInviteUsed
+	}
+	return errs[0]
 }
 
 func (b *Book) acceptFrom(ctx context.Context, inviter peer.AddrInfo, code string) (Friend, error) {
@@ -517,16 +596,28 @@ func (b *Book) acceptFrom(ctx context.Context, inviter peer.AddrInfo, code strin
 		Sig:   sig,
 	}
 	var resp response
-	if err := b.call(ctx, inviter, req, &resp); err != nil {
-		return Friend{}, err
+	for try := 0; ; try++ {
+		resp = response{}
+		if err := b.call(ctx, inviter, req, &resp); err != nil {
+			return Friend{}, err
+		}
+		if resp.Code != "busy" {
+			break
+		}
+		// The inviter had no free slot (strangers hold them only for
+		// firstMsgTimeout): try again while the accept has time.
+		wait := min(time.Duration(100<<try)*time.Millisecond, 2*time.Second)
+		select {
+		case <-ctx.Done():
+			return Friend{}, fmt.Errorf("%w: %s had no free slot until the accept gave up (%s)", ErrBusy, inviter.ID, resp.Error)
+		case <-time.After(wait):
+		}
 	}
-	if resp.Error != "" {
-		return Friend{}, remoteError(resp)
-	}
-	f := Friend{ID: inviter.ID, Since: since, SigSelf: sig, SigFriend: resp.Sig}
-	f.TheirName, _ = cleanName(resp.Name)
-	f.Name = f.TheirName
-	if err := Verify(b.h.ID(), f); err != nil {
+	f, err := checkAnswer(b.h.ID(), inviter.ID, code, since, sig, resp)
+	if err != nil {
+		if errors.Is(err, ErrNotInviter) {
+			b.log.Warn("invite answer without proof of the code", "peer", inviter.ID)
+		}
 		return Friend{}, err
 	}
 	if old, ok := b.Get(f.ID); ok {
@@ -537,6 +628,27 @@ func (b *Book) acceptFrom(ctx context.Context, inviter peer.AddrInfo, code strin
 		return Friend{}, err
 	}
 	b.log.Info("friendship made", "peer", f.ID, "name", f.Name, "as", "acceptor")
+	return f, nil
+}
+
+// checkAnswer reads the inviter's answer to self's accept made at since
+// with signature sig: the friend it makes, or why there is none. Nothing is
+// saved before it has passed.
+func checkAnswer(self, inviter peer.ID, code string, since time.Time, sig []byte, resp response) (Friend, error) {
+	if resp.Error != "" {
+		return Friend{}, remoteError(resp)
+	}
+	// Only the box that made the invite knows the code, and it proves so
+	// over both peer IDs and the time.
+	if !hmac.Equal(resp.Proof, inviterProof(derive("secret", code), inviter, self, since.Unix())) {
+		return Friend{}, fmt.Errorf("%w: peer %s is not the inviter", ErrNotInviter, inviter)
+	}
+	f := Friend{ID: inviter, Since: since, SigSelf: sig, SigFriend: resp.Sig}
+	f.TheirName, _ = cleanName(resp.Name)
+	f.Name = f.TheirName
+	if err := Verify(self, f); err != nil {
+		return Friend{}, err
+	}
 	return f, nil
 }
 
@@ -558,6 +670,8 @@ func remoteError(r response) error {
 		base = ErrInviteUsed
 	case "bad-code":
 		base = ErrBadCode
+	case "busy":
+		base = ErrBusy
 	}
 	return fmt.Errorf("%w (%s)", base, r.Error)
 }
@@ -573,9 +687,10 @@ type request struct {
 
 type response struct {
 	Error string `json:"error,omitempty"`
-	Code  string `json:"code,omitempty"`
+	Code  string `json:"code,omitempty"` // "expired", "used", "bad-code", "bad-request", "refused", "busy", "internal"
 	Name  string `json:"name,omitempty"`
 	Sig   []byte `json:"sig,omitempty"`
+	Proof []byte `json:"proof,omitempty"` // inviterProof: the inviter knows the code
 }
 
 func (b *Book) call(ctx context.Context, to peer.AddrInfo, req request, resp *response) error {
@@ -604,25 +719,31 @@ func (b *Book) call(ctx context.Context, to peer.AddrInfo, req request, resp *re
 
 func (b *Book) handle(s network.Stream) {
 	defer s.Close()
-	select {
-	case b.sem <- struct{}{}:
-		defer func() { <-b.sem }()
-	default:
-		s.Reset() // bounded: a flood of accepts waits for nobody
+	from := s.Conn().RemotePeer()
+	addr := addrKey(s.Conn().RemoteMultiaddr())
+	release, ok := b.admit(from, addr)
+	if !ok {
+		// Say so rather than reset: the acceptor waits and tries again.
+		s.SetWriteDeadline(time.Now().Add(answerTimeout))
+		wire.Write(s, response{Error: "the box is busy with other friend requests; try again shortly", Code: "busy"})
 		return
 	}
-	s.SetDeadline(time.Now().Add(streamTimeout))
-	from := s.Conn().RemotePeer()
+	defer release()
+	// A real request is sent as the stream opens: a stranger that sends
+	// nothing gives its slot back soon.
+	s.SetReadDeadline(time.Now().Add(firstMsgTimeout))
 	var req request
-	if err := wire.Read(bufio.NewReader(s), maxMsg, &req); err != nil {
-		b.log.Info("bad friends request", "peer", from, "err", err)
+	err := wire.Read(bufio.NewReader(s), maxMsg, &req)
+	s.SetDeadline(time.Now().Add(answerTimeout))
+	if err != nil {
+		b.log.Info("bad friends request", "peer", from, "addr", addr, "err", err)
 		wire.Write(s, response{Error: "bad request: " + err.Error(), Code: "bad-request"})
 		return
 	}
 	var resp response
 	switch req.Type {
 	case "accept":
-		resp = b.handleAccept(from, s.Conn().RemoteMultiaddr(), req)
+		resp = b.handleAccept(from, addr, req)
 	case "unfriend":
 		if _, ok := b.Get(from); ok {
 			if err := b.kv.Delete(append(slices.Clone(kvFriend), from...)); err != nil {
@@ -640,34 +761,67 @@ func (b *Book) handle(s network.Stream) {
 	wire.Write(s, resp)
 }
 
-func (b *Book) tooManyFailures(p peer.ID, add bool) bool {
+// admit takes a slot for a stream from p at addr: friends have their own
+// slots, strangers share maxStrangers with at most maxStrangersPerAddr from
+// one address.
+func (b *Book) admit(p peer.ID, addr string) (release func(), ok bool) {
+	if b.IsFriend(p) {
+		select {
+		case b.friendSlots <- struct{}{}:
+			return func() { <-b.friendSlots }, true
+		default:
+			return nil, false
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.strangersAt[addr] >= maxStrangersPerAddr {
+		return nil, false
+	}
+	select {
+	case b.strangers <- struct{}{}:
+	default:
+		return nil, false
+	}
+	b.strangersAt[addr]++
+	return func() {
+		<-b.strangers
+		b.mu.Lock()
+		if b.strangersAt[addr]--; b.strangersAt[addr] <= 0 {
+			delete(b.strangersAt, addr)
+		}
+		b.mu.Unlock()
+	}, true
+}
+
+// tooManyFailures reports whether p or addr has failed too often, first
+// recording a failure of both when add is set.
+func (b *Book) tooManyFailures(p peer.ID, addr string, add bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.opts.Now()
-	fs := slices.DeleteFunc(b.failures[p], func(t time.Time) bool { return now.Sub(t) > failureWindow })
 	if add {
-		fs = append(fs, now)
+		b.failPeer.add(string(p), now)
+		b.failAddr.add(addr, now)
 	}
-	b.failures[p] = fs
-	if len(fs) == 0 {
-		delete(b.failures, p)
-	}
-	return len(fs) >= maxFailures
+	return b.failPeer.over(string(p), now) || b.failAddr.over(addr, now)
 }
 
-func (b *Book) handleAccept(from peer.ID, addr ma.Multiaddr, req request) response {
-	if b.tooManyFailures(from, false) {
-		return response{Error: "too many failed attempts; try later", Code: "refused"}
+func (b *Book) handleAccept(from peer.ID, addr string, req request) response {
+	if b.tooManyFailures(from, addr, false) {
+		return response{Error: "too many failed attempts from this peer or its address; try later", Code: "refused"}
 	}
 	fail := func(code, msg string) response {
-		b.tooManyFailures(from, true)
-		b.log.Info("friend request refused", "peer", from, "reason", msg)
+		b.tooManyFailures(from, addr, true)
+		b.log.Info("friend request refused", "peer", from, "addr", addr, "reason", msg)
 		return response{Error: msg, Code: code}
 	}
 	if len(req.Key) != 64 {
 		return fail("bad-code", "malformed invite key")
 	}
 	key := append(slices.Clone(kvInvite), req.Key...)
+	b.inviteMu.Lock()
+	defer b.inviteMu.Unlock()
 	var inv storedInvite
 	if err := store.GetJSON(b.kv, key, &inv); err != nil {
 		return fail("used", "no such invite")
@@ -700,9 +854,7 @@ func (b *Book) handleAccept(from peer.ID, addr ma.Multiaddr, req request) respon
 	if old, ok := b.Get(from); ok {
 		f.Name, f.Blocked = old.Name, old.Blocked
 	}
-	if addr != nil {
-		f.Addrs = addrStrings(b.h.Peerstore().Addrs(from))
-	}
+	f.Addrs = addrStrings(b.h.Peerstore().Addrs(from))
 	// Mark the invite used and record the friend in one transaction: a
 	// crash leaves either both or neither.
 	inv.Used = true
@@ -726,7 +878,7 @@ func (b *Book) handleAccept(from peer.ID, addr ma.Multiaddr, req request) respon
 	b.friends[from] = f
 	b.mu.Unlock()
 	b.log.Info("friendship made", "peer", from, "name", f.Name, "as", "inviter")
-	return response{Name: b.opts.Name, Sig: sig}
+	return response{Name: b.opts.Name, Sig: sig, Proof: inviterProof(inv.Secret, b.h.ID(), from, req.Since)}
 }
 
 func cleanName(s string) (string, error) {
