@@ -2,7 +2,8 @@
 // libp2p host with TCP and QUIC, TLS 1.3 (the records of one write sent
 // together) or Noise, yamux, an explicitly limited resource manager, the OE
 // Kademlia DHT (its own protocol prefix, its own bootstrap list, never
-// IPFS's), AutoNAT, hole punching, circuit relay v2 as the fallback, and
+// IPFS's), AutoNAT, hole punching, circuit relay v2 as the fallback (a super
+// node's relay keeps libp2p's limits unless told otherwise), and
 // optional mDNS for boxes in one house. It counts every connection as direct
 // or relayed and keeps a box attached to a random reachable bootstrap node.
 package p2p
@@ -46,10 +47,70 @@ const DHTPrefix protocol.ID = "/oe"
 // MDNSService is the DNS-SD service name boxes in one house announce.
 const MDNSService = "_oe-box._udp"
 
-// RelayLimits are what a super node (or a public box) lets one relayed
-// connection carry: large enough for shards and file deliveries, bounded so a
-// relay cannot be drained by one peer.
-var RelayLimits = relayv2.RelayLimit{Duration: time.Hour, Data: 4 << 30}
+// RelayConfig is what a super node's relay gives the peers it serves,
+// strangers all. Zero fields take DefaultRelay's values.
+type RelayConfig struct {
+	CircuitDuration    time.Duration // how long one relayed connection may last
+	CircuitData        int64         // bytes one relayed connection may carry each way
+	MaxReservations    int           // relay slots held at once
+	ReservationsPerIP  int           // of which from one IP address
+	ReservationsPerASN int           // of which from one autonomous system
+	MaxCircuits        int           // relayed connections open at once per peer
+	BufferSize         int           // bytes buffered per relayed connection and direction
+}
+
+// DefaultRelay is the production relay: libp2p's relay v2 defaults. A
+// relayed connection is for reaching a box and hole punching a direct path
+// (DCUtR), not for carrying its data: a super node relays for everyone and
+// must not be drained by a few. The devnet, whose boxes share one address
+// and whose "NAT" cannot be punched, raises the limits with the super node's
+// --relay-* flags.
+func DefaultRelay() RelayConfig {
+	d := relayv2.DefaultResources()
+	return RelayConfig{
+		CircuitDuration:    d.Limit.Duration,
+		CircuitData:        d.Limit.Data,
+		MaxReservations:    d.MaxReservations,
+		ReservationsPerIP:  d.MaxReservationsPerIP,
+		ReservationsPerASN: d.MaxReservationsPerASN,
+		MaxCircuits:        d.MaxCircuits,
+		BufferSize:         d.BufferSize,
+	}
+}
+
+// withDefaults fills the zero fields of c from DefaultRelay.
+func (c RelayConfig) withDefaults() RelayConfig {
+	d := DefaultRelay()
+	fill := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	if c.CircuitDuration <= 0 {
+		c.CircuitDuration = d.CircuitDuration
+	}
+	if c.CircuitData <= 0 {
+		c.CircuitData = d.CircuitData
+	}
+	fill(&c.MaxReservations, d.MaxReservations)
+	fill(&c.ReservationsPerIP, d.ReservationsPerIP)
+	fill(&c.ReservationsPerASN, d.ReservationsPerASN)
+	fill(&c.MaxCircuits, d.MaxCircuits)
+	fill(&c.BufferSize, d.BufferSize)
+	return c
+}
+
+func (c RelayConfig) resources() relayv2.Resources {
+	c = c.withDefaults()
+	rc := relayv2.DefaultResources()
+	rc.Limit = &relayv2.RelayLimit{Duration: c.CircuitDuration, Data: c.CircuitData}
+	rc.MaxReservations = c.MaxReservations
+	rc.MaxReservationsPerIP = c.ReservationsPerIP
+	rc.MaxReservationsPerASN = c.ReservationsPerASN
+	rc.MaxCircuits = c.MaxCircuits
+	rc.BufferSize = c.BufferSize
+	return rc
+}
 
 // Config describes a node. Zero values are safe defaults for a box.
 type Config struct {
@@ -60,6 +121,8 @@ type Config struct {
 	// SuperNode makes this node a DHT server, relay and AutoNAT service that
 	// considers itself publicly reachable.
 	SuperNode bool
+	// Relay limits the relay of a super node (zero: DefaultRelay).
+	Relay RelayConfig
 	// Private forces the node to consider itself unreachable, so it reserves
 	// a slot on a bootstrap relay and is reached through it (tests and
 	// boxes known to be behind NAT).
@@ -150,7 +213,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	opts = append(opts, libp2p.AddrsFactory(n.announceAddrs))
 	if cfg.SuperNode {
-		relayOpts := []relayv2.Option{relayv2.WithResources(relayResources())}
+		relayOpts := []relayv2.Option{relayv2.WithResources(cfg.Relay.resources())}
 		if cfg.LoopbackOnly {
 			// Reservations normally hand out only public addresses; on a
 			// loopback network the super node's loopback address is the
@@ -199,22 +262,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("p2p: mdns: %w", err)
 		}
 	}
-	n.log.Info("p2p node started", "peer", h.ID(), "addrs", h.Addrs(), "supernode", cfg.SuperNode)
+	if cfg.SuperNode {
+		n.log.Info("p2p node started", "peer", h.ID(), "addrs", h.Addrs(), "supernode", true, "relay", cfg.Relay.withDefaults())
+	} else {
+		n.log.Info("p2p node started", "peer", h.ID(), "addrs", h.Addrs(), "supernode", false)
+	}
 	return n, nil
-}
-
-func relayResources() relayv2.Resources {
-	rc := relayv2.DefaultResources()
-	lim := RelayLimits
-	rc.Limit = &lim
-	rc.MaxCircuits = 64
-	// Every box of a loopback devnet (and every box behind one carrier-grade
-	// NAT) shares an IP address.
-	rc.MaxReservationsPerIP = 256
-	rc.MaxReservationsPerASN = 1024
-	rc.MaxReservations = 1024
-	rc.BufferSize = 32 << 10
-	return rc
 }
 
 // Close stops the node.

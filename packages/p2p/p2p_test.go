@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"oepc.dev/oepcos/packages/p2p"
@@ -30,8 +31,11 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 // directly, the private box is reached through a relay, and when its
 // bootstrap node dies a box moves to the other one.
 func TestNetwork(t *testing.T) {
-	s1 := p2ptest.Node(t, p2p.Config{SuperNode: true})
-	s2 := p2ptest.Node(t, p2p.Config{SuperNode: true, Bootstrap: []peer.AddrInfo{p2ptest.Info(s1)}})
+	// Relay limits raised as the devnet raises them: the echo below
+	// crosses the relay with more than production's 128 KiB.
+	roomy := p2p.RelayConfig{CircuitDuration: time.Hour, CircuitData: 4 << 30}
+	s1 := p2ptest.Node(t, p2p.Config{SuperNode: true, Relay: roomy})
+	s2 := p2ptest.Node(t, p2p.Config{SuperNode: true, Relay: roomy, Bootstrap: []peer.AddrInfo{p2ptest.Info(s1)}})
 	p2ptest.Run(t, s1)
 	p2ptest.Run(t, s2)
 	boot := []peer.AddrInfo{p2ptest.Info(s1), p2ptest.Info(s2)}
@@ -112,6 +116,62 @@ func TestNetwork(t *testing.T) {
 		st := b.Stats()
 		return st.Bootstrap != "" && st.Bootstrap != first
 	})
+}
+
+// A super node told nothing about its relay keeps libp2p's relay v2
+// limits: a relayed connection carries 128 KiB each way and is then reset.
+func TestRelayDefaultsAreLibp2ps(t *testing.T) {
+	if d, lib := p2p.DefaultRelay(), relayv2.DefaultResources(); d.CircuitData != lib.Limit.Data ||
+		d.CircuitDuration != lib.Limit.Duration || d.ReservationsPerIP != lib.MaxReservationsPerIP ||
+		d.MaxReservations != lib.MaxReservations || d.MaxCircuits != lib.MaxCircuits {
+		t.Fatalf("DefaultRelay %+v is not libp2p's %+v, %+v", d, lib, *lib.Limit)
+	}
+	sn := p2ptest.Node(t, p2p.Config{SuperNode: true})
+	p2ptest.Run(t, sn)
+	boot := []peer.AddrInfo{p2ptest.Info(sn)}
+	// Both behind "NAT": the only path between them is the relay.
+	a := p2ptest.Node(t, p2p.Config{Bootstrap: boot, Private: true})
+	hidden := p2ptest.Node(t, p2p.Config{Bootstrap: boot, Private: true})
+	p2ptest.Run(t, a)
+	p2ptest.Run(t, hidden)
+	waitFor(t, "hidden box to get a relay address", 20*time.Second, func() bool {
+		for _, addr := range hidden.Host.Addrs() {
+			if _, err := addr.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+				return true
+			}
+		}
+		return false
+	})
+	const proto = "/oe/test-echo/1.0.0"
+	hidden.Host.SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		io.Copy(s, s)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Host.Connect(p2p.StreamContext(ctx), peer.AddrInfo{ID: hidden.Host.ID(), Addrs: hidden.Host.Addrs()}); err != nil {
+		t.Fatalf("reach the hidden box through the relay: %v", err)
+	}
+	echo := func(n int) (int, error) {
+		s, err := a.Host.NewStream(p2p.StreamContext(ctx), hidden.Host.ID(), proto)
+		if err != nil {
+			return 0, err
+		}
+		defer s.Close()
+		if !s.Conn().Stat().Limited {
+			t.Fatalf("stream over %s is not relayed", s.Conn().RemoteMultiaddr())
+		}
+		s.SetDeadline(time.Now().Add(20 * time.Second))
+		go func() { s.Write(make([]byte, n)); s.CloseWrite() }()
+		got, err := io.ReadAll(s)
+		return len(got), err
+	}
+	if got, err := echo(16 << 10); got != 16<<10 || err != nil {
+		t.Fatalf("16 KiB over the relay: %d bytes, %v", got, err)
+	}
+	if got, err := echo(256 << 10); got == 256<<10 && err == nil {
+		t.Fatalf("256 KiB crossed a relay with production limits")
+	}
 }
 
 func TestLoopbackOnlyRefusesOtherAddresses(t *testing.T) {

@@ -27,7 +27,10 @@ type Config struct {
 	ListenAddrs  []string
 	Peers        []string // the other super nodes, multiaddrs with /p2p/ID
 	LoopbackOnly bool
-	Logger       *slog.Logger
+	// Relay limits what the relay gives the peers it serves; the zero
+	// value is p2p.DefaultRelay (libp2p's relay v2 defaults).
+	Relay  p2p.RelayConfig
+	Logger *slog.Logger
 	// Ready is called with the node's full addresses once it listens.
 	Ready func(addrs []string)
 }
@@ -42,6 +45,7 @@ func ParseFlags(name string, args []string) (Config, error) {
 	var peers p2p.AddrList
 	fs.Var(&peers, "peers", "comma-separated multiaddrs (with /p2p/ID) of the other super nodes")
 	fs.BoolVar(&cfg.LoopbackOnly, "loopback-only", false, "talk only on 127.0.0.1/::1 (devnet)")
+	p2p.RelayFlags(fs, &cfg.Relay)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -80,6 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ListenAddrs:  cfg.ListenAddrs,
 		Bootstrap:    peers,
 		SuperNode:    true,
+		Relay:        cfg.Relay,
 		LoopbackOnly: cfg.LoopbackOnly,
 		Logger:       log,
 	})

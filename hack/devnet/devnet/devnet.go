@@ -59,6 +59,18 @@ type Box struct {
 	P2PPort int    `json:"p2p_port"`
 }
 
+// relayArgs raise the super nodes' relay limits above production's
+// (p2p.DefaultRelay): every devnet box shares 127.0.0.1, and a box behind the
+// devnet's "NAT" has no direct path to punch, so its shards and deliveries
+// all cross a relay.
+func relayArgs() []string {
+	return []string{
+		"--relay-circuit-duration=1h", "--relay-circuit-data=4294967296",
+		"--relay-reservations=1024", "--relay-reservations-per-ip=256", "--relay-reservations-per-asn=1024",
+		"--relay-circuits=64", "--relay-buffer=32768",
+	}
+}
+
 // SuperNode is one super node as devnet.json lists it.
 type SuperNode struct {
 	Name    string   `json:"name"`
@@ -158,6 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		args := []string{"--data", sn.DataDir, "--loopback-only",
 			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d,/ip4/127.0.0.1/udp/%d/quic-v1", sn.P2PPort, sn.P2PPort),
 			"--peers", strings.Join(peers, ",")}
+		args = append(args, relayArgs()...)
 		if err := sup.start(sn.Name, "supernode", sn.DataDir, args); err != nil {
 			return err
 		}
