@@ -159,6 +159,8 @@ func (b *Box) handleAccept(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusGone
 		case errors.Is(err, friends.ErrRefused):
 			code = http.StatusForbidden
+		case errors.Is(err, friends.ErrBusy):
+			code = http.StatusServiceUnavailable
 		}
 		localapi.WriteError(w, code, err)
 		return

@@ -720,7 +720,7 @@ func (b *Book) call(ctx context.Context, to peer.AddrInfo, req request, resp *re
 func (b *Book) handle(s network.Stream) {
 	defer s.Close()
 	from := s.Conn().RemotePeer()
-	addr := addrKey(s.Conn().RemoteMultiaddr())
+	addr := addrKey(s.Conn().RemoteMultiaddr(), from)
 	release, ok := b.admit(from, addr)
 	if !ok {
 		// Say so rather than reset: the acceptor waits and tries again.

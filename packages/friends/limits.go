@@ -4,6 +4,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -89,18 +90,19 @@ func (c *failureCounter) makeRoom(now time.Time) {
 	}
 }
 
-// addrKey is the address a stranger is counted under: its IP (an IPv6
-// /64, what one household gets), or for a relayed connection the relay it
-// came through, as its own address is unknown.
-func addrKey(a ma.Multiaddr) string {
+// addrKey is the address a stranger p is counted under: its IP (an IPv6
+// /64, what one household gets). Over a relay its address is unknown, and
+// counting every peer of a relay under one key would let one stranger lock
+// out everyone who comes through that relay (every acceptor of a box behind
+// NAT), so a relayed stranger is counted by relay and peer ID; the relay
+// itself bounds how many circuits reach this box at once.
+func addrKey(a ma.Multiaddr, p peer.ID) string {
 	if a == nil {
-		return "unknown"
+		return "unknown " + p.String()
 	}
 	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-		if relay, err := a.ValueForProtocol(ma.P_P2P); err == nil {
-			return "relay " + relay
-		}
-		return "relay " + a.String()
+		relay, _ := a.ValueForProtocol(ma.P_P2P)
+		return "relay " + relay + " " + p.String()
 	}
 	ip, err := manet.ToIP(a)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/store"
@@ -118,4 +119,31 @@ func FuzzCheckAnswer(f *testing.F) {
 			t.Fatalf("answer %q made a friend without the code: %+v", data, fr)
 		}
 	})
+}
+
+func TestAddrKey(t *testing.T) {
+	_, p1 := testKey(t, 1)
+	_, p2 := testKey(t, 2)
+	_, relay := testKey(t, 3)
+	for _, c := range []struct {
+		addr   string
+		p      peer.ID
+		sameAs string
+		same   bool
+	}{
+		{"/ip4/192.0.2.7/tcp/4001", p1, "/ip4/192.0.2.7/udp/9/quic-v1", true},
+		{"/ip4/192.0.2.7/tcp/4001", p1, "/ip4/192.0.2.8/tcp/4001", false},
+		{"/ip6/2001:db8:1:2::1/tcp/1", p1, "/ip6/2001:db8:1:2:ffff::9/tcp/2", true}, // one /64
+		{"/ip6/2001:db8:1:2::1/tcp/1", p1, "/ip6/2001:db8:1:3::1/tcp/1", false},
+	} {
+		a, b := addrKey(ma.StringCast(c.addr), c.p), addrKey(ma.StringCast(c.sameAs), p2)
+		if (a == b) != c.same {
+			t.Errorf("%s and %s: keys %q and %q, same=%v want %v", c.addr, c.sameAs, a, b, a == b, c.same)
+		}
+	}
+	// Two strangers through one relay are counted apart.
+	circuit := ma.StringCast("/ip4/192.0.2.1/tcp/4001/p2p/" + relay.String() + "/p2p-circuit")
+	if addrKey(circuit, p1) == addrKey(circuit, p2) {
+		t.Error("two relayed strangers share a key")
+	}
 }
