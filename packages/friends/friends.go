@@ -492,6 +492,9 @@ func addrInfo(id peer.ID, addrs []string) (peer.AddrInfo, error) {
 }
 
 // Accept uses an invite (short code or URI) to make friends with its box.
+// Whoever answers must prove it knows the code before anything is saved: of
+// the DHT's providers of a short code (all asked at once), only the inviter
+// can.
 func (b *Book) Accept(ctx context.Context, invite string) (Friend, error) {
 	p, err := ParseInvite(invite)
 	if err != nil {
