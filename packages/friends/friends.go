@@ -41,8 +41,9 @@ import (
 	"oepc.dev/oepcos/packages/wire"
 )
 
-// Protocol is the friendship protocol.
-const Protocol = "/oe/friends/1.0.0"
+// Protocol is the friendship protocol. 2.0.0: the inviter proves the code
+// too, so a 1.0.0 box and a 2.0.0 box cannot make friends and should not try.
+const Protocol = "/oe/friends/2.0.0"
 
 // DefaultInviteTTL is how long an invite stays valid.
 const DefaultInviteTTL = 15 * time.Minute
