@@ -28,7 +28,11 @@ type p2pBox struct {
 
 func newP2PBox(t testing.TB, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
 	t.Helper()
-	h := p2ptest.Host(t)
+	return newP2PBoxOn(t, p2ptest.Host(t), f, peers, owner)
+}
+
+func newP2PBoxOn(t testing.TB, h host.Host, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
+	t.Helper()
 	kv, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +155,7 @@ func TestShare(t *testing.T) {
 		t.Fatalf("friend get: %v", err)
 	}
 	// The token was stored at b; without it b pulls a fresh one.
-	b.kv.Delete([]byte(prefixShared + addr[len(addr)-32:]))
+	b.kv.Delete(sharedKey(a.h.ID(), addr[len(addr)-32:]))
 	got.Reset()
 	if _, err := b.s.Get(ctx, addr, &got); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("friend get (pulled token): %v", err)
