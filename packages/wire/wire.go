@@ -122,9 +122,15 @@ func (c ChunkWriter) Close() error {
 	return err
 }
 
+// ErrCutOff is returned for a body whose stream ended before its end
+// marker. It wraps io.ErrUnexpectedEOF but is not that value, so a reader
+// such as io.ReadFull, which takes io.ErrUnexpectedEOF for a short last
+// read, passes it on as the error it is.
+var ErrCutOff = fmt.Errorf("wire: body cut off before its end: %w", io.ErrUnexpectedEOF)
+
 // ChunkReader reads a body framed by a ChunkWriter, at most Limit bytes in
 // all (beyond it, an error wrapping ErrTooLarge). A stream that ends
-// before the end marker yields io.ErrUnexpectedEOF.
+// before the end marker yields ErrCutOff.
 type ChunkReader struct {
 	R     io.Reader
 	Limit int64
@@ -147,7 +153,7 @@ func (c *ChunkReader) Read(p []byte) (int, error) {
 		n, err := binary.ReadUvarint(byteReader(c.R))
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return 0, io.ErrUnexpectedEOF
+				return 0, ErrCutOff
 			}
 			return 0, fmt.Errorf("wire: bad chunk length: %w", err)
 		}
@@ -168,7 +174,7 @@ func (c *ChunkReader) Read(p []byte) (int, error) {
 	c.total += int64(k)
 	if err == io.EOF {
 		if c.left > 0 {
-			return k, io.ErrUnexpectedEOF
+			return k, ErrCutOff
 		}
 		err = nil
 	}

@@ -140,7 +140,7 @@ func TestChunks(t *testing.T) {
 	// Cut off before the end marker, at a chunk boundary and inside one.
 	for _, cut := range []int{len(framed) - 1, len(framed) / 2} {
 		cr = &ChunkReader{R: bytes.NewReader(framed[:cut]), Limit: 1 << 30}
-		if _, err := io.ReadAll(cr); !errors.Is(err, io.ErrUnexpectedEOF) {
+		if _, err := io.ReadAll(cr); err != ErrCutOff {
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
 	}
