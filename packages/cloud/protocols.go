@@ -746,10 +746,11 @@ func (s *Service) shardFromOwner(ctx context.Context, owner peer.ID, id string, 
 	return data, nil
 }
 
-// Bounds on what one friend's share offers may keep on this box.
-const (
-	maxSharesPerFriend     = 1000
-	maxShareBytesPerFriend = 64 << 20
+// Bounds on what one friend's share offers may keep on this box (vars
+// for tests).
+var (
+	maxSharesPerFriend           = 1000
+	maxShareBytesPerFriend int64 = 64 << 20
 )
 
 func sharedKey(owner peer.ID, id string) []byte {
