@@ -30,6 +30,7 @@ import (
 	"oepc.dev/oepcos/packages/cloud"
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/shard"
+	"oepc.dev/oepcos/packages/wire"
 )
 
 // net is a running devnet.
@@ -415,11 +416,12 @@ func strangerRefused(t *testing.T, b devnet.Box) {
 	s, err := h.NewStream(ctx, pid, cloud.ProtoDeliver)
 	if err == nil {
 		s.SetDeadline(time.Now().Add(10 * time.Second))
-		var hdr [4]byte
-		io.ReadFull(s, hdr[:])
-		msg, _ := io.ReadAll(io.LimitReader(s, 4096))
-		if !strings.Contains(string(msg), "not a friend") {
-			t.Fatalf("stranger's delivery answered %q", msg)
+		var rep struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		if err := wire.Read(s, 4096, &rep); err != nil || !strings.Contains(rep.Error, "not a friend") {
+			t.Fatalf("stranger's delivery answered %+v, %v", rep, err)
 		}
 		s.Close()
 	}

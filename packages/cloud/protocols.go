@@ -100,7 +100,7 @@ type reply struct {
 
 // Refusals, as the peer reads them.
 const (
-	msgNotFriend = "not a friend: this box has removed or blocked you"
+	msgNotFriend = "not a friend: it has removed or blocked you, or never befriended you"
 	msgBusy      = "busy: too many requests from you at once; retry later"
 )
 
