@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type p2pBox struct {
 	h       host.Host
 	s       *Service
 	kv      store.KV
+	mu      sync.Mutex // guards friends where a test changes them while the host serves
 	friends map[peer.ID]bool
 }
 
@@ -41,10 +43,14 @@ func newP2PBoxOn(t testing.TB, h host.Host, f *fakeHolders, peers func() []peer.
 	b := &p2pBox{h: h, kv: kv, friends: map[peer.ID]bool{}}
 	f.set(func() { f.boxes[h.ID()] = map[codec.ShardID][]byte{} })
 	s, err := New(Config{
-		Host:           h,
-		Holders:        f,
-		Peers:          peers,
-		IsFriend:       func(p peer.ID) bool { return b.friends[p] },
+		Host:    h,
+		Holders: f,
+		Peers:   peers,
+		IsFriend: func(p peer.ID) bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.friends[p]
+		},
 		KV:             kv,
 		Owner:          owner,
 		SegmentSize:    seg,

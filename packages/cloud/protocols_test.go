@@ -74,7 +74,9 @@ func TestRefusedSend(t *testing.T) {
 	for _, tr := range []string{"tcp", "quic"} {
 		t.Run(tr, func(t *testing.T) {
 			a, b := pairOn(t, tr)
+			b.mu.Lock()
 			delete(b.friends, a.h.ID()) // b blocks a
+			b.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			for i, size := range []int{15, 300 << 10, 3 << 20} {
