@@ -121,6 +121,11 @@ func TestSendToFriend(t *testing.T) {
 	if _, err := b.s.Stat("/Received/big"); err == nil {
 		t.Fatal("oversized delivery stored")
 	}
+	// Announced, it is refused before any byte is sent.
+	_, err = a.s.SendFile(ctx, b.h.ID(), "big", bytes.NewReader(randBytes(2*seg)), SendOptions{Size: 2 * seg})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "larger than the 4 KiB it accepts in one delivery") {
+		t.Fatalf("announced oversized delivery: %v", err)
+	}
 }
 
 func TestStrangerRefused(t *testing.T) {

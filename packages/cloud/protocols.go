@@ -339,6 +339,10 @@ func (s *Service) handleDeliver(st network.Stream) {
 		refuse(st, "bad delivery: "+err.Error())
 		return
 	}
+	if hdr.Size > s.cfg.MaxDeliverSize {
+		refuse(st, deliveryError(wire.ErrTooLarge, s.cfg.MaxDeliverSize))
+		return
+	}
 	res, err := s.fp.inbox.reserve(s, from, hdr.Size)
 	if err != nil {
 		s.log.Info("delivery refused", "from", from, "name", hdr.Name, "size", hdr.Size, "err", err)
