@@ -309,6 +309,13 @@ func TestCloudDevnet(t *testing.T) {
 		t.Fatalf("received %q", b)
 	}
 
+	// A delivery over the quota box2 gives box1 is refused, saying so.
+	n.must(1, "cloud", "received-quota", "box1", "10")
+	if _, err := n.oepc(0, "send", "box2", small); err == nil || !strings.Contains(err.Error(), "refused the delivery: it would exceed the 10 B of pending deliveries it accepts from you") {
+		t.Fatalf("send over the quota: %v", err)
+	}
+	n.must(1, "cloud", "received-quota", "box1", "default")
+
 	// Share: box2 fetches a file of box1's by its address.
 	addr := strings.TrimSpace(n.must(0, "cloud", "share", "/big.bin", "box2"))
 	os.Remove(dst)
