@@ -30,6 +30,7 @@ import (
 	"oepc.dev/oepcos/packages/cloud"
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/shard"
+	"oepc.dev/oepcos/packages/wire"
 )
 
 // net is a running devnet.
@@ -308,6 +309,13 @@ func TestCloudDevnet(t *testing.T) {
 		t.Fatalf("received %q", b)
 	}
 
+	// A delivery over the quota box2 gives box1 is refused, saying so.
+	n.must(1, "cloud", "received-quota", "box1", "10")
+	if _, err := n.oepc(0, "send", "box2", small); err == nil || !strings.Contains(err.Error(), "refused the delivery: it would exceed the 10 B of pending deliveries it accepts from you") {
+		t.Fatalf("send over the quota: %v", err)
+	}
+	n.must(1, "cloud", "received-quota", "box1", "default")
+
 	// Share: box2 fetches a file of box1's by its address.
 	addr := strings.TrimSpace(n.must(0, "cloud", "share", "/big.bin", "box2"))
 	os.Remove(dst)
@@ -415,11 +423,12 @@ func strangerRefused(t *testing.T, b devnet.Box) {
 	s, err := h.NewStream(ctx, pid, cloud.ProtoDeliver)
 	if err == nil {
 		s.SetDeadline(time.Now().Add(10 * time.Second))
-		var hdr [4]byte
-		io.ReadFull(s, hdr[:])
-		msg, _ := io.ReadAll(io.LimitReader(s, 4096))
-		if !strings.Contains(string(msg), "not a friend") {
-			t.Fatalf("stranger's delivery answered %q", msg)
+		var rep struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		if err := wire.Read(s, 4096, &rep); err != nil || !strings.Contains(rep.Error, "not a friend") {
+			t.Fatalf("stranger's delivery answered %+v, %v", rep, err)
 		}
 		s.Close()
 	}

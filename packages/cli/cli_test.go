@@ -154,3 +154,45 @@ func TestTokenFromEnvAndFlag(t *testing.T) {
 		t.Fatalf("sent %q, want %q", got, want)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "1GiB": 1 << 30, "1.5 GiB": 3 << 29, "500MB": 500e6, "2g": 2 << 30, "10 KiB": 10 << 10} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1 XB", "GiB", "1e30"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}
+
+func TestReceivedQuota(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/cloud/received/quota":
+			b := new(bytes.Buffer)
+			b.ReadFrom(r.Body)
+			got = b.String()
+			w.Write([]byte(`{"friend":"x","quota":2147483648}`))
+		case "/v1/cloud/received":
+			w.Write([]byte(`{"default_quota":1073741824,"friends":[{"friend":"12D3KooWGRUVh7Mf8N4mnRY5URGRbjBk5gnStL6T5bCJbSXoDzTL","quota":2147483648,"own_quota":true,"pending_files":2,"pending_bytes":1048576}]}`))
+		case "/v1/friends":
+			w.Write([]byte(`[{"id":"12D3KooWGRUVh7Mf8N4mnRY5URGRbjBk5gnStL6T5bCJbSXoDzTL","name":"alice"}]`))
+		}
+	}))
+	defer srv.Close()
+	code, out, errs := run(t, srv, "cloud", "received-quota", "alice", "2GiB")
+	if code != 0 || got != `{"bytes":2147483648,"friend":"alice"}` || !strings.Contains(out, "alice may have 2 GiB") {
+		t.Fatalf("exit %d, sent %s, out %q, err %q", code, got, out, errs)
+	}
+	if code, _, _ := run(t, srv, "cloud", "received-quota", "default"); code != 2 {
+		t.Fatalf("default without a friend: exit %d", code)
+	}
+	code, out, _ = run(t, srv, "cloud", "received")
+	if code != 0 || !strings.Contains(out, "each friend may have 1 GiB") || !strings.Contains(out, "alice") || !strings.Contains(out, "2 files, 1 MiB") {
+		t.Fatalf("exit %d, out %q", code, out)
+	}
+}

@@ -22,21 +22,23 @@ import (
 // cloudCommands are the personal cloud's commands (issue 4).
 func cloudCommands() map[string]Command {
 	return map[string]Command{
-		"cloud put":     {"cloud put [--k N --m N] [--force] LOCAL [REMOTE]", "store a file in the personal cloud (REMOTE defaults to /NAME; a REMOTE ending in / is a folder)", cmdCloudPut},
-		"cloud get":     {"cloud get REMOTE|ID|SHARE-ADDRESS LOCAL", "fetch a file (LOCAL - writes to stdout)", cmdCloudGet},
-		"cloud ls":      {"cloud ls [DIR] [--json]", "list a folder", cmdCloudLs},
-		"cloud rm":      {"cloud rm [-r] PATH", "delete a file (and its shards on the holders) or a folder", cmdCloudRm},
-		"cloud mv":      {"cloud mv FROM TO", "rename or move a file or folder", cmdCloudMv},
-		"cloud mkdir":   {"cloud mkdir PATH", "create a folder", cmdCloudMkdir},
-		"cloud health":  {"cloud health PATH|ID [--json] [--deep]", "which boxes hold which shards, per segment (--deep reads every shard back)", cmdCloudHealth},
-		"cloud repair":  {"cloud repair [PATH]", "check and repair now (every file, or one)", cmdCloudRepair},
-		"cloud share":   {"cloud share PATH FRIEND", "let a friend fetch a file; prints the address for their cloud get", cmdCloudShare},
-		"cloud hosted":  {"cloud hosted [--json]", "the space this box gives friends for their shards", cmdCloudHosted},
-		"cloud setup":   {"cloud setup", "create the owner key and print the recovery phrase (once)", cmdCloudSetup},
-		"cloud recover": {"cloud recover [PHRASE...]", "restore the owner key and file index from the phrase and the friends' boxes (phrase read from stdin if not given)", cmdCloudRecover},
-		"cloud backup":  {"cloud backup", "back the file index up to the friends' boxes now", cmdCloudBackup},
-		"cloud status":  {"cloud status [--json]", "owner key, boxes, files, last index backup", cmdCloudStatus},
-		"send":          {"send FRIEND FILE", "deliver a file straight to a friend's Received folder", cmdSend},
+		"cloud put":            {"cloud put [--k N --m N] [--force] LOCAL [REMOTE]", "store a file in the personal cloud (REMOTE defaults to /NAME; a REMOTE ending in / is a folder)", cmdCloudPut},
+		"cloud get":            {"cloud get REMOTE|ID|SHARE-ADDRESS LOCAL", "fetch a file (LOCAL - writes to stdout)", cmdCloudGet},
+		"cloud ls":             {"cloud ls [DIR] [--json]", "list a folder", cmdCloudLs},
+		"cloud rm":             {"cloud rm [-r] PATH", "delete a file (and its shards on the holders) or a folder", cmdCloudRm},
+		"cloud mv":             {"cloud mv FROM TO", "rename or move a file or folder", cmdCloudMv},
+		"cloud mkdir":          {"cloud mkdir PATH", "create a folder", cmdCloudMkdir},
+		"cloud health":         {"cloud health PATH|ID [--json] [--deep]", "which boxes hold which shards, per segment (--deep reads every shard back)", cmdCloudHealth},
+		"cloud repair":         {"cloud repair [PATH]", "check and repair now (every file, or one)", cmdCloudRepair},
+		"cloud share":          {"cloud share PATH FRIEND", "let a friend fetch a file; prints the address for their cloud get", cmdCloudShare},
+		"cloud hosted":         {"cloud hosted [--json]", "the space this box gives friends for their shards", cmdCloudHosted},
+		"cloud setup":          {"cloud setup", "create the owner key and print the recovery phrase (once)", cmdCloudSetup},
+		"cloud recover":        {"cloud recover [PHRASE...]", "restore the owner key and file index from the phrase and the friends' boxes (phrase read from stdin if not given)", cmdCloudRecover},
+		"cloud backup":         {"cloud backup", "back the file index up to the friends' boxes now", cmdCloudBackup},
+		"cloud status":         {"cloud status [--json]", "owner key, boxes, files, last index backup", cmdCloudStatus},
+		"cloud received":       {"cloud received [--json]", "deliveries from friends not yet looked at, and how much each friend may deliver", cmdCloudReceived},
+		"cloud received-quota": {"cloud received-quota [FRIEND] SIZE|default", "how much a friend may have delivered and pending at once (without FRIEND: every friend without a quota of its own; SIZE like 2GiB, 500MB, 0; default: back to the default)", cmdCloudReceivedQuota},
+		"send":                 {"send FRIEND FILE", "deliver a file straight to a friend's Received folder", cmdSend},
 	}
 }
 
@@ -477,4 +479,137 @@ func upload(ctx context.Context, c *Ctx, path string, f *os.File) (*http.Respons
 	resp, err := c.API.SendSized(ctx, "POST", path, "application/octet-stream", pr, size)
 	fmt.Fprintln(pr.w)
 	return resp, err
+}
+
+// friendNames maps peer IDs to the names of the friend book, best effort.
+func friendNames(ctx context.Context, c *Ctx) map[string]string {
+	var fs []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	names := map[string]string{}
+	if c.API.Do(ctx, "GET", "/v1/friends", nil, &fs) == nil {
+		for _, f := range fs {
+			names[f.ID] = f.Name
+		}
+	}
+	return names
+}
+
+func cmdCloudReceived(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	if _, err := flags("cloud received", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
+		return err
+	}
+	var out struct {
+		DefaultQuota int64                    `json:"default_quota"`
+		Friends      []cloud.FriendDeliveries `json:"friends"`
+	}
+	if err := c.API.Do(ctx, "GET", "/v1/cloud/received", nil, &out); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, out)
+	}
+	fmt.Fprintf(c.Stdout, "each friend may have %s of deliveries pending (in %s, not yet looked at)\n", size(out.DefaultQuota), cloud.ReceivedDir)
+	if len(out.Friends) == 0 {
+		return nil
+	}
+	names := friendNames(ctx, c)
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "friend\tpending\tquota")
+	for _, f := range out.Friends {
+		who := names[f.Friend.String()]
+		if who == "" {
+			who = f.Friend.String()
+		}
+		q := size(f.Quota)
+		if !f.OwnQuota {
+			q += " (default)"
+		}
+		fmt.Fprintf(w, "%s\t%d files, %s\t%s\n", who, f.PendingFiles, size(f.PendingBytes), q)
+	}
+	return w.Flush()
+}
+
+func cmdCloudReceivedQuota(ctx context.Context, c *Ctx, args []string) error {
+	var friend, sz string
+	switch len(args) {
+	case 1:
+		sz = args[0]
+	case 2:
+		friend, sz = args[0], args[1]
+	default:
+		return Usagef("want [FRIEND] SIZE|default")
+	}
+	req := map[string]any{}
+	if friend != "" {
+		req["friend"] = friend
+	}
+	if sz == "default" {
+		if friend == "" {
+			return Usagef("default needs a FRIEND")
+		}
+		req["default"] = true
+	} else {
+		n, err := parseSize(sz)
+		if err != nil {
+			return Usagef("%v", err)
+		}
+		req["bytes"] = n
+	}
+	var out struct {
+		Quota int64 `json:"quota"`
+	}
+	if err := c.API.Do(ctx, "POST", "/v1/cloud/received/quota", req, &out); err != nil {
+		return err
+	}
+	if friend == "" {
+		friend = "each friend without a quota of its own"
+	}
+	fmt.Fprintf(c.Stdout, "%s may have %s of deliveries pending\n", friend, size(out.Quota))
+	return nil
+}
+
+// size says n bytes in binary units.
+func size(n int64) string {
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.n {
+			if n%u.n == 0 {
+				return fmt.Sprintf("%d %s", n/u.n, u.s)
+			}
+			return fmt.Sprintf("%.1f %s", float64(n)/float64(u.n), u.s)
+		}
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// parseSize reads "1GiB", "1.5 GB", "500M", "4096": binary for KiB/MiB/
+// GiB/TiB and K/M/G/T, decimal for kB/MB/GB/TB.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 2GiB, 500MB, 0)", s)
+	}
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40,
+		"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	}[strings.ToLower(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("bad size %q: unknown unit %q", s, unit)
+	}
+	if v*mult > 1<<62 {
+		return 0, fmt.Errorf("bad size %q: too large", s)
+	}
+	return int64(v * mult), nil
 }

@@ -34,6 +34,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/cloud/setup", s.apiSetup)
 	mux.HandleFunc("POST /v1/cloud/recover", s.apiRecover)
 	mux.HandleFunc("POST /v1/cloud/backup", s.apiBackup)
+	mux.HandleFunc("GET /v1/cloud/received", s.apiDeliveries)
+	mux.HandleFunc("POST /v1/cloud/received/quota", s.apiDeliveryQuota)
 	mux.HandleFunc("POST /v1/send", s.apiSend)
 	return mux
 }
@@ -55,7 +57,9 @@ func errStatus(err error) int {
 		return http.StatusPreconditionFailed
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrBadPath), errors.Is(err, keys.ErrPhrase), errors.Is(err, errTooBig):
+	case errors.Is(err, ErrRefused):
+		return http.StatusForbidden
+	case errors.Is(err, ErrBadPath), errors.Is(err, keys.ErrPhrase):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -152,6 +156,11 @@ func (s *Service) apiGet(w http.ResponseWriter, r *http.Request) {
 	_, err := s.Get(r.Context(), ref, lw)
 	if err == nil && !lw.started {
 		lw.Write(nil) // an empty file
+	}
+	if err == nil && !strings.HasPrefix(ref, sharePrefix) {
+		if man, merr := s.Manifest(ref); merr == nil {
+			s.lookedAt(man.File) // a delivery the owner has looked at is no longer pending
+		}
 	}
 	if err != nil {
 		if !lw.started {
@@ -312,7 +321,9 @@ func (s *Service) apiSend(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	path, err := s.Send(r.Context(), p, q.Get("name"), r.Body)
+	// The size, when the client gave it, lets the friend's box refuse a
+	// file over its limits before any byte is sent.
+	path, err := s.SendFile(r.Context(), p, q.Get("name"), r.Body, SendOptions{Size: max(r.ContentLength, -1), FriendName: q.Get("friend")})
 	if err != nil {
 		fail(w, err)
 		return

@@ -120,25 +120,25 @@ func (s *Service) handleRoot(st network.Stream) {
 	st.SetDeadline(time.Now().Add(60 * time.Second))
 	var req rootReq
 	if err := readMsg(st, &req, 2*maxRootBlob+4096); err != nil {
-		st.Reset()
+		refuse(st, "bad request: "+err.Error())
 		return
 	}
 	switch req.Op {
 	case "put":
 		if err := s.keepRoot(from, req.Record); err != nil {
-			writeMsg(st, rootResp{reply: reply{Error: err.Error()}})
+			refuse(st, err.Error())
 			return
 		}
-		writeMsg(st, rootResp{reply: reply{OK: true}})
+		answer(st, rootResp{reply: reply{OK: true}})
 	case "get":
 		var k keptRoot
 		if len(req.Pub) != ed25519.PublicKeySize || store.GetJSON(s.cfg.KV, rootKey(req.Pub), &k) != nil {
-			writeMsg(st, rootResp{reply: reply{Error: "no record"}})
+			refuse(st, "no record")
 			return
 		}
-		writeMsg(st, rootResp{reply: reply{OK: true}, Record: &k.Record})
+		answer(st, rootResp{reply: reply{OK: true}, Record: &k.Record})
 	default:
-		writeMsg(st, rootResp{reply: reply{Error: "unknown request"}})
+		refuse(st, "unknown request")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
+	"oepc.dev/oepcos/packages/wire"
 )
 
 func frame(v any) []byte {
@@ -56,29 +57,30 @@ func FuzzRootRecord(f *testing.F) {
 // deliver protocol: header, then chunked body.
 func FuzzDeliverStream(f *testing.F) {
 	var good bytes.Buffer
-	good.Write(frame(deliverHeader{Name: "photo.jpg"}))
-	cw := chunkWriter{&good}
+	good.Write(frame(deliverHeader{Name: "photo.jpg", Size: 11}))
+	cw := wire.ChunkWriter{W: &good}
 	cw.Write([]byte("hello world"))
 	cw.Close()
 	f.Add(good.Bytes())
-	f.Add(frame(deliverHeader{Name: "../../etc/passwd"}))
-	f.Add(append(frame(deliverHeader{Name: "x"}), 0xff, 0xff, 0xff, 0xff))
-	f.Add(append(frame(deliverHeader{Name: "x"}), 0, 0, 0, 5, 'a'))
+	f.Add(frame(deliverHeader{Name: "../../etc/passwd", Size: -1}))
+	f.Add(frame(deliverHeader{Name: "x", Size: -2}))
+	f.Add(append(frame(deliverHeader{Name: "x", Size: -1}), 0xff, 0xff, 0xff, 0xff))
+	f.Add(append(frame(deliverHeader{Name: "x", Size: 5}), 5, 'a'))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
-		name, err := decodeDeliverHeader(r)
+		h, err := decodeDeliverHeader(r)
 		if err != nil {
 			return
 		}
-		if n, err := cleanName(name); err != nil || n != name {
-			t.Fatalf("unclean name %q accepted", name)
+		if n, err := cleanName(h.Name); err != nil || n != h.Name || h.Size < -1 {
+			t.Fatalf("bad header %+v accepted", h)
 		}
-		cr := &chunkReader{r: r, limit: 1 << 20}
+		cr := &wire.ChunkReader{R: r, Limit: 1 << 20}
 		n, err := io.Copy(io.Discard, cr)
 		if n > 1<<20 {
 			t.Fatal("limit exceeded")
 		}
-		if err == nil && !cr.done {
+		if err == nil && !cr.Done() {
 			t.Fatal("body accepted without its end marker")
 		}
 	})
@@ -90,9 +92,10 @@ func FuzzMessages(f *testing.F) {
 	f.Add(frame(rootReq{Op: "get", Pub: make([]byte, 32)}))
 	f.Add(frame(shareReq{Op: "shard", ID: "00112233445566778899aabbccddeeff", Shard: codec.ShardID{1}}))
 	f.Add(frame(shareResp{reply: reply{OK: true}, Size: 2 << 20}))
-	var h [4]byte
-	binary.BigEndian.PutUint32(h[:], 1<<31)
-	f.Add(h[:])
+	f.Add(frame(reply{Error: msgNotFriend}))
+	f.Add(frame(shareReq{Op: "offer", Token: &ShareToken{V: 1, ID: "00112233445566778899aabbccddeeff", Key: make([]byte, 32)}}))
+	var h [binary.MaxVarintLen64]byte
+	f.Add(h[:binary.PutUvarint(h[:], 1<<31)])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s shareReq
 		if readMsg(bytes.NewReader(b), &s, maxMsg) == nil && s.Token != nil {
@@ -100,6 +103,8 @@ func FuzzMessages(f *testing.F) {
 		}
 		var sr shareResp
 		readMsg(bytes.NewReader(b), &sr, maxMsg)
+		var rp reply
+		readMsg(bytes.NewReader(b), &rp, maxMsg)
 		var r rootReq
 		if readMsg(bytes.NewReader(b), &r, maxMsg) == nil && r.Record != nil {
 			r.Record.Verify()

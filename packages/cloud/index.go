@@ -156,8 +156,17 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 	if err != nil {
 		return nil, err
 	}
-	eb, _ := json.Marshal(e)
 	s.mu.Lock()
+	if o.freeName {
+		if e.Path, err = s.freeName(p); err != nil {
+			s.mu.Unlock()
+			s.deleteShards(context.WithoutCancel(ctx), allRefs(man))
+			s.dropPending(file)
+			return nil, err
+		}
+		p = e.Path
+	}
+	eb, _ := json.Marshal(e)
 	var old *Entry
 	var oldMan *Manifest
 	if oe, err := s.Stat(p); err == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,12 +24,17 @@ type p2pBox struct {
 	h       host.Host
 	s       *Service
 	kv      store.KV
+	mu      sync.Mutex // guards friends where a test changes them while the host serves
 	friends map[peer.ID]bool
 }
 
 func newP2PBox(t testing.TB, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
 	t.Helper()
-	h := p2ptest.Host(t)
+	return newP2PBoxOn(t, p2ptest.Host(t), f, peers, owner)
+}
+
+func newP2PBoxOn(t testing.TB, h host.Host, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
+	t.Helper()
 	kv, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -37,10 +43,14 @@ func newP2PBox(t testing.TB, f *fakeHolders, peers func() []peer.ID, owner *keys
 	b := &p2pBox{h: h, kv: kv, friends: map[peer.ID]bool{}}
 	f.set(func() { f.boxes[h.ID()] = map[codec.ShardID][]byte{} })
 	s, err := New(Config{
-		Host:           h,
-		Holders:        f,
-		Peers:          peers,
-		IsFriend:       func(p peer.ID) bool { return b.friends[p] },
+		Host:    h,
+		Holders: f,
+		Peers:   peers,
+		IsFriend: func(p peer.ID) bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.friends[p]
+		},
 		KV:             kv,
 		Owner:          owner,
 		SegmentSize:    seg,
@@ -111,6 +121,11 @@ func TestSendToFriend(t *testing.T) {
 	if _, err := b.s.Stat("/Received/big"); err == nil {
 		t.Fatal("oversized delivery stored")
 	}
+	// Announced, it is refused before any byte is sent.
+	_, err = a.s.SendFile(ctx, b.h.ID(), "big", bytes.NewReader(randBytes(2*seg)), SendOptions{Size: 2 * seg})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "larger than the 4 KiB it accepts in one delivery") {
+		t.Fatalf("announced oversized delivery: %v", err)
+	}
 }
 
 func TestStrangerRefused(t *testing.T) {
@@ -151,7 +166,7 @@ func TestShare(t *testing.T) {
 		t.Fatalf("friend get: %v", err)
 	}
 	// The token was stored at b; without it b pulls a fresh one.
-	b.kv.Delete([]byte(prefixShared + addr[len(addr)-32:]))
+	b.kv.Delete(sharedKey(a.h.ID(), addr[len(addr)-32:]))
 	got.Reset()
 	if _, err := b.s.Get(ctx, addr, &got); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("friend get (pulled token): %v", err)

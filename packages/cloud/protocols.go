@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -20,14 +21,17 @@ import (
 
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/store"
+	"oepc.dev/oepcos/packages/wire"
 )
 
 // Friend-to-friend protocols. Every handler refuses a peer that is not a
-// friend before reading anything from it.
+// friend before reading anything from it, and bounds what one friend may
+// have open at once. (2.0.0: packages/wire framing; a delivery waits for
+// the receiver's go-ahead before its body.)
 const (
-	ProtoDeliver protocol.ID = "/oe/deliver/1.0.0"
-	ProtoShare   protocol.ID = "/oe/share/1.0.0"
-	ProtoRoot    protocol.ID = "/oe/cloud-root/1.0.0"
+	ProtoDeliver protocol.ID = "/oe/deliver/2.0.0"
+	ProtoShare   protocol.ID = "/oe/share/2.0.0"
+	ProtoRoot    protocol.ID = "/oe/cloud-root/2.0.0"
 )
 
 // ReceivedDir is where delivered files land.
@@ -36,11 +40,50 @@ const ReceivedDir = "/Received"
 // idleTimeout fails a transfer that stalls this long.
 const idleTimeout = 60 * time.Second
 
+// Streams one friend may have open at once, per protocol. A get of a
+// shared file whose holders refuse the friend asks the owner for every
+// shard: GetInFlight segments of k shards, hedges included.
+const (
+	deliverPerFriend = 2
+	sharePerFriend   = 16
+	rootPerFriend    = 2
+	// A share request above smallShareMsg (only an offer, which carries a
+	// manifest of up to 64 MiB) needs one of few large slots: one per
+	// friend, bigShareSlots in all.
+	smallShareMsg = 64 << 10
+	bigShareSlots = 4
+	// Strangers are answered (so that a removed or blocked friend learns
+	// why) while at most maxRefusing refusals are under way; beyond, their
+	// streams are reset.
+	maxRefusing = 32
+)
+
+// friendProtos is the state of the friend protocols' limits.
+type friendProtos struct {
+	deliver, share, root *perFriend
+	shareBig             *perFriend
+	bigSlots             chan struct{}
+	refusing             chan struct{}
+	inbox                inbox
+}
+
+func newFriendProtos() *friendProtos {
+	return &friendProtos{
+		deliver:  newPerFriend(deliverPerFriend),
+		share:    newPerFriend(sharePerFriend),
+		root:     newPerFriend(rootPerFriend),
+		shareBig: newPerFriend(1),
+		bigSlots: make(chan struct{}, bigShareSlots),
+		refusing: make(chan struct{}, maxRefusing),
+		inbox:    inbox{inflight: map[peer.ID]*inflight{}},
+	}
+}
+
 func (s *Service) registerProtocols() {
 	h := s.cfg.Host
-	h.SetStreamHandler(ProtoDeliver, s.friendsOnly(s.handleDeliver))
-	h.SetStreamHandler(ProtoShare, s.friendsOnly(s.handleShare))
-	h.SetStreamHandler(ProtoRoot, s.friendsOnly(s.handleRoot))
+	h.SetStreamHandler(ProtoDeliver, s.friendsOnly(s.fp.deliver, s.handleDeliver))
+	h.SetStreamHandler(ProtoShare, s.friendsOnly(s.fp.share, s.handleShare))
+	h.SetStreamHandler(ProtoRoot, s.friendsOnly(s.fp.root, s.handleRoot))
 }
 
 func (s *Service) unregisterProtocols() {
@@ -55,17 +98,35 @@ type reply struct {
 	Path  string `json:"path,omitempty"`
 }
 
-func (s *Service) friendsOnly(h func(network.Stream)) network.StreamHandler {
+// Refusals, as the peer reads them.
+const (
+	msgNotFriend = "not a friend: it has removed or blocked you, or never befriended you"
+	msgBusy      = "busy: too many requests from you at once; retry later"
+)
+
+// friendsOnly serves friends, at most lim's share at once each. The
+// handler ends the stream itself (answer, refuse, endStream) or resets it.
+func (s *Service) friendsOnly(lim *perFriend, h func(network.Stream)) network.StreamHandler {
 	return func(st network.Stream) {
 		p := st.Conn().RemotePeer()
 		if !s.cfg.IsFriend(p) {
-			s.log.Warn("refused a stranger", "peer", p, "protocol", st.Protocol())
-			st.SetDeadline(time.Now().Add(5 * time.Second))
-			writeMsg(st, reply{Error: "refused: not a friend"})
-			st.Close()
+			// Debug: a stranger must not be able to flood the log.
+			s.log.Debug("refused a stranger", "peer", p, "protocol", st.Protocol())
+			select {
+			case s.fp.refusing <- struct{}{}:
+				refuse(st, msgNotFriend)
+				<-s.fp.refusing
+			default:
+				st.Reset()
+			}
 			return
 		}
-		defer st.Close()
+		if !lim.admit(p) {
+			s.log.Info("friend over its stream limit", "peer", p, "protocol", st.Protocol())
+			refuse(st, msgBusy)
+			return
+		}
+		defer lim.leave(p)
 		h(st)
 	}
 }
@@ -87,10 +148,20 @@ func (s *Service) open(ctx context.Context, p peer.ID, proto protocol.ID) (netwo
 }
 
 // --- deliver -------------------------------------------------------------
+//
+// sender                                 receiver
+//   header {name, size}           →
+//                                 ←      {ok} (go ahead) or {error}
+//   body as wire chunks           →      (may answer {error} early: the
+//                                         sender stops and reports it)
+//   close write                   →
+//                                 ←      {ok, path} or {error}
 
-// deliverHeader opens a delivery.
+// deliverHeader opens a delivery. Size is the body's length, or -1 if the
+// sender does not know it (the receiver then counts as the bytes arrive).
 type deliverHeader struct {
 	Name string `json:"name"`
+	Size int64  `json:"size"`
 }
 
 // cleanName makes a delivered file name safe: one path element.
@@ -107,20 +178,62 @@ func cleanName(n string) (string, error) {
 	return n, nil
 }
 
-func decodeDeliverHeader(r io.Reader) (string, error) {
+func decodeDeliverHeader(r io.Reader) (deliverHeader, error) {
 	var h deliverHeader
 	if err := readMsg(r, &h, 4<<10); err != nil {
-		return "", err
+		return h, err
 	}
-	return cleanName(h.Name)
+	if h.Size < -1 {
+		return h, fmt.Errorf("cloud: bad size %d", h.Size)
+	}
+	n, err := cleanName(h.Name)
+	h.Name = n
+	return h, err
 }
+
+// RefusedError is a friend's box refusing a request; it matches ErrRefused.
+type RefusedError struct {
+	Friend string // as the user named it
+	What   string // "the delivery"
+	Reason string // the friend's box's words
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("cloud: friend %s's box refused %s: %s", e.Friend, e.What, e.Reason)
+}
+
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
+
+// ErrRefused matches every refusal by a friend's box.
+var ErrRefused = errors.New("cloud: refused by the friend's box")
 
 // Send delivers a file straight to a friend's box, where it lands in the
 // friend's Received folder. It returns the path there.
 func (s *Service) Send(ctx context.Context, friend peer.ID, name string, r io.Reader) (string, error) {
+	return s.SendFile(ctx, friend, name, r, SendOptions{Size: -1})
+}
+
+// SendOptions tune a delivery.
+type SendOptions struct {
+	// Size is the file's length, or -1 if unknown. Known, it lets the
+	// friend's box refuse a file over its limits before any byte is sent.
+	Size int64
+	// FriendName names the friend in errors (default: its peer ID).
+	FriendName string
+}
+
+// SendFile is Send with options.
+func (s *Service) SendFile(ctx context.Context, friend peer.ID, name string, r io.Reader, o SendOptions) (string, error) {
 	name, err := cleanName(name)
 	if err != nil {
 		return "", err
+	}
+	who := o.FriendName
+	if who == "" {
+		who = friend.String()
+	}
+	refused := func(reason string) error {
+		return &RefusedError{Friend: who, What: "the delivery", Reason: reason}
 	}
 	st, err := s.open(ctx, friend, ProtoDeliver)
 	if err != nil {
@@ -129,92 +242,190 @@ func (s *Service) Send(ctx context.Context, friend peer.ID, name string, r io.Re
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
-	is := idleStream{st, idleTimeout}
-	bw := bufio.NewWriterSize(is, 64<<10)
-	if err := writeMsg(bw, deliverHeader{Name: name}); err != nil {
-		return "", err
+
+	st.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := writeMsg(st, deliverHeader{Name: name, Size: o.Size}); err != nil {
+		return "", fmt.Errorf("cloud: send to %s: %w", who, err)
 	}
-	cw := chunkWriter{bw}
+	var rep reply
+	if err := readMsg(st, &rep, maxMsg); err != nil {
+		return "", fmt.Errorf("cloud: send to %s: no answer: %w", who, err)
+	}
+	if !rep.OK {
+		return "", refused(rep.Error)
+	}
+
+	// The body, while listening for the answer: a refusal may come early
+	// (the friend's limits are met part-way), and then the body stops.
+	type result struct {
+		rep reply
+		err error
+	}
+	answered := make(chan result, 1)
+	var early atomic.Bool
+	st.SetReadDeadline(time.Time{}) // reads wait for the answer; writes have their idle deadline
+	go func() {
+		var rep reply
+		err := readMsg(st, &rep, maxMsg)
+		if err == nil {
+			early.Store(true)
+			st.SetWriteDeadline(time.Now()) // unblock a write waiting on flow control
+		}
+		answered <- result{rep, err}
+	}()
+	wait := func(d time.Duration) (result, bool) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case r := <-answered:
+			return r, r.err == nil
+		case <-t.C:
+			return result{}, false
+		}
+	}
+	bw := bufio.NewWriterSize(stoppableWriter{idleStream{st, idleTimeout}, &early}, 64<<10)
+	cw := wire.ChunkWriter{W: bw}
 	buf := make([]byte, 256<<10)
-	if _, err := io.CopyBuffer(cw, struct{ io.Reader }{r}, buf); err != nil {
+	_, err = io.CopyBuffer(cw, struct{ io.Reader }{r}, buf)
+	if err == nil {
+		if err = cw.Close(); err == nil {
+			err = bw.Flush()
+		}
+	}
+	if err != nil {
+		// A failed write may be the friend's refusal: over QUIC its close
+		// cancels our writes. Its answer is then waiting to be read.
+		if res, ok := wait(lingerTimeout); ok && !res.rep.OK {
+			return "", refused(res.rep.Error)
+		}
 		st.Reset()
-		return "", fmt.Errorf("cloud: send: %w", err)
-	}
-	if err := cw.Close(); err != nil {
-		return "", err
-	}
-	if err := bw.Flush(); err != nil {
-		return "", fmt.Errorf("cloud: send: %w", err)
+		return "", fmt.Errorf("cloud: send to %s: %w", who, err)
 	}
 	st.CloseWrite()
 	// The friend stores the file in its cloud before answering.
 	st.SetReadDeadline(time.Now().Add(s.cfg.CallTimeout + 2*time.Minute))
-	var rep reply
-	if err := readMsg(st, &rep, 64<<10); err != nil {
-		return "", fmt.Errorf("cloud: send: no answer from %s: %w", friend, err)
+	res := <-answered
+	if res.err != nil {
+		return "", fmt.Errorf("cloud: send to %s: no answer: %w", who, res.err)
 	}
-	if !rep.OK {
-		return "", fmt.Errorf("cloud: %s refused the file: %s", friend, rep.Error)
+	if !res.rep.OK {
+		return "", refused(res.rep.Error)
 	}
-	return rep.Path, nil
+	return res.rep.Path, nil
+}
+
+// stoppableWriter fails once the peer has answered: the body is not
+// wanted any more.
+type stoppableWriter struct {
+	w    io.Writer
+	stop *atomic.Bool
+}
+
+var errAnswered = errors.New("cloud: the friend answered before the end of the file")
+
+func (w stoppableWriter) Write(p []byte) (int, error) {
+	if w.stop.Load() {
+		return 0, errAnswered
+	}
+	return w.w.Write(p)
 }
 
 func (s *Service) handleDeliver(st network.Stream) {
 	from := st.Conn().RemotePeer()
-	br := bufio.NewReaderSize(idleReader{st, idleTimeout}, 64<<10)
-	name, err := decodeDeliverHeader(br)
+	br := bufio.NewReaderSize(idleStream{st, idleTimeout}, 64<<10)
+	st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	hdr, err := decodeDeliverHeader(br)
 	if err != nil {
+		refuse(st, "bad delivery: "+err.Error())
+		return
+	}
+	if hdr.Size > s.cfg.MaxDeliverSize {
+		refuse(st, deliveryError(wire.ErrTooLarge, s.cfg.MaxDeliverSize))
+		return
+	}
+	res, err := s.fp.inbox.reserve(s, from, hdr.Size)
+	if err != nil {
+		s.log.Info("delivery refused", "from", from, "name", hdr.Name, "size", hdr.Size, "err", err)
+		refuse(st, err.Error())
+		return
+	}
+	defer res.release()
+	st.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := writeMsg(st, reply{OK: true}); err != nil {
 		st.Reset()
 		return
 	}
+	limit := s.cfg.MaxDeliverSize
+	if hdr.Size >= 0 {
+		limit = min(limit, hdr.Size)
+	}
+	body := &wire.ChunkReader{R: br, Limit: limit}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	body := &chunkReader{r: br, limit: s.cfg.MaxDeliverSize}
-	p, err := s.receive(ctx, name, body)
-	st.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	p, err := s.receive(ctx, from, hdr.Name, &countedBody{body, res})
 	if err != nil {
-		s.log.Warn("delivery failed", "from", from, "name", name, "err", err)
-		writeMsg(st, reply{Error: err.Error()})
+		s.log.Warn("delivery failed", "from", from, "name", hdr.Name, "err", err)
+		answer(st, reply{Error: deliveryError(err, s.cfg.MaxDeliverSize)})
 		return
 	}
 	s.log.Info("file delivered", "from", from, "path", p)
-	writeMsg(st, reply{OK: true, Path: p})
+	answer(st, reply{OK: true, Path: p})
 }
 
-// idleReader renews the read deadline before each read.
-type idleReader struct {
-	st   network.Stream
-	idle time.Duration
+// deliveryError is what the sender is told of a failed delivery.
+func deliveryError(err error, max int64) string {
+	var q *quotaError
+	switch {
+	case errors.As(err, &q):
+		return q.Error()
+	case errors.Is(err, wire.ErrTooLarge):
+		return fmt.Sprintf("the file is larger than the %s it accepts in one delivery (or than the size announced)", humanBytes(max))
+	case errors.Is(err, wire.ErrCutOff):
+		return "the file was cut off before its end"
+	}
+	return err.Error()
 }
 
-func (r idleReader) Read(p []byte) (int, error) {
-	r.st.SetReadDeadline(time.Now().Add(r.idle))
-	return r.st.Read(p)
-}
-
-// receive stores a delivered file under /Received, choosing a free name.
-func (s *Service) receive(ctx context.Context, name string, r io.Reader) (string, error) {
-	ext := path.Ext(name)
-	stem := strings.TrimSuffix(name, ext)
-	p := path.Join(ReceivedDir, name)
-	for i := 2; ; i++ {
-		_, err := s.Stat(p)
-		if errors.Is(err, ErrNotFound) && !s.isDir(p) {
-			break
-		}
-		if i > 1000 {
-			return "", errors.New("cloud: no free name in Received")
-		}
-		p = path.Join(ReceivedDir, fmt.Sprintf("%s (%d)%s", stem, i, ext))
+// receive stores a delivered file under /Received. Its name is chosen
+// again where the file is committed, under the index lock: two deliveries
+// of one name both land, under two names.
+func (s *Service) receive(ctx context.Context, from peer.ID, name string, r io.Reader) (string, error) {
+	s.mu.Lock()
+	p, err := s.freeName(path.Join(ReceivedDir, name))
+	s.mu.Unlock()
+	if err != nil {
+		return "", err
 	}
 	// A delivery is not refused because some of the receiver's friends
 	// are offline: shards go to distinct boxes while there are enough, and
 	// only then share a box.
-	e, err := s.Put(ctx, p, r, PutOptions{Force: true})
+	e, err := s.Put(ctx, p, r, PutOptions{Force: true, freeName: true})
 	if err != nil {
 		return "", err
 	}
+	s.fp.inbox.delivered(s, from, e)
 	return e.Path, nil
+}
+
+// freeName returns p, or "stem (N).ext" for the first N at which there is
+// neither a file nor a folder. The caller holds s.mu.
+func (s *Service) freeName(p string) (string, error) {
+	dir, name := path.Split(p)
+	ext := path.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for i := 2; ; i++ {
+		_, err := s.Stat(p)
+		if errors.Is(err, ErrNotFound) && !s.isDir(p) {
+			return p, nil
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+		if i > 10000 {
+			return "", fmt.Errorf("cloud: no free name for %s in %s", name, dir)
+		}
+		p = path.Join(dir, fmt.Sprintf("%s (%d)%s", stem, i, ext))
+	}
 }
 
 // --- share ---------------------------------------------------------------
@@ -378,43 +589,72 @@ func (s *Service) offer(ctx context.Context, friend peer.ID, tok *ShareToken) er
 func (s *Service) handleShare(st network.Stream) {
 	from := st.Conn().RemotePeer()
 	st.SetDeadline(time.Now().Add(60 * time.Second))
+	// Many small requests at once (a get through the owner), few large.
+	var release func()
+	gr := &gatedReader{r: st, free: smallShareMsg, refuse: errors.New(msgBusy), take: func() bool {
+		if !s.fp.shareBig.admit(from) {
+			return false
+		}
+		select {
+		case s.fp.bigSlots <- struct{}{}:
+			release = func() { <-s.fp.bigSlots; s.fp.shareBig.leave(from) }
+			return true
+		default:
+			s.fp.shareBig.leave(from)
+			return false
+		}
+	}}
 	var req shareReq
-	if err := readMsg(st, &req, maxManifestBytes+4096); err != nil {
-		st.Reset()
+	err := readMsg(gr, &req, maxManifestBytes+4096)
+	if release != nil {
+		release()
+	}
+	if err != nil {
+		if errors.Is(err, gr.refuse) {
+			refuse(st, msgBusy)
+		} else {
+			refuse(st, "bad request: "+err.Error())
+		}
 		return
 	}
 	switch req.Op {
 	case "offer":
-		err := s.storeOffer(from, req.Token)
-		if err != nil {
-			writeMsg(st, shareResp{reply: reply{Error: err.Error()}})
+		if err := s.storeOffer(from, req.Token); err != nil {
+			s.log.Info("share offer refused", "from", from, "err", err)
+			refuse(st, err.Error())
 			return
 		}
-		writeMsg(st, shareResp{reply: reply{OK: true}})
+		answer(st, shareResp{reply: reply{OK: true}})
 	case "token":
 		rec, err := s.shareFor(from, req.ID)
 		if err != nil {
-			writeMsg(st, shareResp{reply: reply{Error: err.Error()}})
+			refuse(st, err.Error())
 			return
 		}
 		tok, err := s.makeToken(req.ID, rec)
 		if err != nil {
-			writeMsg(st, shareResp{reply: reply{Error: "shared file no longer available"}})
+			refuse(st, "shared file no longer available")
 			return
 		}
-		writeMsg(st, shareResp{reply: reply{OK: true}, Token: tok})
+		answer(st, shareResp{reply: reply{OK: true}, Token: tok})
 	case "shard":
 		data, err := s.sharedShard(from, req.ID, req.Shard)
 		if err != nil {
-			writeMsg(st, shareResp{reply: reply{Error: err.Error()}})
+			refuse(st, err.Error())
 			return
 		}
 		st.SetDeadline(time.Now().Add(2 * time.Minute))
-		if writeMsg(st, shareResp{reply: reply{OK: true}, Size: len(data)}) == nil {
-			st.Write(data)
+		if writeMsg(st, shareResp{reply: reply{OK: true}, Size: len(data)}) != nil {
+			st.Reset()
+			return
 		}
+		if _, err := st.Write(data); err != nil {
+			st.Reset()
+			return
+		}
+		endStream(st)
 	default:
-		writeMsg(st, shareResp{reply: reply{Error: "unknown request"}})
+		refuse(st, "unknown request")
 	}
 }
 
@@ -510,6 +750,17 @@ func (s *Service) shardFromOwner(ctx context.Context, owner peer.ID, id string, 
 	return data, nil
 }
 
+// Bounds on what one friend's share offers may keep on this box (vars
+// for tests).
+var (
+	maxSharesPerFriend           = 1000
+	maxShareBytesPerFriend int64 = 64 << 20
+)
+
+func sharedKey(owner peer.ID, id string) []byte {
+	return []byte(prefixShared + owner.String() + "/" + id)
+}
+
 func (s *Service) storeOffer(from peer.ID, tok *ShareToken) error {
 	if tok == nil {
 		return errors.New("no token")
@@ -527,7 +778,33 @@ func (s *Service) storeOffer(from peer.ID, tok *ShareToken) error {
 	}
 	rs := receivedShare{Token: *tok, WrappedKey: owner.Wrap(tok.Key, man.File[:])}
 	rs.Token.Key = nil
-	return store.PutJSON(s.cfg.KV, []byte(prefixShared+tok.ID), rs)
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	key := sharedKey(from, tok.ID)
+	// Serialized with other index writes so two offers cannot pass the
+	// bounds together.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, bytes := 0, int64(0)
+	err = s.cfg.KV.Scan([]byte(prefixShared+from.String()+"/"), func(k, v []byte) error {
+		if string(k) != string(key) { // a new offer of the same share replaces it
+			n++
+			bytes += int64(len(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n+1 > maxSharesPerFriend {
+		return fmt.Errorf("refused: this box keeps at most %d shares from you; the friend can still fetch this one by its address", maxSharesPerFriend)
+	}
+	if bytes+int64(len(b)) > maxShareBytesPerFriend {
+		return fmt.Errorf("refused: the shares you offered this box would take more than %s; the friend can still fetch this one by its address", humanBytes(maxShareBytesPerFriend))
+	}
+	return s.cfg.KV.Put(key, b)
 }
 
 // fetchToken pulls a token from its owner.
@@ -565,7 +842,7 @@ func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Man
 		return nil, err
 	}
 	var rs receivedShare
-	if store.GetJSON(s.cfg.KV, []byte(prefixShared+id), &rs) == nil && rs.Token.Owner == owner {
+	if store.GetJSON(s.cfg.KV, sharedKey(owner, id), &rs) == nil && rs.Token.Owner == owner {
 		if o, err := s.Owner(); err == nil {
 			if man, err := UnmarshalManifest(rs.Token.Manifest); err == nil {
 				if key, err := o.Unwrap(rs.WrappedKey, man.File[:]); err == nil {

@@ -28,6 +28,9 @@ type PutOptions struct {
 	Force bool
 	// Progress, if set, is called with the plaintext bytes stored so far.
 	Progress func(done int64)
+	// freeName: never replace; commit under the first free name after
+	// the path ("a (2).jpg"), chosen under the index lock (deliveries).
+	freeName bool
 }
 
 // pendingPut journals an upload under way, so shards of a put that never

@@ -134,6 +134,8 @@ type Service struct {
 
 	kick       chan struct{} // wakes the repair loop
 	indexDirty chan struct{} // wakes the backup loop
+
+	fp *friendProtos // the friend protocols' limits and the delivery quotas
 }
 
 // New returns a Service. It loads the owner key from the KV unless given
@@ -195,6 +197,7 @@ func New(cfg Config) (*Service, error) {
 		kick:       make(chan struct{}, 1),
 		indexDirty: make(chan struct{}, 1),
 		bufs:       &segmentBuffers{max: cfg.InFlight},
+		fp:         newFriendProtos(),
 	}
 	s.stats.m = map[peer.ID]*peerStat{}
 	if cfg.Owner != nil {
@@ -236,7 +239,7 @@ var (
 	prefixDir     = "cloud/dir"      // + path → {} (explicit folders)
 	prefixMan     = "cloud/man/"     // + file ID → Manifest
 	prefixPending = "cloud/pending/" // + file ID + "/" + segment → pendingPut
-	prefixShared  = "cloud/shared/"  // + token ID → received share
+	prefixShared  = "cloud/shared/"  // + owner peer ID + "/" + token ID → received share
 	prefixRoots   = "cloud/roots/"   // + owner public key → root record kept for a friend
 	keyBackup     = []byte("cloud/backup")
 )

@@ -1,133 +1,75 @@
 package cloud
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"oepc.dev/oepcos/packages/wire"
 )
 
-// Messages on the friend protocols are a 4-byte big-endian length and a
-// JSON object; bulk data follows as chunks (4-byte length, bytes) ended by
-// an empty chunk, so a truncated stream is never mistaken for a whole one.
+// Messages on the friend protocols are packages/wire frames (a uvarint
+// length and a JSON object, the framing of the friend book too); a
+// delivered file follows its header as wire chunks.
 
-const (
-	maxMsg   = 1 << 20 // control messages
-	maxChunk = 1 << 20
-)
+const maxMsg = 1 << 20 // control messages
 
-func writeMsg(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if len(b) > maxMsg*64 {
-		return errors.New("cloud: message too large")
-	}
-	var h [4]byte
-	binary.BigEndian.PutUint32(h[:], uint32(len(b)))
-	if _, err := w.Write(h[:]); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
+func writeMsg(w io.Writer, v any) error { return wire.Write(w, v) }
 
-// readMsg reads one message of at most limit bytes into v.
+// readMsg reads one message of at most limit bytes into v; it reads
+// nothing past it.
 func readMsg(r io.Reader, v any, limit int) error {
-	var h [4]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return fmt.Errorf("cloud: reading message: %w", err)
-	}
-	n := binary.BigEndian.Uint32(h[:])
-	if int64(n) > int64(limit) {
-		return fmt.Errorf("cloud: message of %d bytes exceeds %d", n, limit)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return fmt.Errorf("cloud: reading message: %w", err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("cloud: bad message: %w", err)
+	if err := wire.Read(r, limit, v); err != nil {
+		return fmt.Errorf("cloud: %w", err)
 	}
 	return nil
 }
 
-// chunkWriter frames bulk data; Close writes the end marker.
-type chunkWriter struct{ w io.Writer }
+// How a stream ends. The side that writes the last message half-closes
+// and waits, briefly, for the peer to close its side before closing
+// fully. Closing at once can throw the message away before the peer reads
+// it: over QUIC a full close cancels the peer's writes (STOP_SENDING), and
+// a peer that then resets its stream discards what it had not read; over
+// yamux a reset before our close is seen drops the unread bytes too.
+const (
+	lingerTimeout = 5 * time.Second
+	// lingerMax bounds what is read and discarded while waiting: a
+	// well-behaved peer sends nothing more; a peer that keeps sending is
+	// reset.
+	lingerMax = 1 << 20
+)
 
-func (c chunkWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		k := min(len(p), maxChunk)
-		var h [4]byte
-		binary.BigEndian.PutUint32(h[:], uint32(k))
-		if _, err := c.w.Write(h[:]); err != nil {
-			return n, err
-		}
-		if _, err := c.w.Write(p[:k]); err != nil {
-			return n, err
-		}
-		n += k
-		p = p[k:]
+// endStream half-closes st, waits for the peer's close and closes.
+func endStream(st network.Stream) {
+	if err := st.CloseWrite(); err != nil {
+		st.Reset()
+		return
 	}
-	return n, nil
+	st.SetReadDeadline(time.Now().Add(lingerTimeout))
+	n, _ := io.CopyN(io.Discard, st, lingerMax)
+	if n >= lingerMax {
+		st.Reset() // our last message and end went out first: a reset cannot overtake them
+		return
+	}
+	st.Close()
 }
 
-func (c chunkWriter) Close() error {
-	_, err := c.w.Write([]byte{0, 0, 0, 0})
-	return err
+// answer writes the last message of a stream and ends it.
+func answer(st network.Stream, v any) {
+	st.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := writeMsg(st, v); err != nil {
+		st.Reset()
+		return
+	}
+	endStream(st)
 }
 
-// chunkReader reads framed bulk data, at most limit bytes in all. A
-// stream that ends before the end marker yields io.ErrUnexpectedEOF.
-type chunkReader struct {
-	r     io.Reader
-	left  int   // bytes left in the current chunk
-	total int64 // bytes read so far
-	limit int64
-	done  bool
-}
-
-var errTooBig = errors.New("cloud: delivery exceeds the receiver's size limit")
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.done {
-		return 0, io.EOF
-	}
-	for c.left == 0 {
-		var h [4]byte
-		if _, err := io.ReadFull(c.r, h[:]); err != nil {
-			return 0, io.ErrUnexpectedEOF
-		}
-		n := binary.BigEndian.Uint32(h[:])
-		if n == 0 {
-			c.done = true
-			return 0, io.EOF
-		}
-		if n > maxChunk {
-			return 0, fmt.Errorf("cloud: chunk of %d bytes too large", n)
-		}
-		c.left = int(n)
-		if c.total+int64(n) > c.limit {
-			return 0, errTooBig
-		}
-	}
-	k, err := c.r.Read(p[:min(len(p), c.left)])
-	c.left -= k
-	c.total += int64(k)
-	if err == io.EOF {
-		if c.left > 0 {
-			return k, io.ErrUnexpectedEOF
-		}
-		err = nil
-	}
-	return k, err
-}
+// refuse answers st with a refusal: the peer reads it as the error.
+func refuse(st network.Stream, msg string) { answer(st, reply{Error: msg}) }
 
 // idleStream renews the stream's deadline on every read and write, so a
 // long transfer may take as long as it needs but a stalled one fails.
@@ -144,4 +86,56 @@ func (s idleStream) Read(p []byte) (int, error) {
 func (s idleStream) Write(p []byte) (int, error) {
 	s.SetWriteDeadline(time.Now().Add(s.idle))
 	return s.Stream.Write(p)
+}
+
+// perFriend bounds the streams of one protocol that one friend may have
+// open at once, as the shard server does: a friend is trusted with data,
+// not with the box's memory.
+type perFriend struct {
+	mu  sync.Mutex
+	n   map[peer.ID]int
+	max int
+}
+
+func newPerFriend(max int) *perFriend { return &perFriend{n: map[peer.ID]int{}, max: max} }
+
+func (l *perFriend) admit(p peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[p] >= l.max {
+		return false
+	}
+	l.n[p]++
+	return true
+}
+
+func (l *perFriend) leave(p peer.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[p]--; l.n[p] <= 0 {
+		delete(l.n, p)
+	}
+}
+
+// gatedReader asks for a slot once more than free bytes have been read: a
+// friend may have many small requests in flight but only few large ones.
+type gatedReader struct {
+	r      io.Reader
+	free   int
+	n      int
+	held   bool
+	take   func() bool
+	refuse error
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.n+len(p) > g.free && !g.held {
+		if !g.take() {
+			return 0, g.refuse
+		}
+		g.held = true
+	}
+	n, err := g.r.Read(p)
+	g.n += n
+	return n, err
 }

@@ -3,8 +3,11 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -74,6 +77,101 @@ func FuzzRead(f *testing.F) {
 		var m2 msg
 		if err := Read(bufio.NewReader(&out), 1<<20, &m2); err != nil || m2 != m {
 			t.Fatalf("re-decode %+v -> %+v, %v", m, m2, err)
+		}
+	})
+}
+
+// A peer that declares a large frame and sends little costs what it sent,
+// not what it declared (issue 9, item 4).
+func TestReadAllocatesAsBytesArrive(t *testing.T) {
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], 60<<20)
+	in := append(hdr[:n:n], `{"a":"`...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		var m msg
+		if err := Read(bytes.NewReader(in), 64<<20, &m); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("truncated frame: %v", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Fatalf("ten truncated 60 MiB frames allocated %d bytes", d)
+	}
+}
+
+// Read on a plain reader stops at the frame's end: what follows stays.
+func TestReadLeavesTheRest(t *testing.T) {
+	var buf bytes.Buffer
+	Write(&buf, msg{"x", 1})
+	buf.WriteString("tail")
+	r := io.MultiReader(&buf) // not an io.ByteReader
+	var m msg
+	if err := Read(r, 1024, &m); err != nil || m != (msg{"x", 1}) {
+		t.Fatal(m, err)
+	}
+	rest, _ := io.ReadAll(r)
+	if string(rest) != "tail" {
+		t.Fatalf("rest %q", rest)
+	}
+}
+
+func TestChunks(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 250_000) // 2.5 MB: three chunks
+	var buf bytes.Buffer
+	cw := ChunkWriter{&buf}
+	if _, err := cw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	cw.Close()
+	framed := buf.Bytes()
+	cr := &ChunkReader{R: bytes.NewReader(framed), Limit: int64(len(body))}
+	got, err := io.ReadAll(cr)
+	if err != nil || !bytes.Equal(got, body) || !cr.Done() {
+		t.Fatalf("round trip: %d bytes, %v", len(got), err)
+	}
+	// Over the limit.
+	cr = &ChunkReader{R: bytes.NewReader(framed), Limit: int64(len(body)) - 1}
+	if _, err := io.ReadAll(cr); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	// Cut off before the end marker, at a chunk boundary and inside one.
+	for _, cut := range []int{len(framed) - 1, len(framed) / 2} {
+		cr = &ChunkReader{R: bytes.NewReader(framed[:cut]), Limit: 1 << 30}
+		if _, err := io.ReadAll(cr); err != ErrCutOff {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+	}
+	// A chunk declared larger than MaxChunk.
+	var h [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(h[:], MaxChunk+1)
+	cr = &ChunkReader{R: bytes.NewReader(h[:n]), Limit: 1 << 30}
+	if _, err := io.ReadAll(cr); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("huge chunk: %v", err)
+	}
+}
+
+// FuzzChunks feeds arbitrary bytes to a ChunkReader: it never returns more
+// than its limit, and never reports a whole body without the end marker.
+func FuzzChunks(f *testing.F) {
+	var good bytes.Buffer
+	cw := ChunkWriter{&good}
+	cw.Write([]byte("hello world"))
+	cw.Close()
+	f.Add(good.Bytes())
+	f.Add([]byte{0})
+	f.Add([]byte{5, 'a'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		cr := &ChunkReader{R: bytes.NewReader(in), Limit: 64}
+		n, err := io.Copy(io.Discard, cr)
+		if n > 64 || cr.Total() != n {
+			t.Fatalf("read %d bytes, total %d, limit 64", n, cr.Total())
+		}
+		if err == nil && !cr.Done() {
+			t.Fatal("body accepted without its end marker")
 		}
 	})
 }
