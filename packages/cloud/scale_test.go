@@ -1,0 +1,252 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/keys"
+
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
+	"oepc.dev/oepcos/packages/store"
+)
+
+// Tests of index operations on more entries than one badger transaction
+// holds (about 6,500 writes), and of their order across a crash.
+
+// addFiles writes n index entries under dir straight into the KV, as if
+// n tiny files had been put at 1+0: each has a manifest of one segment
+// with one shard (a random ID, one byte) on the fake holders. Putting
+// them through the pipeline would take minutes.
+func addFiles(t testing.TB, kv store.KV, f *fakeHolders, holders []peer.ID, dir string, n int) {
+	t.Helper()
+	err := store.Chunked(kv, func(b *store.Batch) error {
+		for i := range n {
+			file := codec.NewFileID()
+			man := &Manifest{Version: ManifestVersion, File: file, Size: 1, K: 1, M: 0,
+				SegmentSize: seg, WrappedKey: make([]byte, wrappedKeySize), Created: time.Now().UTC(),
+				Segments: []Segment{{Len: 1 + codec.Overhead}}}
+			var id codec.ShardID
+			rand.Read(id[:])
+			h := holders[i%len(holders)]
+			f.set(func() { f.boxes[h][id] = []byte{1} })
+			man.Segments[0].Shards = []ShardRef{{ID: id, Holder: h}}
+			mb, err := MarshalManifest(man)
+			if err != nil {
+				return err
+			}
+			p := fmt.Sprintf("%s/d%02d/f%05d", dir, i%50, i)
+			eb, _ := json.Marshal(&Entry{Path: p, File: file, Size: 1, K: 1, M: 0, Created: man.Created})
+			b.Put(metaKey(p), eb)
+			b.Put(manKey(file), mb)
+			b.Cut()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkIndex checks that every entry has its manifest and returns how
+// many entries lie under dir and how many manifests there are.
+func checkIndex(t testing.TB, kv store.KV, dir string) (under, manifests int) {
+	t.Helper()
+	mans := map[string]bool{}
+	kv.Scan([]byte(prefixMan), func(k, v []byte) error { mans[string(k)] = true; return nil })
+	files := map[codec.FileID]string{}
+	kv.Scan([]byte(prefixMeta+"/"), func(k, v []byte) error {
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			t.Fatalf("entry %s: %v", k, err)
+		}
+		if e.Path != string(k[len(prefixMeta):]) {
+			t.Fatalf("entry %s says path %s", k, e.Path)
+		}
+		if other, ok := files[e.File]; ok {
+			t.Fatalf("file %s indexed twice: %s and %s", e.File, other, e.Path)
+		}
+		files[e.File] = e.Path
+		if strings.HasPrefix(e.Path, dir+"/") {
+			under++
+		}
+		if !mans[string(manKey(e.File))] {
+			t.Fatalf("%s: no manifest", e.Path)
+		}
+		return nil
+	})
+	return under, len(mans)
+}
+
+// TestTwentyThousandFiles moves, backs up, recovers and removes a folder
+// of 20,000 files (and a few real ones beside them).
+func TestTwentyThousandFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 files take a while under the race detector")
+	}
+	const n = 20000
+	boxes, f := newNet(t, 3)
+	a := boxes[0]
+	a.s.cfg.SegmentSize = 1 << 20 // the index backup is ~25 MB: few segments, a small root record
+	ctx := context.Background()
+	holders := []peer.ID{boxes[0].h.ID(), boxes[1].h.ID(), boxes[2].h.ID()}
+	real := map[string][]byte{}
+	for i := range 3 {
+		p := fmt.Sprintf("/photos/real%d", i)
+		real[p] = randBytes(100 + i)
+		if _, err := a.s.Put(ctx, p, bytes.NewReader(real[p]), PutOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addFiles(t, a.kv, f, holders, "/photos", n)
+	for i := range 50 {
+		if err := a.s.Mkdir(fmt.Sprintf("/photos/empty%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t0 := time.Now()
+	if _, err := a.s.Move("/photos", "/archive/photos"); err != nil {
+		t.Fatalf("mv of %d files: %v", n, err)
+	}
+	t.Logf("mv of %d files: %v", n+3, time.Since(t0))
+	if under, mans := checkIndex(t, a.kv, "/archive/photos"); under != n+3 || mans != n+3 {
+		t.Fatalf("after mv: %d files under /archive/photos, %d manifests", under, mans)
+	}
+	if items, _ := a.s.List("/"); len(items) != 1 || items[0].Name != "archive" {
+		t.Fatalf("ls / after mv: %+v", items)
+	}
+	if items, _ := a.s.List("/archive/photos"); len(items) != 50+50+3 {
+		t.Fatalf("ls /archive/photos after mv: %d items", len(items))
+	}
+
+	t0 = time.Now()
+	if _, err := a.s.Backup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("backup of %d files: %v", n+3, time.Since(t0))
+	a.h.Close()
+	fresh := newP2PBox(t, f, func() []peer.ID { return holders[1:] }, nil)
+	for _, b := range boxes[1:] {
+		b.friends[fresh.h.ID()] = true
+		fresh.friends[b.h.ID()] = true
+		p2ptest.Connect(t, fresh.h, b.h)
+	}
+	t0 = time.Now()
+	phrase, _ := a.s.Owner()
+	got, err := fresh.s.Recover(ctx, phrase.Phrase())
+	if err != nil || got != n+3 {
+		t.Fatalf("recover of %d files: %d, %v", n+3, got, err)
+	}
+	t.Logf("recover of %d files: %v", n+3, time.Since(t0))
+	if under, mans := checkIndex(t, fresh.kv, "/archive/photos"); under != n+3 || mans != n+3 {
+		t.Fatalf("after recover: %d files under /archive/photos, %d manifests", under, mans)
+	}
+	for p, d := range real {
+		var buf bytes.Buffer
+		p = "/archive" + p
+		if _, err := fresh.s.Get(ctx, p, &buf); err != nil || !bytes.Equal(buf.Bytes(), d) {
+			t.Fatalf("get %s after recover: %v", p, err)
+		}
+	}
+
+	before := f.count()
+	t0 = time.Now()
+	removed, err := fresh.s.Remove(ctx, "/archive", true)
+	if err != nil || removed != n+3 {
+		t.Fatalf("rm -r of %d files: %d, %v", n+3, removed, err)
+	}
+	t.Logf("rm -r of %d files: %v", n+3, time.Since(t0))
+	if under, mans := checkIndex(t, fresh.kv, "/"); under != 0 || mans != 0 {
+		t.Fatalf("after rm -r: %d files, %d manifests", under, mans)
+	}
+	if items, _ := fresh.s.List("/"); len(items) != 0 {
+		t.Fatalf("ls / after rm -r: %d items", len(items))
+	}
+	if gone := before - f.count(); gone != n+6*3 {
+		t.Fatalf("rm -r deleted %d shards, want %d", gone, n+6*3)
+	}
+}
+
+// crashKV fails every Batch after the first left ones, as if the box
+// died there; reads and single writes go through.
+type crashKV struct {
+	store.KV
+	left int
+}
+
+var errCrash = errors.New("test: crashed")
+
+func (c *crashKV) Batch(fn func(*store.Batch) error) error {
+	if c.left == 0 {
+		return errCrash
+	}
+	c.left--
+	return c.KV.Batch(fn)
+}
+
+// A folder move cut off between transactions leaves every file at
+// exactly one of its two paths, and the next start finishes it.
+func TestMoveFinishedAfterCrash(t *testing.T) {
+	crash := &crashKV{left: -1}
+	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
+	const n = 5000
+	addFiles(t, e.kv, e.f, e.peers, "/src", n)
+	e.s.Mkdir("/src/empty")
+	crash.left = 2
+	if _, err := e.s.Move("/src", "/dst"); !errors.Is(err, errCrash) {
+		t.Fatalf("mv through a crashing KV: %v", err)
+	}
+	src, _ := checkIndex(t, e.kv, "/src")
+	dst, _ := checkIndex(t, e.kv, "/dst")
+	if src == 0 || dst == 0 || src+dst != n {
+		t.Fatalf("after the crash: %d files at /src, %d at /dst; want some at each, %d in all", src, dst, n)
+	}
+	// The restart.
+	s, err := New(Config{KV: e.kv, Holders: e.f, Peers: func() []peer.ID { return e.peers }, Owner: keys.New(), SegmentSize: seg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ = checkIndex(t, e.kv, "/src")
+	dst, _ = checkIndex(t, e.kv, "/dst")
+	if src != 0 || dst != n || s.isDir("/src") || !s.isDir("/dst/empty") {
+		t.Fatalf("after the restart: %d files at /src, %d at /dst", src, dst)
+	}
+	if _, err := e.kv.Get(keyMoving); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("move record left: %v", err)
+	}
+}
+
+// An rm -r cut off between transactions leaves whole entries (each with
+// its manifest), and running it again removes the rest.
+func TestRemoveAfterCrash(t *testing.T) {
+	crash := &crashKV{left: -1}
+	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
+	const n = 5000
+	addFiles(t, e.kv, e.f, e.peers, "/src", n)
+	crash.left = 2
+	if _, err := e.s.Remove(context.Background(), "/src", true); !errors.Is(err, errCrash) {
+		t.Fatalf("rm -r through a crashing KV: %v", err)
+	}
+	left, mans := checkIndex(t, e.kv, "/src")
+	if left == 0 || left == n || mans != left {
+		t.Fatalf("after the crash: %d of %d files left, %d manifests", left, n, mans)
+	}
+	crash.left = -1
+	if got, err := e.s.Remove(context.Background(), "/src", true); err != nil || got != left {
+		t.Fatalf("rm -r again: %d, %v; want %d", got, err, left)
+	}
+	if left, mans := checkIndex(t, e.kv, "/"); left != 0 || mans != 0 || e.s.isDir("/src") {
+		t.Fatalf("after rm -r again: %d files, %d manifests", left, mans)
+	}
+}
