@@ -250,3 +250,137 @@ func TestRemoveAfterCrash(t *testing.T) {
 		t.Fatalf("after rm -r again: %d files, %d manifests", left, mans)
 	}
 }
+
+// bigManifest is a placed file of n segments at 1+0 whose shards are on
+// the fake holders, with the journal record a put writes per segment.
+func bigManifest(t *testing.T, e *testEnv, n int) *Manifest {
+	t.Helper()
+	man := &Manifest{Version: ManifestVersion, File: codec.NewFileID(), Size: int64(n) * seg, K: 1, M: 0,
+		SegmentSize: seg, WrappedKey: make([]byte, wrappedKeySize), Created: time.Now().UTC()}
+	err := store.Chunked(e.kv, func(b *store.Batch) error {
+		for i := range n {
+			var id codec.ShardID
+			rand.Read(id[:])
+			h := e.peers[i%len(e.peers)]
+			e.f.set(func() { e.f.boxes[h][id] = []byte{1} })
+			refs := []ShardRef{{ID: id, Holder: h}}
+			man.Segments = append(man.Segments, Segment{Len: seg + codec.Overhead, Shards: refs})
+			v, _ := json.Marshal(&pendingPut{Segments: map[int][]ShardRef{i: refs}})
+			b.Put(pendingKey(man.File, i), v)
+			b.Cut()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return man
+}
+
+func journalRecords(kv store.KV) int {
+	n := 0
+	kv.Scan([]byte(prefixPending), func(k, v []byte) error { n++; return nil })
+	return n
+}
+
+// A put with more segments than one transaction has room for journal
+// deletions (8 MiB segments: above about 51 GiB) commits, and keeps its
+// shards.
+func TestCommitManyJournalRecords(t *testing.T) {
+	e := newEnv(t, 6, nil)
+	const n = 8000
+	man := bigManifest(t, e, n)
+	if _, err := e.s.commit(context.Background(), "/huge", man); err != nil {
+		t.Fatalf("commit of %d segments: %v", n, err)
+	}
+	if _, err := e.s.Stat("/huge"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.s.Manifest("/huge"); err != nil || len(got.Segments) != n {
+		t.Fatalf("manifest after commit: %v", err)
+	}
+	if r := journalRecords(e.kv); r != 0 {
+		t.Fatalf("%d journal records left", r)
+	}
+	if c := e.f.count(); c != n {
+		t.Fatalf("%d shards on the holders, want %d", c, n)
+	}
+}
+
+// A crash after a put's commit but before its journal is gone must not
+// cost the file its shards at the next start.
+func TestCrashAfterCommitKeepsShards(t *testing.T) {
+	crash := &crashKV{left: -1}
+	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
+	data := randBytes(3 * seg)
+	crash.left = 1 // the commit, then the box dies
+	e.put(t, "/f", data, PutOptions{})
+	if r := journalRecords(e.kv); r != 3 {
+		t.Fatalf("%d journal records after the crash, want 3", r)
+	}
+	shards := e.f.count()
+	// The restart.
+	s, err := New(Config{KV: e.kv, Holders: e.f, Peers: func() []peer.ID { return e.peers }, Owner: e.s.owner.Load(), SegmentSize: seg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cleanupPending(context.Background())
+	if r := journalRecords(e.kv); r != 0 {
+		t.Fatalf("%d journal records left after the clean-up", r)
+	}
+	if c := e.f.count(); c != shards {
+		t.Fatalf("the clean-up deleted %d shards of a committed file", shards-c)
+	}
+	var buf bytes.Buffer
+	if _, err := s.Get(context.Background(), "/f", &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("get after the restart: %v", err)
+	}
+}
+
+// A recovery cut off between transactions leaves no owner key, and Setup
+// refuses; recovering again completes it.
+func TestRecoverAfterCrash(t *testing.T) {
+	boxes, f := newNet(t, 3)
+	a := boxes[0]
+	ctx := context.Background()
+	holders := []peer.ID{boxes[0].h.ID(), boxes[1].h.ID(), boxes[2].h.ID()}
+	const n = 3000
+	addFiles(t, a.kv, f, holders, "/docs", n)
+	if _, err := a.s.Backup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newP2PBox(t, f, func() []peer.ID { return holders[1:] }, nil)
+	for _, b := range boxes[1:] {
+		b.friends[fresh.h.ID()] = true
+		fresh.friends[b.h.ID()] = true
+		p2ptest.Connect(t, fresh.h, b.h)
+	}
+	crash := &crashKV{KV: fresh.kv, left: 2}
+	fresh.s.cfg.KV = crash
+	phrase, _ := a.s.Owner()
+	if _, err := fresh.s.Recover(ctx, phrase.Phrase()); !errors.Is(err, errCrash) {
+		t.Fatalf("recover through a crashing KV: %v", err)
+	}
+	if got, _ := checkIndex(t, fresh.kv, "/docs"); got == 0 || got == n {
+		t.Fatalf("after the crash %d of %d files; want some", got, n)
+	}
+	if _, err := fresh.kv.Get(keyOwner); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("owner key stored by a recovery cut off: %v", err)
+	}
+	if _, err := fresh.s.Owner(); err == nil {
+		t.Fatal("owner key set by a recovery cut off")
+	}
+	if _, err := fresh.s.Setup(); err == nil {
+		t.Fatal("setup over a partial recovery")
+	}
+	crash.left = -1
+	if got, err := fresh.s.Recover(ctx, phrase.Phrase()); err != nil || got != n {
+		t.Fatalf("recover again: %d, %v", got, err)
+	}
+	if got, mans := checkIndex(t, fresh.kv, "/docs"); got != n || mans != n {
+		t.Fatalf("after recovering again: %d files, %d manifests", got, mans)
+	}
+	if _, err := fresh.kv.Get(keyRecovering); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("recovery mark left: %v", err)
+	}
+}
