@@ -387,7 +387,11 @@ func (s *Service) finishMove() error {
 		return err
 	}
 	s.log.Info("finishing an interrupted move", "from", rec.Src, "to", rec.Dst)
-	return s.moveTree(rec.Src, rec.Dst)
+	if err := s.moveTree(rec.Src, rec.Dst); err != nil {
+		return err
+	}
+	s.dirty()
+	return nil
 }
 
 // Remove deletes a file (and its shards from their holders), or a folder;
