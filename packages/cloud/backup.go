@@ -354,9 +354,15 @@ func (s *Service) Recover(ctx context.Context, phrase string) (int, error) {
 		return 0, errors.New("cloud: index backup is malformed")
 	}
 	sec := owner.Secret()
+	// A large index goes in several transactions: the first records the
+	// recovery, each holds whole files (entry and manifest), and only the
+	// last stores the owner key and ends the record. A crash leaves no key
+	// (so nothing takes the partial index for the whole) and Setup
+	// refusing; recovering again rewrites every entry.
 	s.mu.Lock()
-	err = s.cfg.KV.Batch(func(b *store.Batch) error {
-		b.Put(keyOwner, sec[:])
+	err = store.Chunked(s.cfg.KV, func(b *store.Batch) error {
+		b.Put(keyRecovering, fmt.Appendf(nil, `{"seq":%d}`, best.Seq))
+		b.Cut()
 		for i, e := range snap.Entries {
 			p, err := CleanPath(e.Path)
 			if err != nil {
@@ -369,12 +375,16 @@ func (s *Service) Recover(ctx context.Context, phrase string) (int, error) {
 			eb, _ := json.Marshal(e)
 			b.Put(metaKey(p), eb)
 			b.Put(manKey(e.File), snap.Manifests[i])
+			b.Cut()
 		}
 		for _, d := range snap.Dirs {
 			if p, err := CleanPath(d); err == nil {
 				b.Put(dirKey(p), []byte("{}"))
+				b.Cut()
 			}
 		}
+		b.Put(keyOwner, sec[:])
+		b.Delete(keyRecovering)
 		return store.PutJSON(kvBatch{b}, keyBackup, backupState{Seq: best.Seq, Manifest: man})
 	})
 	if err == nil {

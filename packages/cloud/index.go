@@ -151,6 +151,17 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 		return nil, err
 	}
 	man.WrappedKey = owner.Wrap(key, file[:])
+	return s.commit(ctx, p, man)
+}
+
+// commit makes a file whose shards are placed part of the index at p,
+// replacing the file there. The manifest and entry go in one transaction,
+// the put's journal records after it in as many as they need (a file of
+// 51 GiB has more than one transaction holds): a crash in between leaves
+// records of a committed file, which cleanupPending drops without
+// touching its shards.
+func (s *Service) commit(ctx context.Context, p string, man *Manifest) (*Entry, error) {
+	file := man.File
 	e := &Entry{Path: p, File: file, Size: man.Size, K: man.K, M: man.M, Created: man.Created}
 	mb, err := MarshalManifest(man)
 	if err != nil {
@@ -176,9 +187,6 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 	err = s.cfg.KV.Batch(func(b *store.Batch) error {
 		b.Put(manKey(file), mb)
 		b.Put(metaKey(p), eb)
-		for i := range man.Segments {
-			b.Delete(pendingKey(file, i))
-		}
 		if old != nil {
 			b.Delete(manKey(old.File))
 		}
@@ -190,6 +198,7 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 		s.dropPending(file)
 		return nil, fmt.Errorf("cloud: commit: %w", err)
 	}
+	s.dropPending(file)
 	if oldMan != nil {
 		s.deleteShards(context.WithoutCancel(ctx), allRefs(oldMan))
 	}
@@ -315,59 +324,83 @@ func (s *Service) Move(src, dst string) (string, error) {
 	if _, err := s.Stat(dst); err == nil || s.isDir(dst) {
 		return "", fmt.Errorf("cloud: %s: %w", dst, ErrExists)
 	}
-	type kv struct{ k, v []byte }
-	var moves []kv
-	var dels [][]byte
-	if e, err := s.Stat(src); err == nil {
-		e.Path = dst
-		b, _ := json.Marshal(e)
-		moves = append(moves, kv{metaKey(dst), b})
-		dels = append(dels, metaKey(src))
-	} else if s.isDir(src) {
-		for _, pre := range []string{prefixMeta, prefixDir} {
-			if pre == prefixDir {
-				if _, err := s.cfg.KV.Get(dirKey(src)); err == nil {
-					moves = append(moves, kv{dirKey(dst), []byte("{}")})
-					dels = append(dels, dirKey(src))
-				}
-			}
-			prefix := under(pre, src)
-			err := s.cfg.KV.Scan(prefix, func(k, v []byte) error {
-				np := dst + "/" + string(k[len(prefix):])
-				nv := slices.Clone(v)
-				if pre == prefixMeta {
-					var e Entry
-					if err := json.Unmarshal(v, &e); err != nil {
-						return err
-					}
-					e.Path = np
-					nv, _ = json.Marshal(e)
-				}
-				moves = append(moves, kv{[]byte(pre + np), nv})
-				dels = append(dels, slices.Clone(k))
-				return nil
-			})
-			if err != nil {
-				return "", err
-			}
-		}
-	} else {
+	if _, err := s.Stat(src); err != nil && !s.isDir(src) {
 		return "", fmt.Errorf("%w: %s", ErrNotFound, src)
 	}
-	err = s.cfg.KV.Batch(func(b *store.Batch) error {
-		for _, k := range dels {
-			b.Delete(k)
-		}
-		for _, m := range moves {
-			b.Put(m.k, m.v)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.moveTree(src, dst); err != nil {
 		return "", err
 	}
 	s.dirty()
 	return dst, nil
+}
+
+// moveRec journals a move under way (keyMoving).
+type moveRec struct {
+	Src string `json:"src"`
+	Dst string `json:"dst"`
+}
+
+// moveTree moves the file or folder src, with everything below it, to
+// dst; the caller holds s.mu. A folder too large for one transaction
+// moves in several: the first also records the move, each moves whole
+// entries (the new key and the old key's deletion in one unit), the last
+// ends the record. So a crash leaves every entry at exactly one of its two
+// paths, and finishMove completes the move at the next start.
+func (s *Service) moveTree(src, dst string) error {
+	rec, _ := json.Marshal(moveRec{Src: src, Dst: dst})
+	return store.Chunked(s.cfg.KV, func(b *store.Batch) error {
+		b.Put(keyMoving, rec)
+		b.Cut()
+		move := func(pre, from, to string, v []byte) error {
+			if pre == prefixMeta {
+				var e Entry
+				if err := json.Unmarshal(v, &e); err != nil {
+					return err
+				}
+				e.Path = to
+				v, _ = json.Marshal(e)
+			}
+			b.Put([]byte(pre+to), v)
+			b.Delete([]byte(pre + from))
+			b.Cut()
+			return nil
+		}
+		for _, pre := range []string{prefixMeta, prefixDir} {
+			if v, err := s.cfg.KV.Get([]byte(pre + src)); err == nil {
+				if err := move(pre, src, dst, v); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			prefix := under(pre, src)
+			err := s.cfg.KV.Scan(prefix, func(k, v []byte) error {
+				rest := string(k[len(prefix):])
+				return move(pre, src+"/"+rest, dst+"/"+rest, v)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		b.Delete(keyMoving)
+		return nil
+	})
+}
+
+// finishMove completes a move a crash interrupted (see moveTree).
+func (s *Service) finishMove() error {
+	var rec moveRec
+	if err := store.GetJSON(s.cfg.KV, keyMoving, &rec); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("finishing an interrupted move", "from", rec.Src, "to", rec.Dst)
+	if err := s.moveTree(rec.Src, rec.Dst); err != nil {
+		return err
+	}
+	s.dirty()
+	return nil
 }
 
 // Remove deletes a file (and its shards from their holders), or a folder;
@@ -378,47 +411,58 @@ func (s *Service) Remove(ctx context.Context, p string, recursive bool) (int, er
 		return 0, err
 	}
 	s.mu.Lock()
-	var mans []*Manifest
-	var dels [][]byte
+	type file struct {
+		key []byte
+		id  codec.FileID
+	}
+	var files []file
+	var others [][]byte // folders, and entries that do not decode
 	if e, err := s.Stat(p); err == nil {
-		if m, err := s.loadManifest(e.File); err == nil {
-			mans = append(mans, m)
-		}
-		dels = append(dels, metaKey(p), manKey(e.File))
+		files = append(files, file{metaKey(p), e.File})
 	} else if s.isDir(p) {
-		var entries []Entry
 		s.cfg.KV.Scan(under(prefixMeta, p), func(k, v []byte) error {
 			var e Entry
 			if json.Unmarshal(v, &e) == nil {
-				entries = append(entries, e)
+				files = append(files, file{slices.Clone(k), e.File})
+			} else {
+				others = append(others, slices.Clone(k))
 			}
-			dels = append(dels, slices.Clone(k))
 			return nil
 		})
 		s.cfg.KV.Scan(under(prefixDir, p), func(k, v []byte) error {
-			dels = append(dels, slices.Clone(k))
+			others = append(others, slices.Clone(k))
 			return nil
 		})
-		if len(dels) > 0 && !recursive {
+		if len(files)+len(others) > 0 && !recursive {
 			s.mu.Unlock()
 			return 0, fmt.Errorf("%w: %s (remove it recursively)", ErrNotEmpty, p)
 		}
 		if p != "/" {
-			dels = append(dels, dirKey(p))
-		}
-		for _, e := range entries {
-			if m, err := s.loadManifest(e.File); err == nil {
-				mans = append(mans, m)
-			}
-			dels = append(dels, manKey(e.File))
+			others = append(others, dirKey(p))
 		}
 	} else {
 		s.mu.Unlock()
 		return 0, fmt.Errorf("%w: %s", ErrNotFound, p)
 	}
-	err = s.cfg.KV.Batch(func(b *store.Batch) error {
-		for _, k := range dels {
+	var mans []*Manifest
+	for _, f := range files {
+		if m, err := s.loadManifest(f.id); err == nil {
+			mans = append(mans, m)
+		}
+	}
+	// A large folder goes in several transactions. Each drops whole
+	// files, an entry with its manifest, and the folders go last: a crash
+	// leaves whole files under a folder that still shows, and rm -r again
+	// finishes.
+	err = store.Chunked(s.cfg.KV, func(b *store.Batch) error {
+		for _, f := range files {
+			b.Delete(f.key)
+			b.Delete(manKey(f.id))
+			b.Cut()
+		}
+		for _, k := range others {
 			b.Delete(k)
+			b.Cut()
 		}
 		return nil
 	})

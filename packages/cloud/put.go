@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,20 +46,28 @@ func pendingKey(file codec.FileID, i int) []byte {
 	return fmt.Appendf(nil, "%s%s/%08d", prefixPending, file, i)
 }
 
-// dropPending deletes every journal record of file.
-func (s *Service) dropPending(file codec.FileID) {
+// pendingFile is the file whose journal record is under key.
+func pendingFile(key []byte) (codec.FileID, error) {
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(key), prefixPending), "/")
+	return codec.ParseFileID(id)
+}
+
+// dropPending deletes every journal record of file, in as many
+// transactions as they need; each record goes whole, so a crash leaves
+// records that still name their shards.
+func (s *Service) dropPending(file codec.FileID) error {
 	prefix := []byte(prefixPending + file.String())
-	var keys [][]byte
-	s.cfg.KV.Scan(prefix, func(k, _ []byte) error {
-		keys = append(keys, slices.Clone(k))
-		return nil
-	})
-	s.cfg.KV.Batch(func(b *store.Batch) error {
-		for _, k := range keys {
+	err := store.Chunked(s.cfg.KV, func(b *store.Batch) error {
+		return s.cfg.KV.Scan(prefix, func(k, _ []byte) error {
 			b.Delete(k)
-		}
-		return nil
+			b.Cut()
+			return nil
+		})
 	})
+	if err != nil {
+		s.log.Warn("journal records of a put not deleted", "file", file, "err", err)
+	}
+	return err
 }
 
 // placer chooses holders for one put. Every shard of a segment goes to a
@@ -206,6 +215,92 @@ func (s *Service) newPlacer(k, m int, force bool) (*placer, error) {
 // it returns a complete manifest, or every shard it placed is deleted
 // (best effort) and it returns an error.
 func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, key []byte, o PutOptions) (man *Manifest, err error) {
+	job, err := s.newPutJob(file, key, o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			job.undo(context.WithoutCancel(ctx))
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	br := bufio.NewReaderSize(r, 64<<10)
+	seg := job.man.SegmentSize
+	var size int64
+	slots := make(chan struct{}, s.cfg.InFlight) // bounds this put's memory
+	s.bufs.begin()
+	defer s.bufs.end()
+	release := func(buf []byte) {
+		s.bufs.put(buf)
+		<-slots
+	}
+	for i := 0; ; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+			return nil, errors.Join(g.Wait(), gctx.Err())
+		}
+		buf := s.bufs.get(job.coder.BufSize(seg))
+		n, last, err := readSegment(br, buf[:seg])
+		if err == nil && i >= 1<<31 {
+			err = errors.New("cloud: file too large")
+		}
+		if err != nil {
+			release(buf)
+			g.Wait()
+			return nil, err
+		}
+		size += int64(n)
+		job.addSegment()
+		g.Go(func() error {
+			defer release(buf)
+			return job.storeSegment(gctx, i, buf, n, last)
+		})
+		if last {
+			break
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("cloud: put: %w", err)
+	}
+	job.man.Size = size
+	return job.man, nil
+}
+
+// readSegment fills buf from r and reports whether the file ends with it
+// (a segment that fills buf exactly is the last if nothing follows).
+func readSegment(r *bufio.Reader, buf []byte) (n int, last bool, err error) {
+	n, err = io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return n, true, nil
+	case err != nil:
+		return n, false, fmt.Errorf("cloud: reading the file: %w", err)
+	}
+	if _, err := r.Peek(1); err == io.EOF {
+		return n, true, nil
+	} else if err != nil {
+		return n, false, fmt.Errorf("cloud: reading the file: %w", err)
+	}
+	return n, false, nil
+}
+
+// putJob is what the segments of one put share.
+type putJob struct {
+	s        *Service
+	coder    *codec.Coder
+	sealer   *codec.Sealer
+	pl       *placer
+	progress func(done int64)
+	done     atomic.Int64 // plaintext bytes placed
+
+	mu     sync.Mutex
+	man    *Manifest  // Segments fill in as they are placed
+	placed []ShardRef // every shard stored so far, for undo
+}
+
+func (s *Service) newPutJob(file codec.FileID, key []byte, o PutOptions) (*putJob, error) {
 	k, m := o.K, o.M
 	if k == 0 {
 		k, m = s.cfg.K, s.cfg.M
@@ -222,114 +317,59 @@ func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, k
 	if err != nil {
 		return nil, err
 	}
-	seg := s.cfg.SegmentSize
-	man = &Manifest{Version: ManifestVersion, File: file, K: k, M: m, SegmentSize: seg, Created: s.cfg.Clock().UTC()}
+	man := &Manifest{Version: ManifestVersion, File: file, K: k, M: m, SegmentSize: s.cfg.SegmentSize, Created: s.cfg.Clock().UTC()}
+	return &putJob{s: s, coder: coder, sealer: sealer, pl: pl, progress: o.Progress, man: man}, nil
+}
 
-	// The journal has one small record per segment, written before its
-	// shards go out and again once their holders are known: segments do
-	// not wait on each other, and a record's size does not grow with the
-	// file.
-	writeJournal := func(i int, refs []ShardRef) error {
-		return store.PutJSON(s.cfg.KV, pendingKey(file, i), &pendingPut{Segments: map[int][]ShardRef{i: refs}})
-	}
-	var placedMu sync.Mutex
-	var placed []ShardRef
-	defer func() {
-		if err == nil {
-			return
-		}
-		placedMu.Lock()
-		refs := slices.Clone(placed)
-		placedMu.Unlock()
-		s.deleteShards(context.WithoutCancel(ctx), refs)
-		s.dropPending(file)
-	}()
+// addSegment makes room in the manifest for the next segment read.
+func (j *putJob) addSegment() {
+	j.mu.Lock()
+	j.man.Segments = append(j.man.Segments, Segment{})
+	j.mu.Unlock()
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	var segsMu sync.Mutex
-	var done atomic.Int64
-	br := bufio.NewReaderSize(r, 64<<10)
-	var size int64
-	slots := make(chan struct{}, s.cfg.InFlight) // bounds this put's memory
-	s.bufs.begin()
-	defer s.bufs.end()
-	release := func(buf []byte) {
-		s.bufs.put(buf)
-		<-slots
+// storeSegment seals and encodes segment i (its n bytes in buf) and
+// places its shards. The journal has one small record per segment,
+// written before its shards go out: segments do not wait on each other,
+// and a record's size does not grow with the file.
+func (j *putJob) storeSegment(ctx context.Context, i int, buf []byte, n int, last bool) error {
+	enc, err := codec.EncodeSegment(j.sealer, j.coder, buf, n, uint32(i), last)
+	if err != nil {
+		return err
 	}
-	for i := 0; ; i++ {
-		select {
-		case slots <- struct{}{}:
-		case <-gctx.Done():
-			return nil, errors.Join(g.Wait(), gctx.Err())
-		}
-		buf := s.bufs.get(coder.BufSize(seg))
-		n, rerr := io.ReadFull(br, buf[:seg])
-		last := false
-		switch {
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
-			last = true
-		case rerr != nil:
-			release(buf)
-			g.Wait()
-			return nil, fmt.Errorf("cloud: reading the file: %w", rerr)
-		default:
-			if _, perr := br.Peek(1); perr == io.EOF {
-				last = true
-			} else if perr != nil {
-				release(buf)
-				g.Wait()
-				return nil, fmt.Errorf("cloud: reading the file: %w", perr)
-			}
-		}
-		if i >= 1<<31 {
-			release(buf)
-			g.Wait()
-			return nil, errors.New("cloud: file too large")
-		}
-		size += int64(n)
-		segsMu.Lock()
-		man.Segments = append(man.Segments, Segment{})
-		segsMu.Unlock()
-		g.Go(func() error {
-			defer release(buf)
-			enc, err := codec.EncodeSegment(sealer, coder, buf, n, uint32(i), last)
-			if err != nil {
-				return err
-			}
-			refs := make([]ShardRef, len(enc.IDs))
-			for j, id := range enc.IDs {
-				refs[j].ID = id
-			}
-			if err := writeJournal(i, refs); err != nil { // IDs known, holders not yet
-				return err
-			}
-			err = s.placeSegment(gctx, pl, i, enc.Shards, enc.IDs, refs, func(r ShardRef) {
-				placedMu.Lock()
-				placed = append(placed, r)
-				placedMu.Unlock()
-			})
-			if err != nil {
-				return err
-			}
-			segsMu.Lock()
-			man.Segments[i] = Segment{Len: enc.Len, Shards: refs}
-			segsMu.Unlock()
-			d := done.Add(int64(n))
-			if o.Progress != nil {
-				o.Progress(d)
-			}
-			return nil
-		})
-		if last {
-			break
-		}
+	refs := make([]ShardRef, len(enc.IDs))
+	for k, id := range enc.IDs {
+		refs[k].ID = id
 	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("cloud: put: %w", err)
+	rec := &pendingPut{Segments: map[int][]ShardRef{i: refs}} // IDs known, holders not yet
+	if err := store.PutJSON(j.s.cfg.KV, pendingKey(j.man.File, i), rec); err != nil {
+		return err
 	}
-	man.Size = size
-	return man, nil
+	err = j.s.placeSegment(ctx, j.pl, i, enc.Shards, enc.IDs, refs, func(r ShardRef) {
+		j.mu.Lock()
+		j.placed = append(j.placed, r)
+		j.mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.man.Segments[i] = Segment{Len: enc.Len, Shards: refs}
+	j.mu.Unlock()
+	d := j.done.Add(int64(n))
+	if j.progress != nil {
+		j.progress(d)
+	}
+	return nil
+}
+
+// undo deletes the shards the put placed (best effort) and its journal.
+func (j *putJob) undo(ctx context.Context) {
+	j.mu.Lock()
+	refs := slices.Clone(j.placed)
+	j.mu.Unlock()
+	j.s.deleteShards(ctx, refs)
+	j.s.dropPending(j.man.File)
 }
 
 // deleteShards removes shards from their holders, best effort.
@@ -369,6 +409,14 @@ func (s *Service) cleanupPending(ctx context.Context) {
 		return nil
 	})
 	for _, j := range jobs {
+		// A crash between a put's commit and the end of its journal.
+		if f, err := pendingFile(j.key); err == nil {
+			if _, err := s.cfg.KV.Get(manKey(f)); err == nil {
+				s.log.Info("dropping the journal of a committed put", "key", string(j.key))
+				s.cfg.KV.Delete(j.key)
+				continue
+			}
+		}
 		var refs []ShardRef
 		for _, seg := range j.p.Segments {
 			for _, r := range seg {

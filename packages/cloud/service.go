@@ -207,6 +207,13 @@ func New(cfg Config) (*Service, error) {
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("cloud: load owner key: %w", err)
 	}
+	// Finish what a crash cut off before anything reads the index.
+	if err := s.finishMove(); err != nil {
+		return nil, fmt.Errorf("cloud: finishing an interrupted move: %w", err)
+	}
+	if _, err := cfg.KV.Get(keyRecovering); err == nil {
+		s.log.Warn("a recovery was interrupted and the index is incomplete: run cloud recover again")
+	}
 	if cfg.Host != nil {
 		s.registerProtocols()
 	}
@@ -242,6 +249,8 @@ var (
 	prefixShared  = "cloud/shared/"  // + owner peer ID + "/" + token ID → received share
 	prefixRoots   = "cloud/roots/"   // + owner public key → root record kept for a friend
 	keyBackup     = []byte("cloud/backup")
+	keyMoving     = []byte("cloud/moving")     // a move under way (moveRec)
+	keyRecovering = []byte("cloud/recovering") // a recovery under way
 )
 
 func manKey(f codec.FileID) []byte { return []byte(prefixMan + f.String()) }
@@ -271,6 +280,9 @@ func (s *Service) Setup() (string, error) {
 	defer s.mu.Unlock()
 	if s.owner.Load() != nil {
 		return "", fmt.Errorf("cloud: owner key already set up: %w", ErrExists)
+	}
+	if _, err := s.cfg.KV.Get(keyRecovering); err == nil {
+		return "", fmt.Errorf("cloud: a recovery was cut off and left part of an index: run recover again with the phrase: %w", ErrExists)
 	}
 	o := keys.New()
 	sec := o.Secret()

@@ -28,13 +28,33 @@ type KV interface {
 	// Scan calls fn for every key with the prefix, in key order. fn must
 	// not keep k or v after it returns.
 	Scan(prefix []byte, fn func(k, v []byte) error) error
-	// Batch applies puts and deletes atomically.
+	// Batch applies puts and deletes atomically. A batch within
+	// MaxBatchOps and MaxBatchBytes always fits; a larger one may fail
+	// with ErrBatchTooLarge, and then applies nothing. Writes that may
+	// not fit go through Chunked.
 	Batch(func(b *Batch) error) error
 }
 
-// Batch collects writes applied atomically by KV.Batch.
+// ErrBatchTooLarge is returned by KV.Batch for a batch larger than the
+// KV can apply in one transaction.
+var ErrBatchTooLarge = errors.New("store: batch too large for one transaction")
+
+// Every KV applies a batch of up to MaxBatchOps writes whose keys and
+// values take up to MaxBatchBytes (counting batchOpOverhead per write) in
+// one transaction. badger's limit, with the memtable Open sets, is about
+// 6,500 writes or 630 KB; these leave room for its own accounting.
+const (
+	MaxBatchOps     = 2048
+	MaxBatchBytes   = 256 << 10
+	batchOpOverhead = 16
+)
+
+// Batch collects writes. KV.Batch applies them all in one transaction;
+// Chunked applies them in order in as many as it needs, splitting only
+// where Cut was called.
 type Batch struct {
-	ops []op
+	ops  []op
+	cuts []int // len(ops) at each Cut
 }
 
 type op struct {
@@ -49,6 +69,57 @@ func (b *Batch) Put(key, value []byte) {
 
 // Delete adds a deletion to the batch.
 func (b *Batch) Delete(key []byte) { b.ops = append(b.ops, op{key: bytes.Clone(key), del: true}) }
+
+// Cut ends a unit of writes: Chunked keeps the writes between two cuts in
+// one transaction and may commit them before the writes after the cut.
+// KV.Batch ignores cuts.
+func (b *Batch) Cut() {
+	if n := len(b.ops); n > 0 && (len(b.cuts) == 0 || b.cuts[len(b.cuts)-1] != n) {
+		b.cuts = append(b.cuts, n)
+	}
+}
+
+// Chunked applies the writes fn collects for writes that may exceed one
+// transaction (a folder of thousands of files). It applies them in order,
+// packing whole units (the writes between two Cuts; without a cut, the
+// whole batch) into KV.Batch calls within MaxBatchOps and MaxBatchBytes;
+// a unit over the limits goes alone and may fail with ErrBatchTooLarge.
+//
+// What it keeps: each unit is atomic, and units commit in order, so a
+// crash or an error leaves exactly the units before some cut applied. It
+// does not isolate: other writers may run between two transactions. So a
+// caller orders its units so that every such prefix is a state it can
+// read correctly and finish (or journals the operation in the first unit
+// and ends the journal in the last), and serializes its writers.
+func Chunked(kv KV, fn func(b *Batch) error) error {
+	var all Batch
+	if err := fn(&all); err != nil {
+		return err
+	}
+	all.Cut()
+	apply := func(ops []op) error {
+		if len(ops) == 0 {
+			return nil
+		}
+		return kv.Batch(func(b *Batch) error { b.ops = ops; return nil })
+	}
+	// ops[from:to] is the chunk being packed; units are contiguous.
+	from, to, size := 0, 0, 0
+	for _, end := range all.cuts {
+		n := 0
+		for _, o := range all.ops[to:end] {
+			n += len(o.key) + len(o.value) + batchOpOverhead
+		}
+		if to > from && (end-from > MaxBatchOps || size+n > MaxBatchBytes) {
+			if err := apply(all.ops[from:to]); err != nil {
+				return err
+			}
+			from, size = to, 0
+		}
+		to, size = end, size+n
+	}
+	return apply(all.ops[from:to])
+}
 
 // DB is a badger-backed KV.
 type DB struct {
@@ -158,6 +229,9 @@ func (d *DB) Batch(fn func(b *Batch) error) error {
 				err = txn.Delete(o.key)
 			} else {
 				err = txn.Set(o.key, o.value)
+			}
+			if errors.Is(err, badger.ErrTxnTooBig) {
+				return fmt.Errorf("%w (%d writes)", ErrBatchTooLarge, len(b.ops))
 			}
 			if err != nil {
 				return err

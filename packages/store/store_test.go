@@ -37,3 +37,18 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("after reopen Get = %q, %v", v, err)
 	}
 }
+
+// The limits every KV promises must sit inside badger's, as Open sizes
+// them (badger adds 10 bytes a write, a little less than ours).
+func TestBatchLimitsWithinBadger(t *testing.T) {
+	db, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := db.Badger()
+	if store.MaxBatchOps >= int(b.MaxBatchCount()) || store.MaxBatchBytes >= b.MaxBatchSize() {
+		t.Fatalf("store limits %d writes, %d bytes; badger's %d, %d", store.MaxBatchOps, store.MaxBatchBytes, b.MaxBatchCount(), b.MaxBatchSize())
+	}
+	t.Logf("store limits %d writes, %d bytes; badger's %d, %d", store.MaxBatchOps, store.MaxBatchBytes, b.MaxBatchCount(), b.MaxBatchSize())
+}

@@ -101,4 +101,148 @@ func Run(t *testing.T, kv store.KV) {
 	if err := store.GetJSON(kv, []byte("bad"), &got); err == nil {
 		t.Fatal("GetJSON of invalid JSON did not fail")
 	}
+	t.Run("large batches", func(t *testing.T) { runLarge(t, kv) })
+}
+
+// runLarge checks the batch limits and store.Chunked with more writes
+// than one transaction holds. It uses keys under "big/".
+func runLarge(t *testing.T, kv store.KV) {
+	count := func(prefix string) int {
+		n := 0
+		if err := kv.Scan([]byte(prefix), func(k, v []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// A batch at the limits fits, with many small writes or fewer values
+	// of up to 1 KiB (which a KV may count in full).
+	for _, ops := range []int{store.MaxBatchOps, 250} {
+		per := store.MaxBatchBytes/ops - 16 // key and value of one write
+		err := kv.Batch(func(b *store.Batch) error {
+			for i := range ops {
+				k := fmt.Appendf(nil, "big/limit/%06d", i)
+				b.Put(k, bytes.Repeat([]byte{'v'}, per-len(k)))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("a batch of %d writes within the limits: %v", ops, err)
+		}
+		if n := count("big/limit/"); n != ops {
+			t.Fatalf("batch at the limits applied %d of %d writes", n, ops)
+		}
+		if err := store.Chunked(kv, func(b *store.Batch) error {
+			for i := range ops {
+				b.Delete(fmt.Appendf(nil, "big/limit/%06d", i))
+				b.Cut()
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Far more than one transaction: one Batch applies all or nothing;
+	// Chunked applies all.
+	const n = 20 * store.MaxBatchOps
+	put := func(b *store.Batch, cut bool) error {
+		for i := range n {
+			b.Put(fmt.Appendf(nil, "big/%06d", i), []byte("value of some length"))
+			if cut {
+				b.Cut()
+			}
+		}
+		return nil
+	}
+	if err := kv.Batch(func(b *store.Batch) error { return put(b, false) }); err == nil {
+		if c := count("big/"); c != n {
+			t.Fatalf("an oversized batch applied %d of %d writes", c, n)
+		}
+	} else if !errors.Is(err, store.ErrBatchTooLarge) {
+		t.Fatalf("oversized Batch = %v, want ErrBatchTooLarge", err)
+	} else if c := count("big/"); c != 0 {
+		t.Fatalf("a failed oversized batch applied %d writes", c)
+	}
+	// Chunked without cuts is one unit: all or nothing, like Batch.
+	if err := store.Chunked(kv, func(b *store.Batch) error { return put(b, false) }); err != nil && !errors.Is(err, store.ErrBatchTooLarge) {
+		t.Fatalf("Chunked of one oversized unit = %v", err)
+	} else if c := count("big/"); c != 0 && c != n {
+		t.Fatalf("Chunked split a unit: %d of %d writes", c, n)
+	}
+	boom := errors.New("boom")
+	if err := store.Chunked(kv, func(b *store.Batch) error { put(b, true); return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Chunked error = %v", err)
+	}
+	if err := store.Chunked(kv, func(b *store.Batch) error { return put(b, true) }); err != nil {
+		t.Fatalf("Chunked of %d writes: %v", n, err)
+	}
+	if c := count("big/"); c != n {
+		t.Fatalf("Chunked applied %d of %d writes", c, n)
+	}
+	// Later writes win over earlier ones in other transactions.
+	err := store.Chunked(kv, func(b *store.Batch) error {
+		b.Put([]byte("big/order"), []byte("1"))
+		b.Cut()
+		for i := range n {
+			b.Delete(fmt.Appendf(nil, "big/%06d", i))
+			b.Cut()
+		}
+		b.Put([]byte("big/order"), []byte("2"))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := kv.Get([]byte("big/order")); err != nil || string(v) != "2" {
+		t.Fatalf("big/order = %q, %v; want the last write", v, err)
+	}
+	if c := count("big/"); c != 1 {
+		t.Fatalf("%d keys left after the chunked delete", c)
+	}
+
+	// A failure part way leaves whole units, and only a prefix of them.
+	failing := &failAfter{KV: kv, left: 3}
+	err = store.Chunked(failing, func(b *store.Batch) error {
+		for i := range n / 3 {
+			for _, part := range []string{"a", "b", "c"} {
+				b.Put(fmt.Appendf(nil, "big/unit/%06d/%s", i, part), bytes.Repeat([]byte{'u'}, 40+i%300))
+			}
+			b.Cut()
+		}
+		return nil
+	})
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("Chunked through a failing KV = %v", err)
+	}
+	parts := map[int]int{}
+	kv.Scan([]byte("big/unit/"), func(k, v []byte) error {
+		var i int
+		fmt.Sscanf(string(k), "big/unit/%06d/", &i)
+		parts[i]++
+		return nil
+	})
+	if len(parts) == 0 || len(parts) == n/3 {
+		t.Fatalf("%d of %d units applied; want some, not all", len(parts), n/3)
+	}
+	for i := range len(parts) {
+		if parts[i] != 3 {
+			t.Fatalf("unit %d applied %d of 3 writes (applied units: %d)", i, parts[i], len(parts))
+		}
+	}
+}
+
+var errInjected = errors.New("storetest: injected failure")
+
+// failAfter fails every Batch after the first left ones, as a crash would.
+type failAfter struct {
+	store.KV
+	left int
+}
+
+func (f *failAfter) Batch(fn func(*store.Batch) error) error {
+	if f.left == 0 {
+		return errInjected
+	}
+	f.left--
+	return f.KV.Batch(fn)
 }

@@ -1,0 +1,386 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/keys"
+
+	"oepc.dev/oepcos/packages/p2p/p2ptest"
+	"oepc.dev/oepcos/packages/store"
+)
+
+// Tests of index operations on more entries than one badger transaction
+// holds (about 6,500 writes), and of their order across a crash.
+
+// addFiles writes n index entries under dir straight into the KV, as if
+// n tiny files had been put at 1+0: each has a manifest of one segment
+// with one shard (a random ID, one byte) on the fake holders. Putting
+// them through the pipeline would take minutes.
+func addFiles(t testing.TB, kv store.KV, f *fakeHolders, holders []peer.ID, dir string, n int) {
+	t.Helper()
+	err := store.Chunked(kv, func(b *store.Batch) error {
+		for i := range n {
+			file := codec.NewFileID()
+			man := &Manifest{Version: ManifestVersion, File: file, Size: 1, K: 1, M: 0,
+				SegmentSize: seg, WrappedKey: make([]byte, wrappedKeySize), Created: time.Now().UTC(),
+				Segments: []Segment{{Len: 1 + codec.Overhead}}}
+			var id codec.ShardID
+			rand.Read(id[:])
+			h := holders[i%len(holders)]
+			f.set(func() { f.boxes[h][id] = []byte{1} })
+			man.Segments[0].Shards = []ShardRef{{ID: id, Holder: h}}
+			mb, err := MarshalManifest(man)
+			if err != nil {
+				return err
+			}
+			p := fmt.Sprintf("%s/d%02d/f%05d", dir, i%50, i)
+			eb, _ := json.Marshal(&Entry{Path: p, File: file, Size: 1, K: 1, M: 0, Created: man.Created})
+			b.Put(metaKey(p), eb)
+			b.Put(manKey(file), mb)
+			b.Cut()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkIndex checks that every entry has its manifest and returns how
+// many entries lie under dir and how many manifests there are.
+func checkIndex(t testing.TB, kv store.KV, dir string) (under, manifests int) {
+	t.Helper()
+	mans := map[string]bool{}
+	kv.Scan([]byte(prefixMan), func(k, v []byte) error { mans[string(k)] = true; return nil })
+	files := map[codec.FileID]string{}
+	kv.Scan([]byte(prefixMeta+"/"), func(k, v []byte) error {
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			t.Fatalf("entry %s: %v", k, err)
+		}
+		if e.Path != string(k[len(prefixMeta):]) {
+			t.Fatalf("entry %s says path %s", k, e.Path)
+		}
+		if other, ok := files[e.File]; ok {
+			t.Fatalf("file %s indexed twice: %s and %s", e.File, other, e.Path)
+		}
+		files[e.File] = e.Path
+		if strings.HasPrefix(e.Path, dir+"/") {
+			under++
+		}
+		if !mans[string(manKey(e.File))] {
+			t.Fatalf("%s: no manifest", e.Path)
+		}
+		return nil
+	})
+	return under, len(mans)
+}
+
+// TestTwentyThousandFiles moves, backs up, recovers and removes a folder
+// of 20,000 files (and a few real ones beside them).
+func TestTwentyThousandFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 files take a while under the race detector")
+	}
+	const n = 20000
+	boxes, f := newNet(t, 3)
+	a := boxes[0]
+	a.s.cfg.SegmentSize = 1 << 20 // the index backup is ~25 MB: few segments, a small root record
+	ctx := context.Background()
+	holders := []peer.ID{boxes[0].h.ID(), boxes[1].h.ID(), boxes[2].h.ID()}
+	real := map[string][]byte{}
+	for i := range 3 {
+		p := fmt.Sprintf("/photos/real%d", i)
+		real[p] = randBytes(100 + i)
+		if _, err := a.s.Put(ctx, p, bytes.NewReader(real[p]), PutOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addFiles(t, a.kv, f, holders, "/photos", n)
+	for i := range 50 {
+		if err := a.s.Mkdir(fmt.Sprintf("/photos/empty%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t0 := time.Now()
+	if _, err := a.s.Move("/photos", "/archive/photos"); err != nil {
+		t.Fatalf("mv of %d files: %v", n, err)
+	}
+	t.Logf("mv of %d files: %v", n+3, time.Since(t0))
+	if under, mans := checkIndex(t, a.kv, "/archive/photos"); under != n+3 || mans != n+3 {
+		t.Fatalf("after mv: %d files under /archive/photos, %d manifests", under, mans)
+	}
+	if items, _ := a.s.List("/"); len(items) != 1 || items[0].Name != "archive" {
+		t.Fatalf("ls / after mv: %+v", items)
+	}
+	if items, _ := a.s.List("/archive/photos"); len(items) != 50+50+3 {
+		t.Fatalf("ls /archive/photos after mv: %d items", len(items))
+	}
+
+	t0 = time.Now()
+	if _, err := a.s.Backup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("backup of %d files: %v", n+3, time.Since(t0))
+	a.h.Close()
+	fresh := newP2PBox(t, f, func() []peer.ID { return holders[1:] }, nil)
+	for _, b := range boxes[1:] {
+		b.friends[fresh.h.ID()] = true
+		fresh.friends[b.h.ID()] = true
+		p2ptest.Connect(t, fresh.h, b.h)
+	}
+	t0 = time.Now()
+	phrase, _ := a.s.Owner()
+	got, err := fresh.s.Recover(ctx, phrase.Phrase())
+	if err != nil || got != n+3 {
+		t.Fatalf("recover of %d files: %d, %v", n+3, got, err)
+	}
+	t.Logf("recover of %d files: %v", n+3, time.Since(t0))
+	if under, mans := checkIndex(t, fresh.kv, "/archive/photos"); under != n+3 || mans != n+3 {
+		t.Fatalf("after recover: %d files under /archive/photos, %d manifests", under, mans)
+	}
+	for p, d := range real {
+		var buf bytes.Buffer
+		p = "/archive" + p
+		if _, err := fresh.s.Get(ctx, p, &buf); err != nil || !bytes.Equal(buf.Bytes(), d) {
+			t.Fatalf("get %s after recover: %v", p, err)
+		}
+	}
+
+	before := f.count()
+	t0 = time.Now()
+	removed, err := fresh.s.Remove(ctx, "/archive", true)
+	if err != nil || removed != n+3 {
+		t.Fatalf("rm -r of %d files: %d, %v", n+3, removed, err)
+	}
+	t.Logf("rm -r of %d files: %v", n+3, time.Since(t0))
+	if under, mans := checkIndex(t, fresh.kv, "/"); under != 0 || mans != 0 {
+		t.Fatalf("after rm -r: %d files, %d manifests", under, mans)
+	}
+	if items, _ := fresh.s.List("/"); len(items) != 0 {
+		t.Fatalf("ls / after rm -r: %d items", len(items))
+	}
+	if gone := before - f.count(); gone != n+6*3 {
+		t.Fatalf("rm -r deleted %d shards, want %d", gone, n+6*3)
+	}
+}
+
+// crashKV fails every Batch after the first left ones, as if the box
+// died there; reads and single writes go through.
+type crashKV struct {
+	store.KV
+	left int
+}
+
+var errCrash = errors.New("test: crashed")
+
+func (c *crashKV) Batch(fn func(*store.Batch) error) error {
+	if c.left == 0 {
+		return errCrash
+	}
+	c.left--
+	return c.KV.Batch(fn)
+}
+
+// A folder move cut off between transactions leaves every file at
+// exactly one of its two paths, and the next start finishes it.
+func TestMoveFinishedAfterCrash(t *testing.T) {
+	crash := &crashKV{left: -1}
+	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
+	const n = 5000
+	addFiles(t, e.kv, e.f, e.peers, "/src", n)
+	e.s.Mkdir("/src/empty")
+	crash.left = 2
+	if _, err := e.s.Move("/src", "/dst"); !errors.Is(err, errCrash) {
+		t.Fatalf("mv through a crashing KV: %v", err)
+	}
+	src, _ := checkIndex(t, e.kv, "/src")
+	dst, _ := checkIndex(t, e.kv, "/dst")
+	if src == 0 || dst == 0 || src+dst != n {
+		t.Fatalf("after the crash: %d files at /src, %d at /dst; want some at each, %d in all", src, dst, n)
+	}
+	// The restart.
+	s, err := New(Config{KV: e.kv, Holders: e.f, Peers: func() []peer.ID { return e.peers }, Owner: keys.New(), SegmentSize: seg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ = checkIndex(t, e.kv, "/src")
+	dst, _ = checkIndex(t, e.kv, "/dst")
+	if src != 0 || dst != n || s.isDir("/src") || !s.isDir("/dst/empty") {
+		t.Fatalf("after the restart: %d files at /src, %d at /dst", src, dst)
+	}
+	if _, err := e.kv.Get(keyMoving); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("move record left: %v", err)
+	}
+}
+
+// An rm -r cut off between transactions leaves whole entries (each with
+// its manifest), and running it again removes the rest.
+func TestRemoveAfterCrash(t *testing.T) {
+	crash := &crashKV{left: -1}
+	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
+	const n = 5000
+	addFiles(t, e.kv, e.f, e.peers, "/src", n)
+	crash.left = 2
+	if _, err := e.s.Remove(context.Background(), "/src", true); !errors.Is(err, errCrash) {
+		t.Fatalf("rm -r through a crashing KV: %v", err)
+	}
+	left, mans := checkIndex(t, e.kv, "/src")
+	if left == 0 || left == n || mans != left {
+		t.Fatalf("after the crash: %d of %d files left, %d manifests", left, n, mans)
+	}
+	crash.left = -1
+	if got, err := e.s.Remove(context.Background(), "/src", true); err != nil || got != left {
+		t.Fatalf("rm -r again: %d, %v; want %d", got, err, left)
+	}
+	if left, mans := checkIndex(t, e.kv, "/"); left != 0 || mans != 0 || e.s.isDir("/src") {
+		t.Fatalf("after rm -r again: %d files, %d manifests", left, mans)
+	}
+}
+
+// bigManifest is a placed file of n segments at 1+0 whose shards are on
+// the fake holders, with the journal record a put writes per segment.
+func bigManifest(t *testing.T, e *testEnv, n int) *Manifest {
+	t.Helper()
+	man := &Manifest{Version: ManifestVersion, File: codec.NewFileID(), Size: int64(n) * seg, K: 1, M: 0,
+		SegmentSize: seg, WrappedKey: make([]byte, wrappedKeySize), Created: time.Now().UTC()}
+	err := store.Chunked(e.kv, func(b *store.Batch) error {
+		for i := range n {
+			var id codec.ShardID
+			rand.Read(id[:])
+			h := e.peers[i%len(e.peers)]
+			e.f.set(func() { e.f.boxes[h][id] = []byte{1} })
+			refs := []ShardRef{{ID: id, Holder: h}}
+			man.Segments = append(man.Segments, Segment{Len: seg + codec.Overhead, Shards: refs})
+			v, _ := json.Marshal(&pendingPut{Segments: map[int][]ShardRef{i: refs}})
+			b.Put(pendingKey(man.File, i), v)
+			b.Cut()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return man
+}
+
+func journalRecords(kv store.KV) int {
+	n := 0
+	kv.Scan([]byte(prefixPending), func(k, v []byte) error { n++; return nil })
+	return n
+}
+
+// A put with more segments than one transaction has room for journal
+// deletions (8 MiB segments: above about 51 GiB) commits, and keeps its
+// shards.
+func TestCommitManyJournalRecords(t *testing.T) {
+	e := newEnv(t, 6, nil)
+	const n = 8000
+	man := bigManifest(t, e, n)
+	if _, err := e.s.commit(context.Background(), "/huge", man); err != nil {
+		t.Fatalf("commit of %d segments: %v", n, err)
+	}
+	if _, err := e.s.Stat("/huge"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.s.Manifest("/huge"); err != nil || len(got.Segments) != n {
+		t.Fatalf("manifest after commit: %v", err)
+	}
+	if r := journalRecords(e.kv); r != 0 {
+		t.Fatalf("%d journal records left", r)
+	}
+	if c := e.f.count(); c != n {
+		t.Fatalf("%d shards on the holders, want %d", c, n)
+	}
+}
+
+// A crash after a put's commit but before its journal is gone must not
+// cost the file its shards at the next start.
+func TestCrashAfterCommitKeepsShards(t *testing.T) {
+	crash := &crashKV{left: -1}
+	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
+	data := randBytes(3 * seg)
+	crash.left = 1 // the commit, then the box dies
+	e.put(t, "/f", data, PutOptions{})
+	if r := journalRecords(e.kv); r != 3 {
+		t.Fatalf("%d journal records after the crash, want 3", r)
+	}
+	shards := e.f.count()
+	// The restart.
+	s, err := New(Config{KV: e.kv, Holders: e.f, Peers: func() []peer.ID { return e.peers }, Owner: e.s.owner.Load(), SegmentSize: seg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cleanupPending(context.Background())
+	if r := journalRecords(e.kv); r != 0 {
+		t.Fatalf("%d journal records left after the clean-up", r)
+	}
+	if c := e.f.count(); c != shards {
+		t.Fatalf("the clean-up deleted %d shards of a committed file", shards-c)
+	}
+	var buf bytes.Buffer
+	if _, err := s.Get(context.Background(), "/f", &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("get after the restart: %v", err)
+	}
+}
+
+// A recovery cut off between transactions leaves no owner key, and Setup
+// refuses; recovering again completes it.
+func TestRecoverAfterCrash(t *testing.T) {
+	boxes, f := newNet(t, 3)
+	a := boxes[0]
+	ctx := context.Background()
+	holders := []peer.ID{boxes[0].h.ID(), boxes[1].h.ID(), boxes[2].h.ID()}
+	const n = 3000
+	addFiles(t, a.kv, f, holders, "/docs", n)
+	if _, err := a.s.Backup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newP2PBox(t, f, func() []peer.ID { return holders[1:] }, nil)
+	for _, b := range boxes[1:] {
+		b.friends[fresh.h.ID()] = true
+		fresh.friends[b.h.ID()] = true
+		p2ptest.Connect(t, fresh.h, b.h)
+	}
+	crash := &crashKV{KV: fresh.kv, left: 2}
+	fresh.s.cfg.KV = crash
+	phrase, _ := a.s.Owner()
+	if _, err := fresh.s.Recover(ctx, phrase.Phrase()); !errors.Is(err, errCrash) {
+		t.Fatalf("recover through a crashing KV: %v", err)
+	}
+	if got, _ := checkIndex(t, fresh.kv, "/docs"); got == 0 || got == n {
+		t.Fatalf("after the crash %d of %d files; want some", got, n)
+	}
+	if _, err := fresh.kv.Get(keyOwner); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("owner key stored by a recovery cut off: %v", err)
+	}
+	if _, err := fresh.s.Owner(); err == nil {
+		t.Fatal("owner key set by a recovery cut off")
+	}
+	if _, err := fresh.s.Setup(); err == nil {
+		t.Fatal("setup over a partial recovery")
+	}
+	crash.left = -1
+	if got, err := fresh.s.Recover(ctx, phrase.Phrase()); err != nil || got != n {
+		t.Fatalf("recover again: %d, %v", got, err)
+	}
+	if got, mans := checkIndex(t, fresh.kv, "/docs"); got != n || mans != n {
+		t.Fatalf("after recovering again: %d files, %d manifests", got, mans)
+	}
+	if _, err := fresh.kv.Get(keyRecovering); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("recovery mark left: %v", err)
+	}
+}
