@@ -151,7 +151,7 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 		return nil, err
 	}
 	man.WrappedKey = owner.Wrap(key, file[:])
-	return s.commit(ctx, p, man)
+	return s.commit(ctx, p, man, o.freeName)
 }
 
 // commit makes a file whose shards are placed part of the index at p,
@@ -159,8 +159,9 @@ func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) 
 // the put's journal records after it in as many as they need (a file of
 // 51 GiB has more than one transaction holds): a crash in between leaves
 // records of a committed file, which cleanupPending drops without
-// touching its shards.
-func (s *Service) commit(ctx context.Context, p string, man *Manifest) (*Entry, error) {
+// touching its shards. With freeName (a delivery), p is only the wished-for
+// name: the free one is chosen under the index lock.
+func (s *Service) commit(ctx context.Context, p string, man *Manifest, freeName bool) (*Entry, error) {
 	file := man.File
 	e := &Entry{Path: p, File: file, Size: man.Size, K: man.K, M: man.M, Created: man.Created}
 	mb, err := MarshalManifest(man)
@@ -168,7 +169,7 @@ func (s *Service) commit(ctx context.Context, p string, man *Manifest) (*Entry, 
 		return nil, err
 	}
 	s.mu.Lock()
-	if o.freeName {
+	if freeName {
 		if e.Path, err = s.freeName(p); err != nil {
 			s.mu.Unlock()
 			s.deleteShards(context.WithoutCancel(ctx), allRefs(man))

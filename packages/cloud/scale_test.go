@@ -290,7 +290,7 @@ func TestCommitManyJournalRecords(t *testing.T) {
 	e := newEnv(t, 6, nil)
 	const n = 8000
 	man := bigManifest(t, e, n)
-	if _, err := e.s.commit(context.Background(), "/huge", man); err != nil {
+	if _, err := e.s.commit(context.Background(), "/huge", man, false); err != nil {
 		t.Fatalf("commit of %d segments: %v", n, err)
 	}
 	if _, err := e.s.Stat("/huge"); err != nil {
