@@ -2,7 +2,9 @@ package shard
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -48,11 +50,20 @@ type Client struct {
 	// shard size at MinRate bytes per second. The context may be shorter.
 	Timeout time.Duration
 	MinRate int64
+	key     ed25519.PrivateKey // signs put, delete and list
 }
 
 // NewClient returns a client using h.
 func NewClient(h host.Host) *Client {
 	return &Client{h: h, Timeout: 20 * time.Second, MinRate: 64 << 10}
+}
+
+// WithOwner returns a copy of c that signs put, delete and list with the
+// owner's key: the shards belong to that key, whichever box sends them.
+func (c *Client) WithOwner(key ed25519.PrivateKey) *Client {
+	cc := *c
+	cc.key = key
+	return &cc
 }
 
 // call is one request on its own stream.
@@ -66,6 +77,14 @@ type call struct {
 }
 
 func (c *Client) open(ctx context.Context, p peer.ID, req *request, size int64) (*call, error) {
+	if req.op.signed() {
+		if c.key == nil {
+			return nil, fmt.Errorf("%w: no owner key to sign with (shard.Client.WithOwner)", ErrBadRequest)
+		}
+		if err := req.sign(c.key, p, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	body, err := req.marshal()
 	if err != nil {
 		return nil, err
@@ -172,7 +191,12 @@ func (c *Client) Get(ctx context.Context, p peer.ID, id ID) ([]byte, error) {
 // GetInto is Get reading into dst's capacity when it is big enough (the
 // result then aliases dst), so a get can reuse its buffers.
 func (c *Client) GetInto(ctx context.Context, p peer.ID, id ID, dst []byte) ([]byte, error) {
-	cl, err := c.open(ctx, p, &request{op: opGet, id: id}, MaxShardSize)
+	return c.getWith(ctx, p, &request{op: opGet, id: id}, dst)
+}
+
+func (c *Client) getWith(ctx context.Context, p peer.ID, req *request, dst []byte) ([]byte, error) {
+	id := req.id
+	cl, err := c.open(ctx, p, req, MaxShardSize)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +254,7 @@ func (c *Client) has(ctx context.Context, p peer.ID, ids []ID) ([]bool, error) {
 	return r.have, nil
 }
 
-// Delete asks holder p to drop the shard this box stored there.
+// Delete asks holder p to drop this client's owner's reference to the shard.
 func (c *Client) Delete(ctx context.Context, p peer.ID, id ID) error {
 	cl, err := c.open(ctx, p, &request{op: opDelete, id: id}, 0)
 	if err != nil {
@@ -246,6 +270,54 @@ func (c *Client) Delete(ctx context.Context, p peer.ID, id ID) error {
 		return cl.wrap("delete on", fmt.Errorf("%w: unexpected continue", ErrProtocol))
 	}
 	return nil
+}
+
+// List returns up to limit (at most MaxListBatch) of the shards holder p
+// keeps for this client's owner key, with IDs from from on, in ID order.
+// A short answer is the last page.
+func (c *Client) List(ctx context.Context, p peer.ID, from ID, limit int) ([]Listed, error) {
+	cl, err := c.open(ctx, p, &request{op: opList, id: from, limit: limit}, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	cl.s.CloseWrite()
+	r, err := cl.response()
+	if err != nil {
+		return nil, err
+	}
+	if r.code != codeOK || len(r.listed) > limit {
+		return nil, cl.wrap("list on", fmt.Errorf("%w: %d shards for a list of %d", ErrProtocol, len(r.listed), limit))
+	}
+	for i := 1; i < len(r.listed); i++ {
+		if bytes.Compare(r.listed[i-1].ID[:], r.listed[i].ID[:]) >= 0 {
+			return nil, cl.wrap("list on", fmt.Errorf("%w: shards out of order", ErrProtocol))
+		}
+	}
+	if len(r.listed) > 0 && bytes.Compare(r.listed[0].ID[:], from[:]) < 0 {
+		return nil, cl.wrap("list on", fmt.Errorf("%w: shard before the cursor", ErrProtocol))
+	}
+	return r.listed, nil
+}
+
+// Next returns the cursor after id, and false after the last ID.
+func Next(id ID) (ID, bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		if id[i]++; id[i] != 0 {
+			return id, true
+		}
+	}
+	return id, false
+}
+
+// GetGranted is GetInto for a peer that need not be p's friend: g is the
+// owner's grant over ids, and the shard fetched is ids[i].
+func (c *Client) GetGranted(ctx context.Context, p peer.ID, g *Grant, ids []ID, i int, dst []byte) ([]byte, error) {
+	if i < 0 || i >= len(ids) {
+		return nil, fmt.Errorf("%w: shard %d of a grant of %d", ErrBadRequest, i, len(ids))
+	}
+	req := &request{op: opGrant, id: ids[i], index: uint32(i), grant: g, proof: GrantProof(ids, i)}
+	return c.getWith(ctx, p, req, dst)
 }
 
 // sanitize makes a remote message safe to log and show.

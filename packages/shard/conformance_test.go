@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // holder is a shard holder as one owner sees it; the local Store and a
@@ -126,7 +124,7 @@ func runConformance(t *testing.T, newEnv func(t *testing.T, quota int64) holderE
 
 type localHolder struct {
 	s     *Store
-	owner peer.ID
+	owner Owner
 }
 
 func (l localHolder) Put(_ context.Context, id ID, data []byte) error {
@@ -167,8 +165,8 @@ func TestConformanceStore(t *testing.T) {
 	runConformance(t, func(t *testing.T, quota int64) holderEnv {
 		s := newTestStore(t, quota)
 		return holderEnv{
-			a:        localHolder{s.Store, newPeerID(t)},
-			b:        localHolder{s.Store, newPeerID(t)},
+			a:        localHolder{s.Store, newOwner(t)},
+			b:        localHolder{s.Store, newOwner(t)},
 			setQuota: s.SetQuota,
 		}
 	})

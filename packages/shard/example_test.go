@@ -2,6 +2,7 @@ package shard_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ func Example() {
 		holder, owner host.Host // libp2p hosts, connected
 		kv            store.KV  // the box's badger database
 		isFriend      func(peer.ID) bool
+		ownerKey      ed25519.PrivateKey // the owner's cloud key (from the recovery phrase)
 		ctx           = context.Background()
 	)
 	if holder == nil {
@@ -33,8 +35,9 @@ func Example() {
 	srv := shard.NewServer(holder, st, shard.AuthorizerFunc(isFriend), slog.Default())
 	defer srv.Close()
 
-	// Owner side.
-	c := shard.NewClient(owner)
+	// Owner side: the shards belong to the owner key, whichever box sends
+	// them.
+	c := shard.NewClient(owner).WithOwner(ownerKey)
 	data := []byte("an encrypted, erasure-coded shard")
 	id := shard.Sum(data)
 	switch err := c.Put(ctx, holder.ID(), id, data); {

@@ -84,7 +84,7 @@ func TestHostileHolder(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newHolderHost(t, tc.handler)
-			c := NewClient(n.client)
+			c := NewClient(n.client).WithOwner(newOwnerKey(t))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			start := time.Now()

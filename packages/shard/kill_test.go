@@ -86,7 +86,7 @@ func TestStoreSIGKILL(t *testing.T) {
 
 func killHelper(t *testing.T, dir string) {
 	s := openTestStore(t, dir, 1<<40)
-	owner := newPeerID(t)
+	owner := newOwner(t)
 	var ids []ID
 	for i := 0; ; i++ {
 		data := randBytes(t, 1+rand.IntN(256<<10))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +38,7 @@ type testNet struct {
 	st              *testStore
 	srv             *Server
 	alice, bob, eve *Client
+	aliceK, bobK    ed25519.PrivateKey // their owner keys
 	aliceH, bobH    host.Host
 	eveH            host.Host
 	ctx             context.Context
@@ -52,7 +54,9 @@ func newTestNet(t testing.TB, quota int64, opt ServerOptions) *testNet {
 	for _, h := range []host.Host{n.aliceH, n.bobH, n.eveH} {
 		p2ptest.Connect(t, h, n.holder)
 	}
-	n.alice, n.bob, n.eve = NewClient(n.aliceH), NewClient(n.bobH), NewClient(n.eveH)
+	n.aliceK, n.bobK = newOwnerKey(t), newOwnerKey(t)
+	n.alice, n.bob = NewClient(n.aliceH).WithOwner(n.aliceK), NewClient(n.bobH).WithOwner(n.bobK)
+	n.eve = NewClient(n.eveH).WithOwner(newOwnerKey(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	n.ctx = ctx
@@ -60,6 +64,19 @@ func newTestNet(t testing.TB, quota int64, opt ServerOptions) *testNet {
 }
 
 func (n *testNet) id() peer.ID { return n.holder.ID() }
+
+// signed encodes r signed by alice's owner key for the holder.
+func (n *testNet) signed(t testing.TB, r *request) []byte {
+	t.Helper()
+	if err := r.sign(n.aliceK, n.id(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // settled waits until the holder has no put in flight and no temp file.
 func (n *testNet) settled(t testing.TB) {
@@ -100,7 +117,7 @@ func TestNetRoundTrip(t *testing.T) {
 	if err := n.alice.Put(n.ctx, n.id(), id, data); err != nil {
 		t.Fatal(err)
 	}
-	if h := n.st.Hosted(); len(h) != 1 || h[0].Owner != n.aliceH.ID() || h[0].Shards != 1 || h[0].Bytes != int64(len(data)) {
+	if h := n.st.Hosted(); len(h) != 1 || h[0].Owner != OwnerOf(n.aliceK) || h[0].Shards != 1 || h[0].Bytes != int64(len(data)) {
 		t.Fatalf("Hosted = %+v", h)
 	}
 	if err := n.alice.Delete(n.ctx, n.id(), id); err != nil {
@@ -162,14 +179,14 @@ func TestNetStrangerRefused(t *testing.T) {
 		t.Fatal("stranger's shard stored")
 	}
 
-	// The refusal comes before the holder reads anything: a stranger that
-	// sends nothing at all still gets it.
+	// A stranger may only send a grant get, within a short deadline: one
+	// that sends nothing at all is refused when it runs out.
 	s, err := n.eveH.NewStream(n.ctx, n.id(), Protocol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(5 * time.Second))
+	s.SetDeadline(time.Now().Add(2 * strangerTimeout))
 	r, err := readResponse(bufio.NewReader(s))
 	if err != nil || r.code != codeRefused {
 		t.Fatalf("silent stranger got %+v, %v", r, err)
@@ -219,7 +236,7 @@ func TestNetTooLarge(t *testing.T) {
 		t.Fatalf("client Put of too large: %v", err)
 	}
 	// A client that announces a too-large shard anyway gets a typed refusal.
-	r := rawRequest(t, n.aliceH, n.id(), append(append([]byte{byte(opPut)}, make([]byte, 32)...), 0, 0, 0, 0, 2, 0, 0, 0))
+	r := rawRequest(t, n.aliceH, n.id(), append(append(append([]byte{byte(opPut)}, make([]byte, 32)...), 0, 0, 0, 0, 2, 0, 0, 0), make([]byte, authSize)...))
 	if r.code != codeTooLarge {
 		t.Fatalf("raw too-large put got %+v", r)
 	}
@@ -309,7 +326,7 @@ func TestNetTruncatedAndHostileStreams(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{})
 	data := randBytes(t, 200_000)
 	id := Sum(data)
-	put, _ := (&request{op: opPut, id: id, size: int64(len(data))}).marshal()
+	put := n.signed(t, &request{op: opPut, id: id, size: int64(len(data))})
 
 	// The sender goes away mid-put: half the bytes, then a reset.
 	s, br := rawStream(t, n.aliceH, n.id(), put)
@@ -324,6 +341,7 @@ func TestNetTruncatedAndHostileStreams(t *testing.T) {
 	}
 
 	// The sender closes early: a clear "truncated" error, nothing kept.
+	put = n.signed(t, &request{op: opPut, id: id, size: int64(len(data))})
 	s, br = rawStream(t, n.aliceH, n.id(), put)
 	if r, err := readResponse(br); err != nil || r.code != codeContinue {
 		t.Fatalf("put header: %+v, %v", r, err)
@@ -480,7 +498,7 @@ func TestNetDeleteAuthorization(t *testing.T) {
 func TestNetBusyAndDeadlines(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{MaxStreams: 1, QueueWait: 50 * time.Millisecond, RequestTimeout: 300 * time.Millisecond})
 	data := randBytes(t, 1000)
-	put, _ := (&request{op: opPut, id: Sum(data), size: int64(len(data))}).marshal()
+	put := n.signed(t, &request{op: opPut, id: Sum(data), size: int64(len(data))})
 
 	// A stalled sender holds the only slot...
 	s, br := rawStream(t, n.aliceH, n.id(), put)
@@ -519,9 +537,9 @@ func TestNetBusyAndDeadlines(t *testing.T) {
 func TestNetPerPeerShare(t *testing.T) {
 	n := newTestNet(t, 1<<20, ServerOptions{MaxStreams: 4, MaxStreamsPerPeer: 2, QueueWait: 50 * time.Millisecond})
 	data := randBytes(t, 1000)
-	put, _ := (&request{op: opPut, id: Sum(data), size: int64(len(data))}).marshal()
 	// Alice stalls two puts: her share.
 	for range 2 {
+		put := n.signed(t, &request{op: opPut, id: Sum(data), size: int64(len(data))})
 		s, br := rawStream(t, n.aliceH, n.id(), put)
 		defer s.Close()
 		if r, err := readResponse(br); err != nil || r.code != codeContinue {

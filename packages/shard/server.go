@@ -40,6 +40,12 @@ type ServerOptions struct {
 	// peer cannot hold a slot for ever.
 	RequestTimeout time.Duration
 	MinRate        int64
+	// MaxStrangers bounds the requests of peers the Authorizer does not
+	// allow (default 4): they may only get shards against an owner's
+	// Grant. MaxNonces bounds the signed requests remembered against
+	// replay (default 65536).
+	MaxStrangers int
+	MaxNonces    int
 }
 
 func (o *ServerOptions) fill() {
@@ -58,7 +64,16 @@ func (o *ServerOptions) fill() {
 	if o.MinRate <= 0 {
 		o.MinRate = 64 << 10
 	}
+	if o.MaxStrangers <= 0 {
+		o.MaxStrangers = 4
+	}
+	if o.MaxNonces <= 0 {
+		o.MaxNonces = 1 << 16
+	}
 }
+
+// strangerTimeout bounds reading a stranger's request.
+const strangerTimeout = 5 * time.Second
 
 func transferTimeout(base time.Duration, minRate, size int64) time.Duration {
 	return base + time.Duration(size)*time.Second/time.Duration(minRate)
@@ -72,10 +87,12 @@ type Server struct {
 	log  *slog.Logger
 	opt  ServerOptions
 
-	sem    chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	sem       chan struct{}
+	strangers chan struct{}
+	guard     replayGuard
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -100,12 +117,14 @@ func NewServerWithOptions(h host.Host, s *Store, auth Authorizer, logger *slog.L
 	ctx, cancel := context.WithCancel(context.Background())
 	sv := &Server{
 		h: h, st: s, auth: auth, opt: opt,
-		log:     logger.With("component", "shard-server"),
-		sem:     make(chan struct{}, opt.MaxStreams),
-		ctx:     ctx,
-		cancel:  cancel,
-		streams: make(map[network.Stream]struct{}),
-		perPeer: make(map[peer.ID]int),
+		log:       logger.With("component", "shard-server"),
+		sem:       make(chan struct{}, opt.MaxStreams),
+		strangers: make(chan struct{}, opt.MaxStrangers),
+		guard:     replayGuard{max: opt.MaxNonces},
+		ctx:       ctx,
+		cancel:    cancel,
+		streams:   make(map[network.Stream]struct{}),
+		perPeer:   make(map[peer.ID]int),
 	}
 	h.SetStreamHandler(Protocol, sv.handle)
 	return sv
@@ -194,14 +213,19 @@ func (sv *Server) handle(s network.Stream) {
 	log := sv.log.With("peer", remote)
 	s.SetDeadline(time.Now().Add(sv.opt.RequestTimeout))
 
-	// A stranger is refused before anything it sent is read.
-	if sv.auth == nil || !sv.auth.Allowed(remote) {
-		// Debug, not Info: a stranger must not be able to flood the log.
-		log.Debug("refusing stranger")
-		sv.reply(s, &response{code: codeRefused,
-			msg: fmt.Sprintf("refused: %s is not a friend of %s", remote, sv.h.ID())})
-		s.Close()
-		return
+	// A stranger may only get a shard against its owner's grant: a few at
+	// a time, with a short deadline, and refused as soon as its request is
+	// anything else.
+	stranger := sv.auth == nil || !sv.auth.Allowed(remote)
+	if stranger {
+		select {
+		case sv.strangers <- struct{}{}:
+			defer func() { <-sv.strangers }()
+		default:
+			sv.refuse(s, remote)
+			return
+		}
+		s.SetDeadline(time.Now().Add(strangerTimeout))
 	}
 
 	// Bounded concurrency: a fair share per peer, then wait a little for a
@@ -228,17 +252,39 @@ func (sv *Server) handle(s network.Stream) {
 
 	br := bufio.NewReaderSize(s, 4096)
 	req, err := readRequest(br)
+	if stranger && (err != nil || req.op != opGrant) {
+		sv.refuse(s, remote)
+		return
+	}
 	if err != nil {
 		log.Info("bad request", "err", err)
 		sv.replyErr(s, fmt.Errorf("%w: %w", ErrBadRequest, err))
 		s.Close()
 		return
 	}
+	if req.op.signed() {
+		if err := sv.guard.check(req.auth, sv.h.ID(), req.body, time.Now()); err != nil {
+			log.Info("refusing a request not signed by its owner", "op", req.op, "err", err)
+			sv.replyErr(s, err)
+			s.Close()
+			return
+		}
+		// Before answering, so that a client's next request finds its
+		// slot free; a put records its box once the shard is in.
+		sv.st.Touch(req.auth.owner, remote)
+	}
 	switch req.op {
 	case opPut:
-		err = sv.put(s, br, remote, req)
+		err = sv.put(s, br, req.auth.owner, req)
 	case opGet:
 		err = sv.get(s, req)
+	case opGrant:
+		err = sv.granted(s, remote, req)
+	case opList:
+		var ls []Listed
+		if ls, err = sv.st.List(req.auth.owner, req.id, req.limit); err == nil {
+			sv.reply(s, &response{code: codeOK, listed: ls})
+		}
 	case opHas:
 		have := make([]bool, len(req.ids))
 		for i, id := range req.ids {
@@ -250,7 +296,7 @@ func (sv *Server) handle(s network.Stream) {
 			sv.reply(s, &response{code: codeOK, have: have})
 		}
 	case opDelete:
-		err = sv.st.Delete(remote, req.id)
+		err = sv.st.Delete(req.auth.owner, req.id)
 		if err == nil {
 			log.Info("deleted shard", "shard", req.id)
 			sv.reply(s, &response{code: codeOK})
@@ -267,8 +313,35 @@ func (sv *Server) handle(s network.Stream) {
 	s.Close()
 }
 
-func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *request) error {
-	reserved, done, err := sv.st.begin(remote, req.id, req.size)
+// refuse answers a stranger; Debug, not Info: a stranger must not be able
+// to flood the log.
+func (sv *Server) refuse(s network.Stream, remote peer.ID) {
+	sv.log.Debug("refusing stranger", "peer", remote)
+	s.SetDeadline(time.Now().Add(strangerTimeout))
+	sv.reply(s, &response{code: codeRefused,
+		msg: fmt.Sprintf("refused: %s is not a friend of %s and has no grant", remote, sv.h.ID())})
+	s.Close()
+}
+
+// granted serves a get against a grant: signed by an owner of the shard,
+// unexpired, naming the peer asking and this shard.
+func (sv *Server) granted(s network.Stream, remote peer.ID, req *request) error {
+	if err := req.grant.verify(remote, time.Now(), req.id, req.index, req.proof); err != nil {
+		return err
+	}
+	// Only the grant's owner's shards: one owner cannot grant another's.
+	ok, err := sv.st.OwnsShard(req.grant.Owner, req.id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, req.id)
+	}
+	return sv.get(s, req)
+}
+
+func (sv *Server) put(s network.Stream, br *bufio.Reader, owner Owner, req *request) error {
+	reserved, done, err := sv.st.begin(owner, req.id, req.size)
 	if err != nil {
 		return err
 	}
@@ -281,10 +354,11 @@ func (sv *Server) put(s network.Stream, br *bufio.Reader, remote peer.ID, req *r
 		return nil // peer gone; nothing written
 	}
 	s.SetDeadline(time.Now().Add(transferTimeout(sv.opt.RequestTimeout, sv.opt.MinRate, req.size)))
-	if err := sv.st.write(remote, req.id, br, req.size); err != nil {
+	if err := sv.st.write(owner, req.id, br, req.size); err != nil {
 		return err
 	}
-	sv.log.Debug("stored shard", "peer", remote, "shard", req.id, "bytes", req.size)
+	sv.st.Touch(owner, s.Conn().RemotePeer())
+	sv.log.Debug("stored shard", "owner", owner, "shard", req.id, "bytes", req.size)
 	sv.reply(s, &response{code: codeOK})
 	return nil
 }

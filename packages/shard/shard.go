@@ -5,9 +5,17 @@
 //
 // A shard is content-addressed: its ID is the BLAKE3-256 hash of its bytes,
 // checked on arrival, on every read from disk and by the client on every
-// fetch. The holder never sees plaintext; it only learns which peer stored
-// which opaque blob, which it needs for quota, deletion rights and the
+// fetch. The holder never sees plaintext; it only learns which owner (an
+// Ed25519 cloud key, see Owner) stored which opaque blob, and through which
+// boxes, which it needs for quota, deletion rights, eviction and the
 // "Hosted for others" view.
+//
+// A shard belongs to its owner's key, not to the box that stored it: put,
+// delete and list carry a signature by the owner key (see auth), so any of
+// the owner's boxes that is a friend of the holder, such as a new box after
+// a recovery, may manage them; and a get may carry an owner-signed Grant,
+// so that the friend a file was shared with fetches its shards from holders
+// that are not its friends while the owner's box is off.
 //
 // Durability rule: a shard is either fully present (file fsynced in place and
 // indexed in the KV) or absent. Files are written to a temp directory,
@@ -17,6 +25,7 @@
 package shard
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,7 +36,7 @@ import (
 )
 
 // Protocol is the libp2p protocol ID of the shard exchange.
-const Protocol = "/oe/shard/1.0.0"
+const Protocol = "/oe/shard/2.0.0"
 
 // MaxShardSize is the largest shard a holder accepts or a client fetches.
 const MaxShardSize = 16 << 20
@@ -35,6 +44,33 @@ const MaxShardSize = 16 << 20
 // MaxHasBatch bounds the IDs in one Has request; Client.Has splits longer
 // lists into several requests.
 const MaxHasBatch = 1024
+
+// MaxListBatch bounds the shards one list answer names.
+const MaxListBatch = 1024
+
+// Owner is an owner's Ed25519 public key: the cloud key derived from the
+// recovery phrase, the same on every box of that owner.
+type Owner [ed25519.PublicKeySize]byte
+
+// OwnerOf returns the public half of an owner's signing key.
+func OwnerOf(key ed25519.PrivateKey) Owner {
+	return Owner(key.Public().(ed25519.PublicKey))
+}
+
+// String returns the key as lowercase hex.
+func (o Owner) String() string { return hex.EncodeToString(o[:]) }
+
+// MarshalText makes an Owner hex in JSON.
+func (o Owner) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText parses the hex form.
+func (o *Owner) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(o) {
+		return fmt.Errorf("shard: bad owner key %q", b)
+	}
+	_, err := hex.Decode(o[:], b)
+	return err
+}
 
 // ID is a shard's content address: BLAKE3-256 of its bytes.
 type ID [32]byte
@@ -102,7 +138,7 @@ var (
 	ErrCorrupt = errors.New("shard: corrupt on disk")
 	// ErrTooLarge: the shard is bigger than MaxShardSize.
 	ErrTooLarge = errors.New("shard: too large")
-	// ErrNotOwner: a delete by a peer that did not store the shard.
+	// ErrNotOwner: a delete for an owner that did not store the shard.
 	ErrNotOwner = errors.New("shard: not the owner")
 	// ErrDiskFull: the holder's disk is full (ENOSPC).
 	ErrDiskFull = errors.New("shard: disk full")
@@ -112,6 +148,10 @@ var (
 	ErrBadRequest = errors.New("shard: bad request")
 	// ErrProtocol: a malformed or truncated response from a holder.
 	ErrProtocol = errors.New("shard: protocol error")
+	// ErrBadAuth: a request not signed by an owner key within the allowed
+	// clock skew, a replayed one, or a grant that is forged, expired or
+	// for someone else.
+	ErrBadAuth = errors.New("shard: bad owner signature or grant")
 	// ErrInternal: the holder failed for a reason of its own (I/O error).
 	ErrInternal = errors.New("shard: holder internal error")
 )

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"strings"
 	"testing"
@@ -58,3 +59,14 @@ func TestIDRoundTrip(t *testing.T) {
 		t.Fatalf("Sum(nil) = %s", got)
 	}
 }
+
+// newOwner returns a fresh owner key (its private half).
+func newOwnerKey(t testing.TB) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newOwner(t testing.TB) Owner { return OwnerOf(newOwnerKey(t)) }

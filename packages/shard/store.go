@@ -1,6 +1,8 @@
 package shard
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,35 +25,61 @@ import (
 
 // KV key prefixes owned by this package.
 var (
-	keyIndex = []byte("shard/i/") // + 32-byte ID → indexRec (JSON)
-	keyOwner = []byte("shard/o/") // + peer ID bytes → ownerRec (JSON)
+	keyVersion = []byte("shard/version") // → storeVersion (decimal)
+	keyIndex   = []byte("shard/i/")      // + 32-byte ID → indexRec (JSON)
+	keyOwner   = []byte("shard/o/")      // + 32-byte owner key → ownerRec (JSON)
+	keyByOwner = []byte("shard/b/")      // + owner key + shard ID → nothing (for list)
 )
 
-func indexKey(id ID) []byte      { return append(slices.Clip(keyIndex), id[:]...) }
-func ownerKey(p peer.ID) []byte  { return append(slices.Clip(keyOwner), p...) }
-func ownerOf(key []byte) peer.ID { return peer.ID(key[len(keyOwner):]) }
+// storeVersion 2 keys shards by owner key; version 1 (no version key) keyed
+// them by the storing box's peer ID. No box ran version 1 outside tests, so
+// a version 1 index is dropped on open rather than migrated: peer IDs do
+// not map to owner keys, and the owners' repair puts the shards back.
+const storeVersion = "2"
+
+func indexKey(id ID) []byte        { return append(slices.Clip(keyIndex), id[:]...) }
+func ownerKey(o Owner) []byte      { return append(slices.Clip(keyOwner), o[:]...) }
+func ownerOf(key []byte) Owner     { return Owner(key[len(keyOwner):]) }
+func byOwnerPrefix(o Owner) []byte { return append(slices.Clip(keyByOwner), o[:]...) }
+func byOwnerKey(o Owner, id ID) []byte {
+	return append(byOwnerPrefix(o), id[:]...)
+}
 
 // indexRec is the index entry of a shard that is fully on disk. Owners holds
-// a reference per peer that stored it (ciphertext from different owners
+// a reference per owner key that stored it (ciphertext from different owners
 // practically never collides, but the protocol must not let one owner delete
 // another's shard if it does).
 type indexRec struct {
 	Size   int64                `json:"size"`
-	Owners map[string]time.Time `json:"owners"` // peer.ID (base58) → when it stored the shard
+	Owners map[string]time.Time `json:"owners"` // owner key (hex) → when it stored the shard
 }
 
-// ownerRec records when an owner's current hosting relationship began: it is
-// written with the owner's first shard and removed with its last.
+// maxBoxes bounds the boxes remembered per owner (a household has a few).
+const maxBoxes = 8
+
+// ownerRec records when an owner's current hosting relationship began (it
+// is written with the owner's first shard and removed with its last),
+// through which boxes the owner reached this holder, and since when none of
+// them has been a friend (the eviction clock).
 type ownerRec struct {
-	Since time.Time `json:"since"`
+	Since    time.Time            `json:"since"`
+	Boxes    map[string]time.Time `json:"boxes,omitempty"` // peer ID → last signed request
+	Orphaned time.Time            `json:"orphaned,omitzero"`
 }
 
 // HostedEntry is one line of "Hosted for others".
 type HostedEntry struct {
-	Owner  peer.ID   `json:"owner"`
+	Owner  Owner     `json:"owner"`
 	Shards int       `json:"shards"`
 	Bytes  int64     `json:"bytes"`
 	Since  time.Time `json:"since"` // when this owner's current run of hosting began
+	// Boxes are the owner's boxes that stored or managed shards here.
+	Boxes []peer.ID `json:"boxes,omitempty"`
+	// EvictAt is set when none of Boxes is a friend any more: the shards
+	// are deleted then (Store.Sweep).
+	EvictAt time.Time `json:"evict_at,omitzero"`
+
+	rec ownerRec
 }
 
 // Store keeps shards for other boxes under a directory, with a quota. The
@@ -64,9 +92,10 @@ type Store struct {
 
 	mu       sync.Mutex // serializes index writes and guards the fields below
 	quota    int64
-	used     int64 // bytes of indexed shards
-	reserved int64 // bytes of puts in flight
-	owners   map[peer.ID]*HostedEntry
+	grace    time.Duration // see Sweep
+	used     int64         // bytes of indexed shards
+	reserved int64         // bytes of puts in flight
+	owners   map[Owner]*HostedEntry
 
 	// createTemp is os.CreateTemp; tests swap it to inject disk faults.
 	createTemp func(dir, pattern string) (*os.File, error)
@@ -86,7 +115,8 @@ func OpenStore(dir string, kv store.KV, quota int64, logger *slog.Logger) (*Stor
 		kv:         kv,
 		log:        logger.With("component", "shard-store"),
 		quota:      quota,
-		owners:     make(map[peer.ID]*HostedEntry),
+		grace:      DefaultGrace,
+		owners:     make(map[Owner]*HostedEntry),
 		createTemp: os.CreateTemp,
 	}
 	for _, d := range []string{s.shardsDir, s.tmpDir} {
@@ -94,7 +124,13 @@ func OpenStore(dir string, kv store.KV, quota int64, logger *slog.Logger) (*Stor
 			return nil, fmt.Errorf("shard: open store: %w", err)
 		}
 	}
+	if err := s.upgrade(); err != nil {
+		return nil, fmt.Errorf("shard: open store: %w", err)
+	}
 	if err := s.reconcile(); err != nil {
+		return nil, fmt.Errorf("shard: open store: %w", err)
+	}
+	if err := s.reconcileByOwner(); err != nil {
 		return nil, fmt.Errorf("shard: open store: %w", err)
 	}
 	return s, nil
@@ -142,8 +178,8 @@ func (s *Store) reconcile() error {
 		}
 		s.used += rec.Size
 		for o, since := range rec.Owners {
-			p, err := peer.Decode(o)
-			if err != nil {
+			var p Owner
+			if p.UnmarshalText([]byte(o)) != nil {
 				continue
 			}
 			e := s.owners[p]
@@ -201,8 +237,8 @@ func (s *Store) reconcile() error {
 
 	// 4. Owner records follow the shards: keep the recorded "since" of
 	// owners that still have shards here, forget the others.
-	var stale []peer.ID
-	seen := make(map[peer.ID]bool)
+	var stale []Owner
+	seen := make(map[Owner]bool)
 	err = s.kv.Scan(keyOwner, func(k, v []byte) error {
 		p := ownerOf(k)
 		e := s.owners[p]
@@ -214,7 +250,9 @@ func (s *Store) reconcile() error {
 		var rec ownerRec
 		if json.Unmarshal(v, &rec) == nil && !rec.Since.IsZero() {
 			e.Since = rec.Since
+			e.rec = rec
 		}
+		e.rec.Since = e.Since
 		return nil
 	})
 	if err != nil {
@@ -253,13 +291,26 @@ func (s *Store) getRec(id ID) (*indexRec, error) {
 // are hashed while they are written to a temp file; only if they match id is
 // the file fsynced, renamed into place and indexed. If owner already stored
 // this shard, Put does not read r.
-func (s *Store) Put(owner peer.ID, id ID, r io.Reader, size int64) error {
+func (s *Store) Put(owner Owner, id ID, r io.Reader, size int64) error {
+	return s.PutFrom(owner, "", id, r, size)
+}
+
+// PutFrom is Put through box, one of the owner's boxes (remembered for
+// eviction: an owner none of whose boxes is a friend is evicted).
+func (s *Store) PutFrom(owner Owner, box peer.ID, id ID, r io.Reader, size int64) error {
 	reserved, done, err := s.begin(owner, id, size)
 	if err != nil || done {
+		if done {
+			s.Touch(owner, box)
+		}
 		return err
 	}
 	defer s.release(reserved)
-	return s.write(owner, id, r, size)
+	if err := s.write(owner, id, r, size); err != nil {
+		return err
+	}
+	s.Touch(owner, box)
+	return nil
 }
 
 // begin validates a put and reserves quota for it. done reports that owner
@@ -267,7 +318,7 @@ func (s *Store) Put(owner peer.ID, id ID, r io.Reader, size int64) error {
 // A shard stored by another owner must still be uploaded in full: a
 // reference is granted only to a peer that proves it has the bytes (IDs are
 // public in the DHT), but it takes no new quota.
-func (s *Store) begin(owner peer.ID, id ID, size int64) (reserved int64, done bool, err error) {
+func (s *Store) begin(owner Owner, id ID, size int64) (reserved int64, done bool, err error) {
 	if size < 0 {
 		return 0, false, fmt.Errorf("%w: negative size", ErrBadRequest)
 	}
@@ -302,7 +353,7 @@ func (s *Store) release(size int64) {
 }
 
 // write receives the bytes of a reserved put and commits the shard.
-func (s *Store) write(owner peer.ID, id ID, r io.Reader, size int64) (err error) {
+func (s *Store) write(owner Owner, id ID, r io.Reader, size int64) (err error) {
 	f, err := s.createTemp(s.tmpDir, "put-*")
 	if err != nil {
 		return diskErr("create temp file", err)
@@ -347,7 +398,7 @@ func (s *Store) write(owner peer.ID, id ID, r io.Reader, size int64) (err error)
 	return s.commit(owner, id, tmp, size)
 }
 
-func (s *Store) commit(owner peer.ID, id ID, tmp string, size int64) error {
+func (s *Store) commit(owner Owner, id ID, tmp string, size int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, err := s.getRec(id)
@@ -386,7 +437,7 @@ func (s *Store) commit(owner peer.ID, id ID, tmp string, size int64) error {
 }
 
 // addRefLocked records owner's reference to the (new or existing) shard.
-func (s *Store) addRefLocked(owner peer.ID, id ID, rec *indexRec) error {
+func (s *Store) addRefLocked(owner Owner, id ID, rec *indexRec) error {
 	key := owner.String()
 	if _, ok := rec.Owners[key]; ok {
 		return nil
@@ -400,6 +451,7 @@ func (s *Store) addRefLocked(owner peer.ID, id ID, rec *indexRec) error {
 	e := s.owners[owner]
 	err = s.kv.Batch(func(b *store.Batch) error {
 		b.Put(indexKey(id), v)
+		b.Put(byOwnerKey(owner, id), binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
 		if e == nil {
 			ov, _ := json.Marshal(ownerRec{Since: now})
 			b.Put(ownerKey(owner), ov)
@@ -410,7 +462,7 @@ func (s *Store) addRefLocked(owner peer.ID, id ID, rec *indexRec) error {
 		return fmt.Errorf("shard: index: %w", err)
 	}
 	if e == nil {
-		e = &HostedEntry{Owner: owner, Since: now}
+		e = &HostedEntry{Owner: owner, Since: now, rec: ownerRec{Since: now}}
 		s.owners[owner] = e
 	}
 	e.Shards++
@@ -428,9 +480,9 @@ func (s *Store) Has(id ID) (bool, error) {
 }
 
 // Delete removes owner's reference to the shard, and the shard itself when
-// no owner references it any more. Only a peer that stored the shard may
+// no owner references it any more. Only an owner that stored the shard may
 // delete it (ErrNotOwner).
-func (s *Store) Delete(owner peer.ID, id ID) error {
+func (s *Store) Delete(owner Owner, id ID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, err := s.getRec(id)
@@ -441,13 +493,13 @@ func (s *Store) Delete(owner peer.ID, id ID) error {
 		return fmt.Errorf("%w: %s did not store %s", ErrNotOwner, owner, id)
 	}
 	delete(rec.Owners, owner.String())
-	return s.unrefLocked(id, rec, []peer.ID{owner})
+	return s.unrefLocked(id, rec, []Owner{owner})
 }
 
 // unrefLocked writes rec after the owners in gone lost their reference,
 // removing the shard if none is left. The index entry goes before the file:
 // a crash in between leaves an unindexed file that reconcile removes.
-func (s *Store) unrefLocked(id ID, rec *indexRec, gone []peer.ID) error {
+func (s *Store) unrefLocked(id ID, rec *indexRec, gone []Owner) error {
 	last := len(rec.Owners) == 0
 	var v []byte
 	if !last {
@@ -463,6 +515,7 @@ func (s *Store) unrefLocked(id ID, rec *indexRec, gone []peer.ID) error {
 			b.Put(indexKey(id), v)
 		}
 		for _, o := range gone {
+			b.Delete(byOwnerKey(o, id))
 			if e := s.owners[o]; e != nil && e.Shards == 1 {
 				b.Delete(ownerKey(o))
 			}
@@ -501,9 +554,10 @@ func (s *Store) dropCorrupt(id ID, why string) {
 	if err != nil {
 		return
 	}
-	var gone []peer.ID
+	var gone []Owner
 	for o := range rec.Owners {
-		if p, err := peer.Decode(o); err == nil {
+		var p Owner
+		if p.UnmarshalText([]byte(o)) == nil {
 			gone = append(gone, p)
 		}
 	}
@@ -642,7 +696,18 @@ func (s *Store) Hosted() []HostedEntry {
 	s.mu.Lock()
 	out := make([]HostedEntry, 0, len(s.owners))
 	for _, e := range s.owners {
-		out = append(out, *e)
+		c := *e
+		c.Boxes = nil
+		for b := range e.rec.Boxes {
+			if p, err := peer.Decode(b); err == nil {
+				c.Boxes = append(c.Boxes, p)
+			}
+		}
+		slices.Sort(c.Boxes)
+		if !e.rec.Orphaned.IsZero() {
+			c.EvictAt = e.rec.Orphaned.Add(s.grace)
+		}
+		out = append(out, c)
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b HostedEntry) int {
@@ -652,13 +717,7 @@ func (s *Store) Hosted() []HostedEntry {
 			}
 			return 1
 		}
-		if a.Owner < b.Owner {
-			return -1
-		}
-		if a.Owner > b.Owner {
-			return 1
-		}
-		return 0
+		return bytes.Compare(a.Owner[:], b.Owner[:])
 	})
 	return out
 }

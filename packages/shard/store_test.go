@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"oepc.dev/oepcos/packages/store"
 )
 
@@ -69,7 +67,7 @@ func (ts *testStore) tmpFiles(t testing.TB) []string {
 	return names
 }
 
-func (ts *testStore) put(t testing.TB, owner peer.ID, data []byte) ID {
+func (ts *testStore) put(t testing.TB, owner Owner, data []byte) ID {
 	t.Helper()
 	id := Sum(data)
 	if err := ts.Put(owner, id, bytes.NewReader(data), int64(len(data))); err != nil {
@@ -80,7 +78,7 @@ func (ts *testStore) put(t testing.TB, owner peer.ID, data []byte) ID {
 
 func TestStoreRoundTrip(t *testing.T) {
 	s := newTestStore(t, 1<<20)
-	alice := newPeerID(t)
+	alice := newOwner(t)
 	data := randBytes(t, 100_000)
 	id := s.put(t, alice, data)
 
@@ -141,7 +139,7 @@ func TestStoreRoundTrip(t *testing.T) {
 
 func TestStoreEmptyShard(t *testing.T) {
 	s := newTestStore(t, 10)
-	id := s.put(t, newPeerID(t), nil)
+	id := s.put(t, newOwner(t), nil)
 	if got, err := s.Get(id); err != nil || len(got) != 0 {
 		t.Fatalf("Get empty = %q, %v", got, err)
 	}
@@ -151,7 +149,7 @@ func TestStoreHashMismatch(t *testing.T) {
 	s := newTestStore(t, 1<<20)
 	data := randBytes(t, 5000)
 	wrong := Sum([]byte("something else"))
-	err := s.Put(newPeerID(t), wrong, bytes.NewReader(data), int64(len(data)))
+	err := s.Put(newOwner(t), wrong, bytes.NewReader(data), int64(len(data)))
 	if !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("Put with wrong id: %v", err)
 	}
@@ -172,7 +170,7 @@ func TestStoreHashMismatch(t *testing.T) {
 func TestStoreTruncatedReader(t *testing.T) {
 	s := newTestStore(t, 1<<20)
 	data := randBytes(t, 5000)
-	err := s.Put(newPeerID(t), Sum(data), bytes.NewReader(data[:3000]), int64(len(data)))
+	err := s.Put(newOwner(t), Sum(data), bytes.NewReader(data[:3000]), int64(len(data)))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("Put of short reader: %v", err)
 	}
@@ -181,7 +179,7 @@ func TestStoreTruncatedReader(t *testing.T) {
 	}
 	// A reader that fails midway.
 	r := io.MultiReader(bytes.NewReader(data[:100]), iotestErrReader{})
-	if err := s.Put(newPeerID(t), Sum(data), r, int64(len(data))); err == nil {
+	if err := s.Put(newOwner(t), Sum(data), r, int64(len(data))); err == nil {
 		t.Fatal("Put of failing reader succeeded")
 	}
 	if tmp := s.tmpFiles(t); len(tmp) != 0 {
@@ -198,18 +196,18 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("connect
 
 func TestStoreTooLarge(t *testing.T) {
 	s := newTestStore(t, 1<<30)
-	err := s.Put(newPeerID(t), ID{}, bytes.NewReader(nil), MaxShardSize+1)
+	err := s.Put(newOwner(t), ID{}, bytes.NewReader(nil), MaxShardSize+1)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Put of MaxShardSize+1: %v", err)
 	}
-	if err := s.Put(newPeerID(t), ID{}, bytes.NewReader(nil), -1); !errors.Is(err, ErrBadRequest) {
+	if err := s.Put(newOwner(t), ID{}, bytes.NewReader(nil), -1); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("Put of negative size: %v", err)
 	}
 }
 
 func TestStoreQuota(t *testing.T) {
 	s := newTestStore(t, 10_000)
-	alice := newPeerID(t)
+	alice := newOwner(t)
 	s.put(t, alice, randBytes(t, 6000))
 	big := randBytes(t, 6000)
 	err := s.Put(alice, Sum(big), bytes.NewReader(big), int64(len(big)))
@@ -240,7 +238,7 @@ func TestStoreQuota(t *testing.T) {
 
 func TestStoreDeleteOwnership(t *testing.T) {
 	s := newTestStore(t, 1<<20)
-	alice, bob, eve := newPeerID(t), newPeerID(t), newPeerID(t)
+	alice, bob, eve := newOwner(t), newOwner(t), newOwner(t)
 	data := randBytes(t, 1000)
 	id := s.put(t, alice, data)
 	if err := s.Delete(eve, id); !errors.Is(err, ErrNotOwner) {
@@ -279,7 +277,7 @@ func TestStoreDeleteOwnership(t *testing.T) {
 
 func TestStoreHosted(t *testing.T) {
 	s := newTestStore(t, 1<<20)
-	alice, bob := newPeerID(t), newPeerID(t)
+	alice, bob := newOwner(t), newOwner(t)
 	before := time.Now().Add(-time.Second)
 	a1 := s.put(t, alice, randBytes(t, 100))
 	s.put(t, alice, randBytes(t, 200))
@@ -325,7 +323,7 @@ func TestStoreHosted(t *testing.T) {
 
 func TestStoreCorruptOnDisk(t *testing.T) {
 	s := newTestStore(t, 1<<20)
-	alice := newPeerID(t)
+	alice := newOwner(t)
 	data := randBytes(t, 10_000)
 	id := s.put(t, alice, data)
 	// Flip one byte in place (same size).
@@ -363,7 +361,7 @@ func TestStoreCorruptOnDisk(t *testing.T) {
 // that reopening reconciles them.
 func TestStoreCrashLeftovers(t *testing.T) {
 	s := newTestStore(t, 1<<20)
-	alice := newPeerID(t)
+	alice := newOwner(t)
 	keep := randBytes(t, 1000)
 	keepID := s.put(t, alice, keep)
 
@@ -433,7 +431,7 @@ func TestStoreDiskFull(t *testing.T) {
 	if err == nil {
 		t.Cleanup(func() { syscall.Unmount(data, 0) })
 		s := openTestStore(t, dir, 1<<30)
-		owner := newPeerID(t)
+		owner := newOwner(t)
 		var stored []ID
 		for range 10 {
 			b := randBytes(t, 60_000)
@@ -465,7 +463,7 @@ func TestStoreDiskFull(t *testing.T) {
 		return os.OpenFile(full, os.O_WRONLY, 0)
 	}
 	b := randBytes(t, 100_000)
-	err = s.Put(newPeerID(t), Sum(b), bytes.NewReader(b), int64(len(b)))
+	err = s.Put(newOwner(t), Sum(b), bytes.NewReader(b), int64(len(b)))
 	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Put on a full disk: %v", err)
 	}
@@ -476,7 +474,7 @@ func TestStoreDiskFull(t *testing.T) {
 
 func TestStoreConcurrentPuts(t *testing.T) {
 	s := newTestStore(t, 1<<30)
-	owners := []peer.ID{newPeerID(t), newPeerID(t)}
+	owners := []Owner{newOwner(t), newOwner(t)}
 	shared := randBytes(t, 20_000) // both owners race to store the same bytes
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -527,7 +525,7 @@ func TestStoreConcurrentPuts(t *testing.T) {
 // file system that takes direct I/O (the box's ext4) it must be used.
 func TestStoreWriteSizes(t *testing.T) {
 	s := newTestStore(t, 1<<30)
-	owner := newPeerID(t)
+	owner := newOwner(t)
 	for _, n := range []int{1, 4095, 4096, 4097, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 12345} {
 		b := randBytes(t, n)
 		if err := s.Put(owner, Sum(b), bytes.NewReader(b), int64(n)); err != nil {

@@ -5,12 +5,19 @@ package shard
 // decoding is strict (no trailing bytes, canonical only) and bounded.
 //
 //	request  = op(1) ...
-//	  put    = 1 | id(32) | size(u64 BE)            then, after a "continue"
+//	  put    = 1 | id(32) | size(u64 BE) | auth     then, after a "continue"
 //	                                                  response, size raw bytes
 //	  get    = 2 | id(32)                           response "ok" + size raw bytes
 //	  has    = 3 | n(u16 BE, 1..MaxHasBatch) | n*id(32)
-//	  delete = 4 | id(32)
+//	  delete = 4 | id(32) | auth
+//	  list   = 5 | after(32) | limit(u16 BE, 1..MaxListBatch) | auth
+//	                                                  the owner's shards with IDs above after
+//	  grant  = 6 | id(32) | index(u32 BE) | glen(u16 BE) | grant | np(1) | np*hash(32)
+//	                                                  a get against a Grant (auth.go)
 //	response = code(1) | size(u64 BE) | n(u16 BE) | bitmap(ceil(n/8)) | msglen(u16 BE) | msg
+//	           | k(u16 BE) | k*(id(32) | age(u32 BE, seconds since stored))    (list)
+//
+// auth (auth.go) is owner(32) | ts(u64 BE) | nonce(16) | sig(64).
 //
 // A put is two-phase so that a refusal (quota, too large, bad size) costs
 // the sender no upload, and a shard the holder already has is not sent again.
@@ -21,7 +28,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"syscall"
+	"time"
 )
 
 type op byte
@@ -31,6 +40,8 @@ const (
 	opGet    op = 2
 	opHas    op = 3
 	opDelete op = 4
+	opList   op = 5
+	opGrant  op = 6
 )
 
 type code byte
@@ -50,13 +61,14 @@ const (
 	codeBusy         code = 24
 	codeBadRequest   code = 25
 	codeInternal     code = 26
+	codeBadAuth      code = 27
 )
 
 // Wire limits.
 const (
 	maxMsg       = 256                    // bytes of a response's human-readable message
 	maxReqFrame  = 1 + 2 + MaxHasBatch*32 // the largest request body (has)
-	maxRespFrame = 1 + 8 + 2 + MaxHasBatch/8 + 2 + maxMsg
+	maxRespFrame = 1 + 8 + 2 + MaxHasBatch/8 + 2 + maxMsg + 2 + MaxListBatch*36
 )
 
 // codes maps wire error codes to sentinels, in the order codeOf tests them.
@@ -74,6 +86,7 @@ var codes = []struct {
 	{codeDiskFull, ErrDiskFull},
 	{codeBusy, ErrBusy},
 	{codeBadRequest, ErrBadRequest},
+	{codeBadAuth, ErrBadAuth},
 	{codeInternal, ErrInternal},
 }
 
@@ -102,17 +115,35 @@ func errOf(c code) error {
 }
 
 type request struct {
-	op   op
-	id   ID    // put, get, delete
-	size int64 // put
-	ids  []ID  // has
+	op    op
+	id    ID    // put, get, delete, grant; list: the cursor
+	size  int64 // put
+	ids   []ID  // has
+	limit int   // list
+	// grant
+	index uint32
+	grant *Grant
+	proof [][32]byte
+
+	auth *auth  // put, delete, list
+	body []byte // decoded: the bytes auth signs
+}
+
+// signed reports whether op carries an owner signature.
+func (o op) signed() bool { return o == opPut || o == opDelete || o == opList }
+
+// Listed is one shard a holder keeps for an owner.
+type Listed struct {
+	ID  ID
+	Age time.Duration // since the holder stored it (whole seconds)
 }
 
 type response struct {
-	code code
-	size int64  // get: bytes that follow
-	have []bool // has
-	msg  string
+	code   code
+	size   int64  // get: bytes that follow
+	have   []bool // has
+	msg    string
+	listed []Listed // list
 }
 
 var errMalformed = errors.New("malformed message")
@@ -136,8 +167,33 @@ func (r *request) marshal() ([]byte, error) {
 		for _, id := range r.ids {
 			b = append(b, id[:]...)
 		}
+	case opList:
+		if r.limit < 1 || r.limit > MaxListBatch {
+			return nil, fmt.Errorf("%w: list of %d", ErrBadRequest, r.limit)
+		}
+		b = append(b, r.id[:]...)
+		b = binary.BigEndian.AppendUint16(b, uint16(r.limit))
+	case opGrant:
+		if r.grant == nil || len(r.proof) > maxProof {
+			return nil, fmt.Errorf("%w: grant request", ErrBadRequest)
+		}
+		g := r.grant.Marshal()
+		b = append(b, r.id[:]...)
+		b = binary.BigEndian.AppendUint32(b, r.index)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(g)))
+		b = append(b, g...)
+		b = append(b, byte(len(r.proof)))
+		for _, h := range r.proof {
+			b = append(b, h[:]...)
+		}
 	default:
 		return nil, fmt.Errorf("%w: op %d", ErrBadRequest, r.op)
+	}
+	if r.op.signed() {
+		if r.auth == nil {
+			return nil, fmt.Errorf("%w: op %d needs an owner signature", ErrBadRequest, r.op)
+		}
+		b = r.auth.append(b)
 	}
 	return b, nil
 }
@@ -147,6 +203,18 @@ func unmarshalRequest(b []byte) (*request, error) {
 		return nil, errMalformed
 	}
 	r := &request{op: op(b[0])}
+	if r.op.signed() {
+		if len(b) < 1+authSize {
+			return nil, errMalformed
+		}
+		a, err := parseAuth(b[len(b)-authSize:])
+		if err != nil {
+			return nil, err
+		}
+		r.auth = &a
+		b = b[:len(b)-authSize]
+		r.body = b
+	}
 	b = b[1:]
 	switch r.op {
 	case opPut:
@@ -177,6 +245,40 @@ func unmarshalRequest(b []byte) (*request, error) {
 		for i := range r.ids {
 			copy(r.ids[i][:], b[32*i:])
 		}
+	case opList:
+		if len(b) != 32+2 {
+			return nil, errMalformed
+		}
+		copy(r.id[:], b)
+		r.limit = int(binary.BigEndian.Uint16(b[32:]))
+		if r.limit < 1 || r.limit > MaxListBatch {
+			return nil, errMalformed
+		}
+	case opGrant:
+		if len(b) < 32+4+2 {
+			return nil, errMalformed
+		}
+		copy(r.id[:], b)
+		r.index = binary.BigEndian.Uint32(b[32:])
+		gl := int(binary.BigEndian.Uint16(b[36:]))
+		b = b[38:]
+		if len(b) < gl+1 {
+			return nil, errMalformed
+		}
+		g, err := UnmarshalGrant(b[:gl])
+		if err != nil {
+			return nil, errMalformed
+		}
+		r.grant = g
+		np := int(b[gl])
+		b = b[gl+1:]
+		if np > maxProof || len(b) != 32*np {
+			return nil, errMalformed
+		}
+		r.proof = make([][32]byte, np)
+		for i := range r.proof {
+			copy(r.proof[i][:], b[32*i:])
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown op %d", errMalformed, r.op)
 	}
@@ -199,7 +301,13 @@ func (r *response) marshal() []byte {
 	}
 	b = append(b, bm...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(msg)))
-	return append(b, msg...)
+	b = append(b, msg...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.listed)))
+	for _, l := range r.listed {
+		b = append(b, l.ID[:]...)
+		b = binary.BigEndian.AppendUint32(b, uint32(min(l.Age/time.Second, math.MaxUint32)))
+	}
+	return b
 }
 
 func unmarshalResponse(b []byte) (*response, error) {
@@ -233,10 +341,23 @@ func unmarshalResponse(b []byte) (*response, error) {
 	b = b[(n+7)/8:]
 	m := int(binary.BigEndian.Uint16(b))
 	b = b[2:]
-	if m > maxMsg || len(b) != m {
+	if m > maxMsg || len(b) < m+2 {
 		return nil, errMalformed
 	}
-	r.msg = string(b)
+	r.msg = string(b[:m])
+	b = b[m:]
+	k := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if k > MaxListBatch || len(b) != 36*k {
+		return nil, errMalformed
+	}
+	if k > 0 {
+		r.listed = make([]Listed, k)
+		for i := range r.listed {
+			copy(r.listed[i].ID[:], b[36*i:])
+			r.listed[i].Age = time.Duration(binary.BigEndian.Uint32(b[36*i+32:])) * time.Second
+		}
+	}
 	return r, nil
 }
 

@@ -3,6 +3,7 @@ package shard
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -10,18 +11,40 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
+
+// seedAuth is a fixed, validly shaped (not validly signed) auth.
+var seedAuth = &auth{owner: Owner{1, 2, 3}, ts: 1 << 60, nonce: [16]byte{9}, sig: [64]byte{7}}
+
+// seedGrant is a grant over three shards, signed by a fixed key.
+func seedGrant() (*Grant, []ID) {
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	ids := []ID{Sum([]byte("a")), Sum([]byte("b")), Sum([]byte("c"))}
+	g, err := NewGrant(key, peer.ID("recipient-peer-id"), time.Unix(2e9, 0), ids)
+	if err != nil {
+		panic(err)
+	}
+	return g, ids
+}
 
 func seedRequests() [][]byte {
 	id := Sum([]byte("seed"))
+	g, ids := seedGrant()
 	reqs := []*request{
-		{op: opPut, id: id, size: 1234},
-		{op: opPut, id: id, size: MaxShardSize},
-		{op: opPut, id: id},
+		{op: opPut, id: id, size: 1234, auth: seedAuth},
+		{op: opPut, id: id, size: MaxShardSize, auth: seedAuth},
+		{op: opPut, id: id, auth: seedAuth},
 		{op: opGet, id: id},
-		{op: opDelete, id: id},
+		{op: opDelete, id: id, auth: seedAuth},
 		{op: opHas, ids: []ID{id}},
 		{op: opHas, ids: []ID{id, Sum(nil), {}}},
+		{op: opList, id: id, limit: MaxListBatch, auth: seedAuth},
+		{op: opList, limit: 1, auth: seedAuth},
+		{op: opGrant, id: ids[2], index: 2, grant: g, proof: GrantProof(ids, 2)},
+		{op: opGrant, id: ids[0], index: 0, grant: g, proof: GrantProof(ids, 0)},
 	}
 	var out [][]byte
 	for _, r := range reqs {
@@ -46,6 +69,8 @@ func seedResponses() [][]byte {
 		{code: codeOK, have: make([]bool, 9)},
 		{code: codeRefused, msg: "refused: a is not a friend of b"},
 		{code: codeOverQuota, msg: strings.Repeat("q", maxMsg)},
+		{code: codeOK, listed: []Listed{{ID: Sum(nil), Age: time.Hour}, {ID: Sum([]byte{1})}}},
+		{code: codeBadAuth, msg: "bad owner signature"},
 	}
 	var out [][]byte
 	for _, r := range rs {
@@ -69,11 +94,14 @@ func TestRequestRoundTrip(t *testing.T) {
 	for i := range ids {
 		ids[i] = Sum([]byte{byte(i), byte(i >> 8)})
 	}
+	g, gids := seedGrant()
 	for _, r := range []*request{
-		{op: opPut, id: Sum([]byte("x")), size: 77},
+		{op: opPut, id: Sum([]byte("x")), size: 77, auth: seedAuth},
 		{op: opGet, id: Sum([]byte("y"))},
-		{op: opDelete, id: Sum([]byte("z"))},
+		{op: opDelete, id: Sum([]byte("z")), auth: seedAuth},
 		{op: opHas, ids: ids},
+		{op: opList, id: Sum([]byte("l")), limit: 5, auth: seedAuth},
+		{op: opGrant, id: gids[1], index: 1, grant: g, proof: GrantProof(gids, 1)},
 	} {
 		b, err := r.marshal()
 		if err != nil {
@@ -81,6 +109,9 @@ func TestRequestRoundTrip(t *testing.T) {
 		}
 		framed := appendFrame(nil, b)
 		got, err := readRequest(bufio.NewReader(bytes.NewReader(framed)))
+		if got != nil {
+			got.body = nil
+		}
 		if err != nil || !reflect.DeepEqual(got, r) {
 			t.Fatalf("round trip of op %d: %+v, %v", r.op, got, err)
 		}
@@ -90,6 +121,9 @@ func TestRequestRoundTrip(t *testing.T) {
 		{op: opPut, size: -1},
 		{op: opHas},
 		{op: opHas, ids: make([]ID, MaxHasBatch+1)},
+		{op: opPut, id: Sum([]byte("x")), size: 77}, // unsigned
+		{op: opList, limit: MaxListBatch + 1, auth: seedAuth},
+		{op: opGrant, id: Sum(nil)},
 		{op: 42},
 	} {
 		if _, err := r.marshal(); err == nil {
@@ -99,6 +133,7 @@ func TestRequestRoundTrip(t *testing.T) {
 	// A put announcing more than MaxShardSize is refused as too large.
 	b := append([]byte{byte(opPut)}, make([]byte, 32)...)
 	b = append(b, 0, 0, 0, 0, 1, 0, 0, 1)
+	b = append(b, make([]byte, authSize)...)
 	if _, err := unmarshalRequest(b); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized put: %v", err)
 	}
@@ -109,6 +144,7 @@ func TestResponseRoundTrip(t *testing.T) {
 		{code: codeOK, size: MaxShardSize},
 		{code: codeOK, have: []bool{false, true, false, false, true, true, true, true, true}},
 		{code: codeNotOwner, msg: "nope"},
+		{code: codeOK, listed: []Listed{{ID: Sum(nil), Age: 3 * time.Second}}},
 	} {
 		got, err := readResponse(bufio.NewReader(bytes.NewReader(appendFrame(nil, r.marshal()))))
 		if err != nil || !reflect.DeepEqual(got, r) {
@@ -175,7 +211,7 @@ func FuzzResponse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.size < 0 || r.size > MaxShardSize || len(r.have) > MaxHasBatch || len(r.msg) > maxMsg {
+		if r.size < 0 || r.size > MaxShardSize || len(r.have) > MaxHasBatch || len(r.msg) > maxMsg || len(r.listed) > MaxListBatch {
 			t.Fatalf("decoded out-of-bounds response %+v", r)
 		}
 		if out := r.marshal(); !bytes.Equal(out, b) {
