@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net/http"
 	"os"
@@ -130,7 +131,8 @@ func TestNetwork(t *testing.T) {
 		id1, _ := peer.Decode(box1.PeerID)
 		WaitFor(t, "the stranger to reach box1", 30*time.Second, func() bool { return eve.Connect(ctx, id1) == nil })
 		data := []byte("not welcome")
-		err = shard.NewClient(eve.Host).Put(ctx, id1, shard.Sum(data), data)
+		_, eveKey, _ := ed25519.GenerateKey(nil)
+		err = shard.NewClient(eve.Host).WithOwner(eveKey).Put(ctx, id1, shard.Sum(data), data)
 		if !errors.Is(err, shard.ErrRefused) {
 			t.Fatalf("stranger's shard put: %v, want ErrRefused", err)
 		}

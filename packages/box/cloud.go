@@ -2,6 +2,7 @@ package box
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"path/filepath"
 
@@ -20,6 +21,14 @@ import (
 func mountCloud(b *Box, api *localapi.Server) error {
 	h := b.Node.Host
 	st := b.Shards
+	holderName := func(p peer.ID) string {
+		if p == h.ID() {
+			return "this box"
+		}
+		f, _ := b.Friends.Get(p)
+		return f.Name
+	}
+	var svc *cloud.Service
 	svc, err := cloud.New(cloud.Config{
 		Host:    h,
 		Holders: cloud.ShardHolders{Client: shard.NewClient(h), Local: st, Self: h.ID()},
@@ -39,13 +48,7 @@ func mountCloud(b *Box, api *localapi.Server) error {
 		// Blocked friends are refused like strangers.
 		IsFriend: b.Friends.Allowed,
 		// Health reports show friends by name.
-		HolderName: func(p peer.ID) string {
-			if p == h.ID() {
-				return "this box"
-			}
-			f, _ := b.Friends.Get(p)
-			return f.Name
-		},
+		HolderName: holderName,
 		ResolveFriend: func(s string) (peer.ID, error) {
 			f, err := b.Friends.Lookup(s)
 			if err != nil {
@@ -53,10 +56,20 @@ func mountCloud(b *Box, api *localapi.Server) error {
 			}
 			return f.ID, nil
 		},
-		KV:          b.DB,
-		Dir:         filepath.Join(b.Cfg.DataDir, "cloud"),
-		Logger:      b.Log.With("component", "cloud"),
-		Hosted:      cloud.HostedStore{Store: st},
+		KV:     b.DB,
+		Dir:    filepath.Join(b.Cfg.DataDir, "cloud"),
+		Logger: b.Log.With("component", "cloud"),
+		Hosted: cloud.HostedStore{
+			Store: st,
+			// The box's own shards are its owner's, not hosted for others.
+			Own: func() ed25519.PublicKey {
+				if o, err := svc.Owner(); err == nil {
+					return o.PublicKey()
+				}
+				return nil
+			},
+			Name: holderName,
+		},
 		RepairGrace: b.Cfg.RepairGrace,
 	})
 	if err != nil {

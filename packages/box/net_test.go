@@ -3,6 +3,7 @@ package box
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"net"
 	"path/filepath"
@@ -148,7 +149,8 @@ func TestStoredShardNotInDHT(t *testing.T) {
 	data := make([]byte, 10_000)
 	rand.Read(data)
 	id := shard.Sum(data)
-	if err := shard.NewClient(n.friend.Host).Put(n.ctx, n.boxID(), id, data); err != nil {
+	_, key, _ := ed25519.GenerateKey(nil)
+	if err := shard.NewClient(n.friend.Host).WithOwner(key).Put(n.ctx, n.boxID(), id, data); err != nil {
 		t.Fatal(err)
 	}
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {

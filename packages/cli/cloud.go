@@ -31,7 +31,7 @@ func cloudCommands() map[string]Command {
 		"cloud health":         {"cloud health PATH|ID [--json] [--deep]", "which boxes hold which shards, per segment (--deep reads every shard back)", cmdCloudHealth},
 		"cloud repair":         {"cloud repair [PATH]", "check and repair now (every file, or one)", cmdCloudRepair},
 		"cloud share":          {"cloud share PATH FRIEND", "let a friend fetch a file; prints the address for their cloud get", cmdCloudShare},
-		"cloud hosted":         {"cloud hosted [--json]", "the space this box gives friends for their shards", cmdCloudHosted},
+		"cloud hosted":         {"cloud hosted [--json]", "the shards this box keeps for friends, and its own apart", cmdCloudHosted},
 		"cloud setup":          {"cloud setup", "create the owner key and print the recovery phrase (once)", cmdCloudSetup},
 		"cloud recover":        {"cloud recover [PHRASE...]", "restore the owner key and file index from the phrase and the friends' boxes (phrase read from stdin if not given)", cmdCloudRecover},
 		"cloud backup":         {"cloud backup", "back the file index up to the friends' boxes now", cmdCloudBackup},
@@ -354,11 +354,20 @@ func cmdCloudHosted(ctx context.Context, c *Ctx, args []string) error {
 		Used   int64 `json:"used"`
 		Quota  int64 `json:"quota"`
 		Owners []struct {
-			Owner  string
-			Shards int
-			Bytes  int64
+			Owner  string `json:"owner"`
+			Shards int    `json:"shards"`
+			Bytes  int64  `json:"bytes"`
 			Since  time.Time
+			Boxes  []struct {
+				Peer string `json:"peer"`
+				Name string `json:"name"`
+			} `json:"boxes"`
+			EvictAt time.Time `json:"evict_at"`
 		} `json:"owners"`
+		Own struct {
+			Shards int   `json:"shards"`
+			Bytes  int64 `json:"bytes"`
+		} `json:"own"`
 	}
 	if err := c.API.Do(ctx, "GET", "/v1/cloud/hosted", nil, &out); err != nil {
 		return err
@@ -366,11 +375,37 @@ func cmdCloudHosted(ctx context.Context, c *Ctx, args []string) error {
 	if asJSON {
 		return printJSON(c.Stdout, out)
 	}
-	fmt.Fprintf(c.Stdout, "hosted for others: %s of %s\n", mib(out.Used), mib(out.Quota))
-	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "owner\tshards\tsize\tsince")
+	var others int64
 	for _, o := range out.Owners {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", o.Owner, o.Shards, mib(o.Bytes), o.Since.Local().Format("2006-01-02 15:04"))
+		others += o.Bytes
+	}
+	fmt.Fprintf(c.Stdout, "hosted for others: %s in %d owners\n", mib(others), len(out.Owners))
+	fmt.Fprintf(c.Stdout, "this box's own shards: %s (%d shards)\n", mib(out.Own.Bytes), out.Own.Shards)
+	fmt.Fprintf(c.Stdout, "space used: %s of %s\n", mib(out.Used), mib(out.Quota))
+	if len(out.Owners) == 0 {
+		return nil
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "owner\tboxes\tshards\tsize\tsince\tevicted")
+	for _, o := range out.Owners {
+		var boxes []string
+		for _, b := range o.Boxes {
+			if b.Name != "" {
+				boxes = append(boxes, b.Name)
+			} else {
+				boxes = append(boxes, b.Peer)
+			}
+		}
+		evict := "-"
+		if !o.EvictAt.IsZero() {
+			evict = o.EvictAt.Local().Format("2006-01-02 15:04") + " (no longer a friend)"
+		}
+		key := o.Owner
+		if len(key) > 16 {
+			key = key[:16]
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", key, strings.Join(boxes, ","), o.Shards, mib(o.Bytes),
+			o.Since.Local().Format("2006-01-02 15:04"), evict)
 	}
 	return w.Flush()
 }

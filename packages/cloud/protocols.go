@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/wire"
 )
@@ -441,6 +442,11 @@ type ShareToken struct {
 	Name     string          `json:"name"`
 	Manifest json.RawMessage `json:"manifest"`
 	Key      []byte          `json:"key"`
+	// Grant (shard.Grant, signed by the owner key) lets the friend get
+	// the file's shards from holders that are not its friends, while the
+	// owner's box is off: the shard IDs in manifest order, until it
+	// expires.
+	Grant []byte `json:"grant,omitempty"`
 }
 
 // shareRecord is the owner's note of a share it made.
@@ -500,7 +506,23 @@ func (t *ShareToken) check() (*ShareToken, *Manifest, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if t.Grant != nil {
+		if _, err := shard.UnmarshalGrant(t.Grant); err != nil {
+			return nil, nil, errors.New("cloud: bad share grant")
+		}
+	}
 	return t, m, nil
+}
+
+// grantIDs are the shard IDs a share's grant covers, in manifest order.
+func grantIDs(man *Manifest) []codec.ShardID {
+	var ids []codec.ShardID
+	for _, sg := range man.Segments {
+		for _, r := range sg.Shards {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 type shareReq struct {
@@ -561,7 +583,19 @@ func (s *Service) makeToken(id string, rec shareRecord) (*ShareToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ShareToken{V: 1, ID: id, Owner: s.cfg.Host.ID(), Name: rec.Name, Manifest: mb, Key: key}, nil
+	owner, err := s.Owner()
+	if err != nil {
+		return nil, err
+	}
+	var sids []shard.ID
+	for _, id := range grantIDs(man) {
+		sids = append(sids, shard.ID(id))
+	}
+	g, err := shard.NewGrant(owner.SigningKey(), rec.Friend, s.cfg.Clock().Add(s.cfg.ShareGrantTTL), sids)
+	if err != nil {
+		return nil, err
+	}
+	return &ShareToken{V: 1, ID: id, Owner: s.cfg.Host.ID(), Name: rec.Name, Manifest: mb, Key: key, Grant: g.Marshal()}, nil
 }
 
 func (s *Service) offer(ctx context.Context, friend peer.ID, tok *ShareToken) error {
@@ -694,19 +728,43 @@ func (s *Service) sharedShard(from peer.ID, id string, sid codec.ShardID) ([]byt
 }
 
 // ownerProxied are the holders as a friend fetching a shared file sees
-// them: a shard a holder will not give (it is not this box's friend) or
-// cannot give is asked of the file's owner instead.
+// them: a shard a holder will not give (it is not this box's friend) is
+// asked again with the share's grant, and one it cannot give of the file's
+// owner instead.
 type ownerProxied struct {
 	Holders
 	s     *Service
 	owner peer.ID
 	id    string // the share
+	grant []byte
+	ids   []codec.ShardID // what the grant covers
+	index map[codec.ShardID]int
+}
+
+func (s *Service) proxied(owner peer.ID, id string, tok *ShareToken, man *Manifest) ownerProxied {
+	h := ownerProxied{Holders: s.cfg.Holders, s: s, owner: owner, id: id}
+	if _, ok := s.cfg.Holders.(grantGetter); ok && tok.Grant != nil {
+		h.grant, h.ids, h.index = tok.Grant, grantIDs(man), map[codec.ShardID]int{}
+		for i, sid := range h.ids {
+			if _, dup := h.index[sid]; !dup {
+				h.index[sid] = i
+			}
+		}
+	}
+	return h
 }
 
 func (h ownerProxied) Get(ctx context.Context, p peer.ID, sid codec.ShardID, dst []byte) ([]byte, error) {
 	data, err := h.Holders.Get(ctx, p, sid, dst)
 	if err == nil || ctx.Err() != nil {
 		return data, err
+	}
+	if i, ok := h.index[sid]; ok {
+		data, gerr := h.Holders.(grantGetter).GetGranted(ctx, p, h.grant, h.ids, i, dst)
+		if gerr == nil || ctx.Err() != nil {
+			return data, gerr
+		}
+		err = fmt.Errorf("%w; with the grant: %w", err, gerr)
 	}
 	data, perr := h.s.shardFromOwner(ctx, h.owner, h.id, sid)
 	if perr != nil {
@@ -847,7 +905,7 @@ func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Man
 			if man, err := UnmarshalManifest(rs.Token.Manifest); err == nil {
 				if key, err := o.Unwrap(rs.WrappedKey, man.File[:]); err == nil {
 					cw := &countingWriter{w: w}
-					err = s.getBlobFrom(ctx, ownerProxied{s.cfg.Holders, s, owner, id}, man, key, cw)
+					err = s.getBlobFrom(ctx, s.proxied(owner, id, &rs.Token, man), man, key, cw)
 					if err == nil || cw.n > 0 {
 						return man, err
 					}
@@ -860,7 +918,11 @@ func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Man
 	if err != nil {
 		return nil, err
 	}
-	return man, s.getBlobFrom(ctx, ownerProxied{s.cfg.Holders, s, owner, id}, man, tok.Key, w)
+	// Keep the fresh token (and its grant) for a get while the owner is off.
+	if err := s.storeOffer(owner, tok); err != nil {
+		s.log.Debug("keeping the fresh share token", "err", err)
+	}
+	return man, s.getBlobFrom(ctx, s.proxied(owner, id, tok, man), man, tok.Key, w)
 }
 
 type countingWriter struct {

@@ -13,6 +13,7 @@ package cloud
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,24 @@ type Holders interface {
 	Get(ctx context.Context, p peer.ID, id codec.ShardID, dst []byte) ([]byte, error)
 	Has(ctx context.Context, p peer.ID, ids []codec.ShardID) ([]bool, error)
 	Delete(ctx context.Context, p peer.ID, id codec.ShardID) error
+}
+
+// shardLister is implemented by Holders that can list what a holder keeps
+// for the owner (ShardHolders); the reconcile needs it.
+type shardLister interface {
+	List(ctx context.Context, p peer.ID, from codec.ShardID, limit int) ([]HeldShard, error)
+}
+
+// HeldShard is a shard a holder keeps for the owner, and how long it has.
+type HeldShard struct {
+	ID  codec.ShardID
+	Age time.Duration
+}
+
+// grantGetter is implemented by Holders that can fetch against a share's
+// grant from holders that are not this box's friends (ShardHolders).
+type grantGetter interface {
+	GetGranted(ctx context.Context, p peer.ID, grant []byte, ids []codec.ShardID, i int, dst []byte) ([]byte, error)
 }
 
 // HostedLister reports the shards this box holds for others (the shard
@@ -101,6 +120,17 @@ type Config struct {
 	BackupDelay time.Duration
 	// MaxDeliverSize bounds a file a friend may deliver; default 16 GiB.
 	MaxDeliverSize int64
+	// ShareGrantTTL is how long a share's grant lets the friend fetch
+	// from the holders while this box is off (default 30 days; a get
+	// through this box renews it).
+	ShareGrantTTL time.Duration
+	// ReconcileInterval is how often the shards holders keep for the owner
+	// are compared with the index, and the unreferenced ones deleted (0:
+	// 6h, negative: never); ReconcileMinAge spares shards stored more
+	// recently than that (default 1h), so a repair or backup between
+	// placing its shards and recording them is never undone.
+	ReconcileInterval time.Duration
+	ReconcileMinAge   time.Duration
 }
 
 // Errors.
@@ -183,6 +213,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxDeliverSize <= 0 {
 		cfg.MaxDeliverSize = 16 << 30
 	}
+	if cfg.ShareGrantTTL <= 0 {
+		cfg.ShareGrantTTL = 30 * 24 * time.Hour
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 6 * time.Hour
+	}
+	if cfg.ReconcileMinAge == 0 {
+		cfg.ReconcileMinAge = time.Hour
+	}
 	if cfg.SegmentSize < codec.MinSegmentSize || cfg.SegmentSize > codec.MaxSegmentSize {
 		return nil, fmt.Errorf("cloud: segment size %d out of range", cfg.SegmentSize)
 	}
@@ -200,6 +239,10 @@ func New(cfg Config) (*Service, error) {
 		fp:         newFriendProtos(),
 	}
 	s.stats.m = map[peer.ID]*peerStat{}
+	if sh, ok := s.cfg.Holders.(ShardHolders); ok && sh.Key == nil {
+		sh.Key = s.signingKey
+		s.cfg.Holders = sh
+	}
 	if cfg.Owner != nil {
 		s.owner.Store(cfg.Owner)
 	} else if b, err := cfg.KV.Get(keyOwner); err == nil && len(b) == keys.SecretSize {
@@ -254,6 +297,15 @@ var (
 )
 
 func manKey(f codec.FileID) []byte { return []byte(prefixMan + f.String()) }
+
+// signingKey is the owner's signing key, nil before setup: the key shards
+// belong to.
+func (s *Service) signingKey() ed25519.PrivateKey {
+	if o := s.owner.Load(); o != nil {
+		return o.SigningKey()
+	}
+	return nil
+}
 
 // Owner returns the owner's keys or ErrNoKey.
 func (s *Service) Owner() (*keys.Owner, error) {
