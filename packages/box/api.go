@@ -214,6 +214,7 @@ func (b *Box) handleFriendUpdate(w http.ResponseWriter, r *http.Request) {
 			// A blocked friend loses its open connections too.
 			b.Node.Host.Network().ClosePeer(f.ID)
 		}
+		b.kickSweep()
 	}
 	f, _ = b.Friends.Get(f.ID)
 	localapi.WriteJSON(w, http.StatusOK, f)
@@ -228,6 +229,7 @@ func (b *Box) handleFriendRemove(w http.ResponseWriter, r *http.Request) {
 		localapi.WriteError(w, http.StatusInternalServerError, err)
 		return
 	}
+	b.kickSweep()
 	localapi.WriteJSON(w, http.StatusOK, map[string]string{"removed": f.ID.String()})
 }
 

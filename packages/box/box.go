@@ -59,6 +59,9 @@ type Config struct {
 	HealthDir string
 	// Quota is how many bytes of shards the box keeps for friends.
 	Quota int64
+	// ShardGrace is how long the shards of a removed or blocked friend
+	// are kept before they are evicted (default shard.DefaultGrace).
+	ShardGrace time.Duration
 	// DebugAddr, if set, serves Go's profiler (net/http/pprof) there;
 	// keep it on loopback.
 	DebugAddr string
@@ -100,6 +103,9 @@ type Box struct {
 	healthy map[string]health.Report // extra reports set by mounts
 	runners []func(context.Context) error
 	redial  *redialer // friends' dial schedule
+	// sweep wakes the eviction of ex-friends' shards (friend removed or
+	// blocked); set by mountCloud.
+	sweep chan struct{}
 }
 
 // Go runs f for as long as the box runs (mounts start their background
@@ -136,6 +142,7 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.StringVar(&cfg.HealthDir, "health-dir", health.DefaultDir, "directory of the role supervisors' health sockets (empty: none)")
 	quota := byteSize(10 << 30)
 	fs.Var(&quota, "quota", "space kept for friends' shards (e.g. 500GiB)")
+	fs.DurationVar(&cfg.ShardGrace, "shard-grace", shard.DefaultGrace, "how long a removed or blocked friend's shards are kept before they are evicted")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler here (e.g. 127.0.0.1:6060; empty: off)")
 	fs.DurationVar(&cfg.RepairGrace, "repair-grace", 24*time.Hour, "how long a friend's box may be unreachable before the shards it holds are re-placed")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
@@ -246,6 +253,9 @@ func (b *Box) openFriendsAndShards() (func(), error) {
 	if err != nil {
 		book.Close()
 		return nil, err
+	}
+	if b.Cfg.ShardGrace > 0 {
+		shards.SetGrace(b.Cfg.ShardGrace)
 	}
 	srv := shard.NewServer(h, shards, book, b.Log)
 	b.Friends, b.Shards = book, shards

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -45,6 +46,8 @@ func mountCloud(b *Box, api *localapi.Server) error {
 			}
 			return out
 		},
+		// A put cut off by a crash is cleaned up on every friend.
+		Friends: b.Friends.Peers,
 		// Blocked friends are refused like strangers.
 		IsFriend: b.Friends.Allowed,
 		// Health reports show friends by name.
@@ -80,5 +83,42 @@ func mountCloud(b *Box, api *localapi.Server) error {
 		defer svc.Close()
 		return svc.Run(ctx)
 	})
+	b.sweep = make(chan struct{}, 1)
+	b.Go(func(ctx context.Context) error { b.sweepLoop(ctx); return nil })
 	return nil
+}
+
+// sweepEvery is how often the holder checks for owners none of whose
+// boxes is a friend any more (the grace period runs in days).
+const sweepEvery = time.Hour
+
+// sweepLoop starts, stops and ends the eviction clock of owners whose
+// boxes are no longer friends (shard.Store.Sweep): hourly, and when a
+// friend is removed or blocked.
+func (b *Box) sweepLoop(ctx context.Context) {
+	self := b.Node.Host.ID()
+	allowed := func(p peer.ID) bool { return p == self || b.Friends.Allowed(p) }
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		if _, err := b.Shards.Sweep(allowed, time.Now()); err != nil {
+			b.Log.Warn("evicting ex-friends' shards", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.sweep:
+		}
+	}
+}
+
+func (b *Box) kickSweep() {
+	if b.sweep == nil {
+		return
+	}
+	select {
+	case b.sweep <- struct{}{}:
+	default:
+	}
 }

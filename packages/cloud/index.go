@@ -471,8 +471,9 @@ func (s *Service) Remove(ctx context.Context, p string, recursive bool) (int, er
 	if err != nil {
 		return 0, err
 	}
+	// A holder that does not confirm (offline) is retried later.
 	for _, m := range mans {
-		s.deleteShards(ctx, allRefs(m))
+		s.forget(ctx, allRefs(m))
 	}
 	s.dirty()
 	return len(mans), nil

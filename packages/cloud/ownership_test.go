@@ -231,7 +231,7 @@ func TestShareWhileOwnerOff(t *testing.T) {
 		t.Fatal("a share for r served to c")
 	}
 	var rs receivedShare
-	if err := store.GetJSON(r.s.cfg.KV, []byte(prefixShared+addr[len(addr)-32:]), &rs); err != nil || rs.Token.Grant == nil {
+	if err := store.GetJSON(r.s.cfg.KV, sharedKey(a.h.ID(), addr[len(addr)-32:]), &rs); err != nil || rs.Token.Grant == nil {
 		t.Fatalf("stored token without grant: %v", err)
 	}
 	man, _ := UnmarshalManifest(rs.Token.Manifest)

@@ -3,7 +3,6 @@ package cloud
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -353,6 +352,11 @@ func (j *putJob) storeSegment(ctx context.Context, i int, buf []byte, n int, las
 	if err != nil {
 		return err
 	}
+	// Again with the holders, so a crash's clean-up knows where to delete.
+	rec = &pendingPut{Segments: map[int][]ShardRef{i: refs}}
+	if err := store.PutJSON(j.s.cfg.KV, pendingKey(j.man.File, i), rec); err != nil {
+		return err
+	}
 	j.mu.Lock()
 	j.man.Segments[i] = Segment{Len: enc.Len, Shards: refs}
 	j.mu.Unlock()
@@ -363,74 +367,12 @@ func (j *putJob) storeSegment(ctx context.Context, i int, buf []byte, n int, las
 	return nil
 }
 
-// undo deletes the shards the put placed (best effort) and its journal.
+// undo deletes the shards the put placed (queueing those a holder did not
+// confirm) and its journal.
 func (j *putJob) undo(ctx context.Context) {
 	j.mu.Lock()
 	refs := slices.Clone(j.placed)
 	j.mu.Unlock()
-	j.s.deleteShards(ctx, refs)
+	j.s.forget(ctx, refs)
 	j.s.dropPending(j.man.File)
-}
-
-// deleteShards removes shards from their holders, best effort.
-func (s *Service) deleteShards(ctx context.Context, refs []ShardRef) {
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, r := range refs {
-		if r.Holder == "" {
-			continue
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if err := s.cfg.Holders.Delete(cctx, r.Holder, r.ID); err != nil {
-				s.log.Debug("shard delete failed", "peer", r.Holder, "shard", r.ID, "err", err)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// cleanupPending deletes the shards of puts interrupted by a crash. For
-// segments whose holders were not yet recorded it asks every box.
-func (s *Service) cleanupPending(ctx context.Context) {
-	type job struct {
-		key []byte
-		p   pendingPut
-	}
-	var jobs []job
-	s.cfg.KV.Scan([]byte(prefixPending), func(k, v []byte) error {
-		var p pendingPut
-		if json.Unmarshal(v, &p) == nil {
-			jobs = append(jobs, job{key: slices.Clone(k), p: p})
-		}
-		return nil
-	})
-	for _, j := range jobs {
-		// A crash between a put's commit and the end of its journal.
-		if f, err := pendingFile(j.key); err == nil {
-			if _, err := s.cfg.KV.Get(manKey(f)); err == nil {
-				s.log.Info("dropping the journal of a committed put", "key", string(j.key))
-				s.cfg.KV.Delete(j.key)
-				continue
-			}
-		}
-		var refs []ShardRef
-		for _, seg := range j.p.Segments {
-			for _, r := range seg {
-				if r.Holder != "" {
-					refs = append(refs, r)
-					continue
-				}
-				for _, p := range s.peers() {
-					refs = append(refs, ShardRef{ID: r.ID, Holder: p})
-				}
-			}
-		}
-		s.log.Info("removing shards of an interrupted put", "key", string(j.key), "shards", len(refs))
-		s.deleteShards(ctx, refs)
-		s.cfg.KV.Delete(j.key)
-	}
 }

@@ -75,6 +75,10 @@ type Config struct {
 	// Peers returns the boxes that may hold shards: the friends, and the
 	// box itself if Holders can reach its own store.
 	Peers func() []peer.ID
+	// Friends returns every friend, online or not (optional): a put cut
+	// off by a crash before it recorded a shard's holder is deleted from
+	// each of them.
+	Friends func() []peer.ID
 	// IsFriend gates the deliver, share and index-root protocols.
 	IsFriend func(peer.ID) bool
 	KV       store.KV
@@ -164,6 +168,8 @@ type Service struct {
 
 	kick       chan struct{} // wakes the repair loop
 	indexDirty chan struct{} // wakes the backup loop
+	deleteKick chan struct{} // wakes the deletion queue
+	undeletedN atomic.Int64  // records in the deletion queue
 
 	fp *friendProtos // the friend protocols' limits and the delivery quotas
 }
@@ -235,6 +241,7 @@ func New(cfg Config) (*Service, error) {
 		repairing:  map[codec.ShardID]bool{},
 		kick:       make(chan struct{}, 1),
 		indexDirty: make(chan struct{}, 1),
+		deleteKick: make(chan struct{}, 1),
 		bufs:       &segmentBuffers{max: cfg.InFlight},
 		fp:         newFriendProtos(),
 	}
@@ -271,13 +278,16 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Run runs the background work (clean-up of interrupted puts, the repair
-// loop and the index backup loop) until ctx ends.
+// Run runs the background work (clean-up of interrupted puts, the
+// deletion queue, the repair loop, the index backup loop and the
+// reconcile) until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.cleanupPending(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { s.deleteLoop(ctx) })
 	wg.Go(func() { s.repairLoop(ctx) })
 	wg.Go(func() { s.backupLoop(ctx) })
+	wg.Go(func() { s.reconcileLoop(ctx) })
 	wg.Wait()
 	return nil
 }
