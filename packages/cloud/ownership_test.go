@@ -58,7 +58,7 @@ type realBox struct {
 	online  func() []peer.ID // friends to place shards on
 }
 
-func newRealBox(t testing.TB, owner *keys.Owner, cfg func(*Config)) *realBox {
+func newRealBox(t testing.TB, owner *keys.Owner, cfg func(*realBox, *Config)) *realBox {
 	t.Helper()
 	b := &realBox{h: p2ptest.Host(t), friends: newFriendSet()}
 	dir := t.TempDir()
@@ -88,7 +88,7 @@ func newRealBox(t testing.TB, owner *keys.Owner, cfg func(*Config)) *realBox {
 		CallTimeout: 10 * time.Second,
 	}
 	if cfg != nil {
-		cfg(&c)
+		cfg(b, &c)
 	}
 	if b.s, err = New(c); err != nil {
 		t.Fatal(err)
@@ -103,6 +103,14 @@ func befriend(t testing.TB, a, b *realBox) {
 	a.friends.add(b.h.ID())
 	b.friends.add(a.h.ID())
 	p2ptest.Connect(t, a.h, b.h)
+}
+
+// offline stops b's shard server (b keeps its store); online starts it
+// again.
+func (b *realBox) offline() { b.srv.Close() }
+
+func (b *realBox) online_() {
+	b.srv = shard.NewServer(b.h, b.st, shard.AuthorizerFunc(b.friends.has), nil, nil)
 }
 
 func (b *realBox) stop() {
