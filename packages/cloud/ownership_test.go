@@ -264,3 +264,84 @@ func TestShareWhileOwnerOff(t *testing.T) {
 		t.Fatal("another owner's grant over a's shards accepted")
 	}
 }
+
+// cloud hosted keeps the box's own shards apart from those it hosts for
+// others, names the boxes and shows when an ex-friend's shards go.
+func TestHostedSeparatesOwn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("libp2p network test")
+	}
+	ctx := context.Background()
+	local := func(b *realBox, c *Config) {
+		c.Holders = ShardHolders{Client: shard.NewClient(b.h), Local: b.st, Self: b.h.ID()}
+	}
+	a := newRealBox(t, keys.New(), local)
+	f := newRealBox(t, keys.New(), local)
+	befriend(t, a, f)
+	var others []*realBox
+	for range 4 {
+		others = append(others, newRealBox(t, nil, nil))
+	}
+	a.online = func() []peer.ID {
+		out := []peer.ID{a.h.ID(), f.h.ID()}
+		for _, o := range others {
+			out = append(out, o.h.ID())
+		}
+		return out
+	}
+	f.online = func() []peer.ID { return []peer.ID{f.h.ID(), a.h.ID()} }
+	for _, o := range others {
+		befriend(t, a, o)
+	}
+	if _, err := a.s.Put(ctx, "/mine.bin", bytes.NewReader(randBytes(seg)), PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Put(ctx, "/theirs.bin", bytes.NewReader(randBytes(seg)), PutOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	ao, _ := a.s.Owner()
+	fo, _ := f.s.Owner()
+	hs := HostedStore{Store: a.st, Own: ao.PublicKey, Name: func(p peer.ID) string {
+		if p == f.h.ID() {
+			return "fred"
+		}
+		return ""
+	}}
+	report := func() HostedReport {
+		v, err := hs.Hosted(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.(HostedReport)
+	}
+	r := report()
+	if r.Own.Shards != 1 {
+		t.Fatalf("own shards: %+v", r.Own)
+	}
+	if len(r.Owners) != 1 || r.Owners[0].Owner != shard.OwnerOf(fo.SigningKey()).String() || r.Owners[0].Shards == 0 {
+		t.Fatalf("hosted for others: %+v", r.Owners)
+	}
+	if b := r.Owners[0].Boxes; len(b) != 1 || b[0].Peer != f.h.ID() || b[0].Name != "fred" {
+		t.Fatalf("boxes: %+v", b)
+	}
+	if r.Used != r.Own.Bytes+r.Owners[0].Bytes {
+		t.Fatalf("used %d != own %d + others %d", r.Used, r.Own.Bytes, r.Owners[0].Bytes)
+	}
+	// f is removed as a friend: its shards get an eviction date.
+	a.friends.del(f.h.ID())
+	now := time.Now()
+	allowed := func(p peer.ID) bool { return p == a.h.ID() || a.friends.has(p) }
+	if _, err := a.st.Sweep(allowed, now); err != nil {
+		t.Fatal(err)
+	}
+	r = report()
+	if len(r.Owners) != 1 || !r.Owners[0].EvictAt.Equal(now.UTC().Add(shard.DefaultGrace)) || r.Own.Shards != 1 {
+		t.Fatalf("after removal: %+v", r)
+	}
+	if _, err := a.st.Sweep(allowed, now.Add(shard.DefaultGrace)); err != nil {
+		t.Fatal(err)
+	}
+	if r = report(); len(r.Owners) != 0 || r.Own.Shards != 1 {
+		t.Fatalf("after the grace period: %+v", r)
+	}
+}
