@@ -163,22 +163,26 @@ func (s *Store) List(owner Owner, from ID, limit int) ([]Listed, error) {
 	now := time.Now()
 	var out []Listed
 	start := byOwnerKey(owner, from)
-	err := s.kv.Scan(byOwnerPrefix(owner), func(k, v []byte) error {
-		if bytes.Compare(k, start) < 0 {
+	// One scan per first ID byte from from's on: the KV scans by prefix
+	// only, and this keeps a page from walking every shard before from.
+	for first := int(from[0]); first < 256 && len(out) < limit; first++ {
+		err := s.kv.Scan(append(byOwnerPrefix(owner), byte(first)), func(k, v []byte) error {
+			if bytes.Compare(k, start) < 0 {
+				return nil
+			}
+			if len(out) >= limit {
+				return errStop
+			}
+			l := Listed{ID: ID(k[len(keyByOwner)+32:])}
+			if len(v) == 8 {
+				l.Age = max(0, now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(v)))).Truncate(time.Second))
+			}
+			out = append(out, l)
 			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return nil, fmt.Errorf("shard: list: %w", err)
 		}
-		if len(out) >= limit {
-			return errStop
-		}
-		l := Listed{ID: ID(k[len(keyByOwner)+32:])}
-		if len(v) == 8 {
-			l.Age = max(0, now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(v)))).Truncate(time.Second))
-		}
-		out = append(out, l)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("shard: list: %w", err)
 	}
 	return out, nil
 }

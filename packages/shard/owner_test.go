@@ -3,6 +3,7 @@ package shard
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -265,5 +266,38 @@ func TestSweepEvictsExFriends(t *testing.T) {
 		if h.Owner == alice || !h.EvictAt.IsZero() {
 			t.Fatalf("after eviction: %+v", h)
 		}
+	}
+}
+
+func TestStoreListPages(t *testing.T) {
+	s := newTestStore(t, 1<<30)
+	o := newOwner(t)
+	var want []ID
+	for range 60 {
+		data := randBytes(t, 64)
+		if err := s.Put(o, Sum(data), bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, Sum(data))
+	}
+	other := randBytes(t, 64)
+	s.Put(newOwner(t), Sum(other), bytes.NewReader(other), 64)
+	slices.SortFunc(want, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	var got []ID
+	for from, more := (ID{}), true; more; {
+		ls, err := s.List(o, from, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			got = append(got, l.ID)
+		}
+		if len(ls) < 7 {
+			break
+		}
+		from, more = Next(ls[len(ls)-1].ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %d shards, want %d in order", len(got), len(want))
 	}
 }

@@ -43,7 +43,8 @@ type ServerOptions struct {
 	// MaxStrangers bounds the requests of peers the Authorizer does not
 	// allow (default 4): they may only get shards against an owner's
 	// Grant. MaxNonces bounds the signed requests remembered against
-	// replay (default 65536).
+	// replay (default 1<<17: a signed request per 2 MiB shard, at 400
+	// requests a second for MaxClockSkew).
 	MaxStrangers int
 	MaxNonces    int
 }
@@ -68,7 +69,7 @@ func (o *ServerOptions) fill() {
 		o.MaxStrangers = 4
 	}
 	if o.MaxNonces <= 0 {
-		o.MaxNonces = 1 << 16
+		o.MaxNonces = 1 << 17
 	}
 }
 
