@@ -28,6 +28,7 @@ import (
 	"oepc.dev/oepcos/hack/devnet/devnet"
 	"oepc.dev/oepcos/packages/cli"
 	"oepc.dev/oepcos/packages/cloud"
+	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/wire"
@@ -456,5 +457,76 @@ func strangerRefused(t *testing.T, b devnet.Box) {
 		t.Fatal("stranger got a shard")
 	} else {
 		t.Logf("stranger refused: %v", err)
+	}
+}
+
+// TestCloudRecoverThenRemove loses box1, recovers its cloud on a new box
+// (a new peer ID) befriended by the old friends, and removes a file there:
+// the shards the old box stored are deleted from the holders' disks, since
+// they belong to the owner key.
+func TestCloudRecoverThenRemove(t *testing.T) {
+	n := startDevnet(t, 7)
+	work := t.TempDir()
+	out := n.must(0, "cloud", "setup")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	phrase := ""
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) == 17 {
+			phrase = strings.Join(f, " ")
+		}
+	}
+	if phrase == "" {
+		t.Fatalf("no phrase in %q", out)
+	}
+	src := filepath.Join(work, "f.bin")
+	data := make([]byte, 20<<20)
+	rand.Read(data)
+	os.WriteFile(src, data, 0o600)
+	n.must(0, "cloud", "put", src, "/f.bin")
+	h := n.health(0, "/f.bin")
+	n.must(0, "cloud", "backup")
+	n.killForGood(0)
+
+	fresh := StartBox(t, "newbox1", n.st.Bootstrap())
+	for i := 1; i < 7; i++ {
+		var inv friends.Invite
+		OepcJSON(t, n.st.Boxes[i], &inv, "friends", "invite", "--json")
+		if _, errs, err := Oepc(fresh.API, fresh.Token, "friends", "accept", inv.URI); err != nil {
+			t.Fatalf("accept box%d: %v %s", i+1, err, errs)
+		}
+	}
+	WaitFor(t, "the new box's friends to connect", time.Minute, func() bool {
+		st, err := tryStatus(fresh)
+		return err == nil && st.FriendsConnected >= 6
+	})
+	if out, errs, err := Oepc(fresh.API, fresh.Token, "cloud", "recover", phrase); err != nil {
+		t.Fatalf("recover: %v %s %s", err, out, errs)
+	}
+	shardFile := func(i int, id string) string {
+		return filepath.Join(n.st.Boxes[i].DataDir, "shards", "shards", id[:2], id[2:])
+	}
+	held := func() int {
+		c := 0
+		for _, sg := range h.Segments {
+			for _, sh := range sg.Shards {
+				i := n.boxByPeer(sh.Holder)
+				if i <= 0 {
+					continue // the lost box
+				}
+				if _, err := os.Stat(shardFile(i, sh.ID.String())); err == nil {
+					c++
+				}
+			}
+		}
+		return c
+	}
+	if held() == 0 {
+		t.Fatal("no shard files found on the holders before rm")
+	}
+	if _, errs, err := Oepc(fresh.API, fresh.Token, "cloud", "rm", "/f.bin"); err != nil {
+		t.Fatalf("rm: %v %s", err, errs)
+	}
+	if c := held(); c != 0 {
+		t.Fatalf("%d of the old box's shards left on the holders after rm on the new box", c)
 	}
 }
