@@ -28,8 +28,8 @@ import (
 	"oepc.dev/oepcos/hack/devnet/devnet"
 	"oepc.dev/oepcos/packages/cli"
 	"oepc.dev/oepcos/packages/cloud"
-	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/wire"
 )
