@@ -2,13 +2,18 @@ package cloud
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/json"
 	"io"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
+	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/wire"
 )
 
@@ -23,6 +28,10 @@ func FuzzShareToken(f *testing.F) {
 	tok := ShareToken{V: 1, ID: "00112233445566778899aabbccddeeff", Name: "a", Manifest: man, Key: make([]byte, 32)}
 	b, _ := json.Marshal(tok)
 	f.Add(b)
+	g, _ := shard.NewGrant(ed25519.NewKeyFromSeed(make([]byte, 32)), peer.ID("recipient"), time.Unix(2e9, 0), []shard.ID{{1}, {2}})
+	tok.Grant = g.Marshal()
+	b, _ = json.Marshal(tok)
+	f.Add(b)
 	f.Add([]byte(`{"v":1,"id":"x","manifest":{}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tok, m, err := UnmarshalShareToken(b)
@@ -31,6 +40,11 @@ func FuzzShareToken(f *testing.F) {
 		}
 		if len(tok.Key) != 32 || m.Validate() != nil {
 			t.Fatal("accepted a bad token")
+		}
+		if tok.Grant != nil {
+			if _, err := shard.UnmarshalGrant(tok.Grant); err != nil {
+				t.Fatal("accepted a bad grant")
+			}
 		}
 	})
 }

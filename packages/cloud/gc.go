@@ -331,7 +331,9 @@ const maxReconcileShards = 1 << 20
 // references are read, so a shard a put places meanwhile is already in its
 // pending journal (written before its shards go out) or in the manifest it
 // committed; a repair or backup between placing and recording its shards
-// is covered by ReconcileMinAge.
+// is covered by ReconcileMinAge. It assumes one live index per owner key:
+// two boxes running the same phrase side by side with different files
+// would delete each other's shards (a recovered box replaces the old one).
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	var rep ReconcileReport
 	lister, ok := s.cfg.Holders.(shardLister)
