@@ -110,7 +110,7 @@ func befriend(t testing.TB, a, b *realBox) {
 func (b *realBox) offline() { b.srv.Close() }
 
 func (b *realBox) online_() {
-	b.srv = shard.NewServer(b.h, b.st, shard.AuthorizerFunc(b.friends.has), nil, nil)
+	b.srv = shard.NewServer(b.h, b.st, shard.AuthorizerFunc(b.friends.has), nil)
 }
 
 func (b *realBox) stop() {
