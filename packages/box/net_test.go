@@ -154,13 +154,13 @@ func TestStoredShardNotInDHT(t *testing.T) {
 		t.Fatal(err)
 	}
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if ps := n.providers(t, id.CID().Hash()); len(ps) > 0 {
+		if ps := n.providers(t, shard.CID(id).Hash()); len(ps) > 0 {
 			t.Fatalf("the shard is provided in the DHT by %v", ps)
 		}
 	}
 	fctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	if ps, err := n.friend.FindProviders(fctx, id.CID()); err != nil || len(ps) > 0 {
+	if ps, err := n.friend.FindProviders(fctx, shard.CID(id)); err != nil || len(ps) > 0 {
 		t.Fatalf("FindProviders = %v, %v; want none", ps, err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
-	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 )
 
@@ -73,7 +72,7 @@ func (n *gcNet) place(t *testing.T, h *realBox) codec.ShardID {
 }
 
 func has(h *realBox, id codec.ShardID) bool {
-	ok, _ := h.st.Has(shard.ID(id))
+	ok, _ := h.st.Has(id)
 	return ok
 }
 

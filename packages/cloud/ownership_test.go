@@ -137,7 +137,7 @@ func heldShards(boxes []*realBox, man *Manifest) int {
 		for _, r := range sg.Shards {
 			for _, b := range boxes {
 				if b.h.ID() == r.Holder {
-					if ok, _ := b.st.Has(shard.ID(r.ID)); ok {
+					if ok, _ := b.st.Has(r.ID); ok {
 						n++
 					}
 				}
@@ -255,11 +255,7 @@ func TestShareWhileOwnerOff(t *testing.T) {
 	}
 	// Another owner's grant over a's shard IDs is refused: they are not its.
 	ownerKey := keys.New()
-	sids := make([]shard.ID, len(ids))
-	for i, id := range ids {
-		sids[i] = shard.ID(id)
-	}
-	other, _ := shard.NewGrant(ownerKey.SigningKey(), r.h.ID(), time.Now().Add(time.Hour), sids)
+	other, _ := shard.NewGrant(ownerKey.SigningKey(), r.h.ID(), time.Now().Add(time.Hour), ids)
 	if _, err := rh.GetGranted(ctx, holder, other.Marshal(), ids, 0, nil); err == nil {
 		t.Fatal("another owner's grant over a's shards accepted")
 	}

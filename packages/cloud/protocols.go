@@ -587,11 +587,7 @@ func (s *Service) makeToken(id string, rec shareRecord) (*ShareToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sids []shard.ID
-	for _, id := range grantIDs(man) {
-		sids = append(sids, shard.ID(id))
-	}
-	g, err := shard.NewGrant(owner.SigningKey(), rec.Friend, s.cfg.Clock().Add(s.cfg.ShareGrantTTL), sids)
+	g, err := shard.NewGrant(owner.SigningKey(), rec.Friend, s.cfg.Clock().Add(s.cfg.ShareGrantTTL), grantIDs(man))
 	if err != nil {
 		return nil, err
 	}

@@ -56,9 +56,9 @@ func (h ShardHolders) Put(ctx context.Context, p peer.ID, id codec.ShardID, data
 		if codec.SumShard(data) != id {
 			return shard.ErrHashMismatch
 		}
-		return h.Local.PutFrom(shard.OwnerOf(key), h.Self, shard.ID(id), bytes.NewReader(data), int64(len(data)))
+		return h.Local.PutFrom(shard.OwnerOf(key), h.Self, id, bytes.NewReader(data), int64(len(data)))
 	}
-	return h.Client.WithOwner(key).Put(ctx, p, shard.ID(id), data)
+	return h.Client.WithOwner(key).Put(ctx, p, id, data)
 }
 
 // Get fetches a shard; a holder's corrupt copy becomes codec.ErrBadShard.
@@ -66,9 +66,9 @@ func (h ShardHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID, dst 
 	var b []byte
 	var err error
 	if h.local(p) {
-		b, err = h.Local.GetInto(shard.ID(id), dst)
+		b, err = h.Local.GetInto(id, dst)
 	} else {
-		b, err = h.Client.GetInto(ctx, p, shard.ID(id), dst)
+		b, err = h.Client.GetInto(ctx, p, id, dst)
 	}
 	if errors.Is(err, shard.ErrHashMismatch) || errors.Is(err, shard.ErrCorrupt) {
 		return nil, fmt.Errorf("%w: %w", codec.ErrBadShard, err)
@@ -78,13 +78,9 @@ func (h ShardHolders) Get(ctx context.Context, p peer.ID, id codec.ShardID, dst 
 
 // Has asks p which shards it holds.
 func (h ShardHolders) Has(ctx context.Context, p peer.ID, ids []codec.ShardID) ([]bool, error) {
-	sids := make([]shard.ID, len(ids))
-	for i, id := range ids {
-		sids[i] = shard.ID(id)
-	}
 	if h.local(p) {
 		out := make([]bool, len(ids))
-		for i, id := range sids {
+		for i, id := range ids {
 			ok, err := h.Local.Has(id)
 			if err != nil {
 				return nil, err
@@ -93,7 +89,7 @@ func (h ShardHolders) Has(ctx context.Context, p peer.ID, ids []codec.ShardID) (
 		}
 		return out, nil
 	}
-	return h.Client.Has(ctx, p, sids)
+	return h.Client.Has(ctx, p, ids)
 }
 
 // Delete removes the owner's reference to a shard on p; a shard that is
@@ -104,9 +100,9 @@ func (h ShardHolders) Delete(ctx context.Context, p peer.ID, id codec.ShardID) e
 		return err
 	}
 	if h.local(p) {
-		err = h.Local.Delete(shard.OwnerOf(key), shard.ID(id))
+		err = h.Local.Delete(shard.OwnerOf(key), id)
 	} else {
-		err = h.Client.WithOwner(key).Delete(ctx, p, shard.ID(id))
+		err = h.Client.WithOwner(key).Delete(ctx, p, id)
 	}
 	if errors.Is(err, shard.ErrNotFound) || errors.Is(err, shard.ErrNotOwner) {
 		return nil
@@ -123,16 +119,16 @@ func (h ShardHolders) List(ctx context.Context, p peer.ID, from codec.ShardID, l
 	}
 	var ls []shard.Listed
 	if h.local(p) {
-		ls, err = h.Local.List(shard.OwnerOf(key), shard.ID(from), limit)
+		ls, err = h.Local.List(shard.OwnerOf(key), from, limit)
 	} else {
-		ls, err = h.Client.WithOwner(key).List(ctx, p, shard.ID(from), limit)
+		ls, err = h.Client.WithOwner(key).List(ctx, p, from, limit)
 	}
 	if err != nil {
 		return nil, err
 	}
 	out := make([]HeldShard, len(ls))
 	for i, l := range ls {
-		out[i] = HeldShard{ID: codec.ShardID(l.ID), Age: l.Age}
+		out[i] = HeldShard{ID: l.ID, Age: l.Age}
 	}
 	return out, nil
 }
@@ -143,11 +139,7 @@ func (h ShardHolders) GetGranted(ctx context.Context, p peer.ID, grant []byte, i
 	if err != nil {
 		return nil, err
 	}
-	sids := make([]shard.ID, len(ids))
-	for j, id := range ids {
-		sids[j] = shard.ID(id)
-	}
-	b, err := h.Client.GetGranted(ctx, p, g, sids, i, dst)
+	b, err := h.Client.GetGranted(ctx, p, g, ids, i, dst)
 	if errors.Is(err, shard.ErrHashMismatch) || errors.Is(err, shard.ErrCorrupt) {
 		return nil, fmt.Errorf("%w: %w", codec.ErrBadShard, err)
 	}

@@ -32,14 +32,16 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
-	"github.com/zeebo/blake3"
+
+	"oepc.dev/oepcos/packages/cloud/codec"
 )
 
 // Protocol is the libp2p protocol ID of the shard exchange.
 const Protocol = "/oe/shard/2.0.0"
 
-// MaxShardSize is the largest shard a holder accepts or a client fetches.
-const MaxShardSize = 16 << 20
+// MaxShardSize is the largest shard a holder accepts or a client fetches:
+// the codec's, so the two sides cannot disagree.
+const MaxShardSize = codec.MaxShardSize
 
 // MaxHasBatch bounds the IDs in one Has request; Client.Has splits longer
 // lists into several requests.
@@ -72,30 +74,21 @@ func (o *Owner) UnmarshalText(b []byte) error {
 	return err
 }
 
-// ID is a shard's content address: BLAKE3-256 of its bytes.
-type ID [32]byte
+// ID is a shard's content address, BLAKE3-256 of its bytes. It is the
+// owner side's codec.ShardID itself, so the cloud hands its IDs to holders
+// without converting.
+type ID = codec.ShardID
 
 // Sum returns the ID of data.
-func Sum(data []byte) ID { return ID(blake3.Sum256(data)) }
-
-// String returns the ID as lowercase hex.
-func (id ID) String() string { return hex.EncodeToString(id[:]) }
+func Sum(data []byte) ID { return codec.SumShard(data) }
 
 // ParseID parses the lowercase (or uppercase) hex form of an ID.
-func ParseID(s string) (ID, error) {
-	var id ID
-	if len(s) != 2*len(id) {
-		return ID{}, fmt.Errorf("shard: bad id %q: want %d hex digits", s, 2*len(id))
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return ID{}, fmt.Errorf("shard: bad id %q: %w", s, err)
-	}
-	return id, nil
-}
+func ParseID(s string) (ID, error) { return codec.ParseShardID(s) }
 
-// CID returns the ID as a CIDv1 (raw codec, blake3 multihash). Holders do
-// not provide shards in the DHT.
-func (id ID) CID() cid.Cid {
+// CID returns id as a CIDv1 (raw codec, blake3 multihash), the form a DHT
+// would use. Holders do not provide shards in the DHT; tests use it to
+// show so.
+func CID(id ID) cid.Cid {
 	mh, err := multihash.Encode(id[:], multihash.BLAKE3)
 	if err != nil {
 		// Encode fails only for unknown codes or bad lengths; both are
@@ -105,7 +98,7 @@ func (id ID) CID() cid.Cid {
 	return cid.NewCidV1(cid.Raw, mh)
 }
 
-// IDFromCID is the inverse of ID.CID.
+// IDFromCID is the inverse of CID.
 func IDFromCID(c cid.Cid) (ID, error) {
 	if c.Prefix().Codec != cid.Raw {
 		return ID{}, fmt.Errorf("shard: cid %s: codec is not raw", c)

@@ -47,7 +47,7 @@ func TestIDRoundTrip(t *testing.T) {
 			t.Errorf("ParseID(%q) accepted", bad)
 		}
 	}
-	c := id.CID()
+	c := CID(id)
 	if c.Version() != 1 || c.Prefix().MhType != 0x1e || c.Prefix().Codec != 0x55 {
 		t.Fatalf("CID %s: prefix %+v", c, c.Prefix())
 	}
