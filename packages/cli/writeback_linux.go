@@ -14,3 +14,29 @@ func startWriteback(f *os.File, off, n int64) {
 		rc.Control(func(fd uintptr) { unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE) })
 	}
 }
+
+// setDirect turns O_DIRECT on or off for f.
+func setDirect(f *os.File, on bool) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	err = rc.Control(func(fd uintptr) {
+		var fl int
+		fl, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if ferr != nil {
+			return
+		}
+		if on {
+			fl |= unix.O_DIRECT
+		} else {
+			fl &^= unix.O_DIRECT
+		}
+		_, ferr = unix.FcntlInt(fd, unix.F_SETFL, fl)
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
+}

@@ -593,8 +593,15 @@ func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 		s.dropCorrupt(id, "size changed")
 		return nil, 0, fmt.Errorf("%w: %s: size on disk differs from index", ErrCorrupt, id)
 	}
-	prefetch(f)
-	return &verifyReader{s: s, id: id, f: f, h: blake3.New(), left: rec.Size}, rec.Size, nil
+	// Past the page cache when the disk allows it: a shard is read
+	// rarely, and caching it costs a copy of every byte and a page for
+	// each 4 KiB (on a VM, memory the host may have to fault in first).
+	v := &verifyReader{s: s, id: id, f: f, h: blake3.New(), left: rec.Size}
+	v.direct = setDirect(f, true) == nil
+	if !v.direct {
+		prefetch(f)
+	}
+	return v, rec.Size, nil
 }
 
 // Get returns the shard's bytes, verified against id.
@@ -630,12 +637,43 @@ func (s *Store) GetInto(id ID, dst []byte) ([]byte, error) {
 }
 
 type verifyReader struct {
-	s    *Store
-	id   ID
-	f    *os.File
-	h    *blake3.Hasher
-	left int64
-	err  error
+	s      *Store
+	id     ID
+	f      *os.File
+	h      *blake3.Hasher
+	left   int64
+	err    error
+	direct bool // O_DIRECT on: reads must be aligned (see readAt)
+}
+
+// read reads into p, with O_DIRECT while p allows it: an aligned buffer
+// whose length is whole blocks, or the rest of the shard rounded up to a
+// block within p's capacity (the file ends there, so the read is short).
+// Anything else, such as a caller's odd buffer, is read through the cache.
+func (v *verifyReader) read(p []byte) (int, error) {
+	if v.direct {
+		q := p
+		if int64(len(q)) >= v.left {
+			q = p[:min(int64(cap(p)), (v.left+dioAlign-1)/dioAlign*dioAlign)]
+		}
+		if aligned(q) {
+			n, err := v.f.Read(q)
+			if err == nil || !errors.Is(err, syscall.EINVAL) {
+				return min(n, len(p)), err
+			}
+		}
+		v.direct = false
+		if err := setDirect(v.f, false); err != nil {
+			return 0, err
+		}
+		prefetch(v.f)
+	}
+	return v.f.Read(p)
+}
+
+// aligned reports whether p may be read into with O_DIRECT.
+func aligned(p []byte) bool {
+	return len(p) > 0 && len(p)%dioAlign == 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))%dioAlign == 0
 }
 
 func (v *verifyReader) Read(p []byte) (int, error) {
@@ -649,7 +687,7 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > v.left {
 		p = p[:v.left]
 	}
-	n, err := v.f.Read(p)
+	n, err := v.read(p)
 	v.h.Write(p[:n])
 	v.left -= int64(n)
 	switch {
@@ -759,10 +797,14 @@ func syncDir(dir string) error {
 // page cache.
 const chunkSize = 1 << 20
 
+// dioAlign is the alignment of direct I/O: buffer address, offset and
+// length (a disk's logical block, 512 or 4096 bytes, divides it).
+const dioAlign = 4096
+
 // chunkPool holds chunkSize buffers aligned for direct I/O; at most one per
 // put in flight, which the server bounds.
 var chunkPool = sync.Pool{New: func() any {
-	const align = 4096
+	const align = dioAlign
 	b := make([]byte, chunkSize+align)
 	off := (align - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align)) % align
 	b = b[off : off+chunkSize : off+chunkSize]
