@@ -40,7 +40,8 @@ import (
 type Result struct {
 	// Duration runs from the POST /rest/db/scan on device A (issued right
 	// after the source file was completely copied and fsynced into A's
-	// folder, with both devices connected and idle) until device B's REST
+	// folder and dropped from the page cache, so A reads it from disk, with
+	// both devices connected and idle) until device B's REST
 	// API first reports the folder complete: state "idle", needBytes == 0,
 	// globalBytes == localBytes == inSyncBytes == Bytes. It therefore covers
 	// A's hashing of the file, the transfer, and B's writing and hashing of
@@ -632,7 +633,8 @@ func (d *device) waitComplete(ctx context.Context, size int64) error {
 	return nil
 }
 
-// copyFile copies src to dst, fsyncs dst and returns the hex sha256.
+// copyFile copies src to dst, fsyncs dst, drops it from the page cache
+// and returns the hex sha256.
 func copyFile(src, dst string) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -649,6 +651,12 @@ func copyFile(src, dst string) (string, error) {
 		return "", err
 	}
 	if err := out.Sync(); err != nil {
+		out.Close()
+		return "", err
+	}
+	// Cold, as the put's source and the get's shards: A hashes and sends
+	// the file from disk.
+	if err := Evict(out); err != nil {
 		out.Close()
 		return "", err
 	}
