@@ -19,65 +19,24 @@ import (
 // fetch still writes there once fetchShards has returned.
 func (s *Service) fetchShards(ctx context.Context, holders Holders, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
 	seg := man.Segments[i]
-	size := man.ShardSize(i)
-	order := make([]int, 0, len(seg.Shards))
-	for j, r := range seg.Shards {
-		if r.Holder == "" || s.isCorrupt(r.ID, r.Holder) || (skip != nil && skip(j)) {
-			continue
-		}
-		order = append(order, j)
-	}
-	// Fastest holders first; among equals, data shards (no decoding).
-	slices.SortStableFunc(order, func(a, b int) int {
-		return int(s.stats.score(seg.Shards[a].Holder) - s.stats.score(seg.Shards[b].Holder))
-	})
+	order := s.shardOrder(man, i, skip)
 	if len(order) < want {
 		return nil, fmt.Errorf("%w: segment %d has %d of the %d shards it needs", ErrUnavailable, i, len(order), want)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type res struct {
-		j    int
-		data []byte
-		err  error
-	}
-	results := make(chan res, len(order))
-	start := func(j int) {
-		r := seg.Shards[j]
-		go func() {
-			cctx, ccancel := s.call(ctx)
-			defer ccancel()
-			t0 := time.Now()
-			var dst []byte
-			if buf != nil && j < man.K {
-				dst = buf[j*size : j*size : (j+1)*size]
-			}
-			data, err := holders.Get(cctx, r.Holder, r.ID, dst)
-			switch {
-			case errors.Is(err, codec.ErrBadShard):
-				s.log.Warn("holder has a corrupt shard", "peer", r.Holder, "shard", r.ID, "file", man.File)
-				s.markCorrupt(r.ID, r.Holder)
-			case err != nil:
-			case len(data) != size: // Holders.Get checked the hash
-				s.log.Warn("corrupt shard detected", "peer", r.Holder, "shard", r.ID, "file", man.File)
-				s.markCorrupt(r.ID, r.Holder)
-				err = codec.ErrBadShard
-			default:
-				s.stats.ok(r.Holder, time.Since(t0))
-			}
-			if err != nil && ctx.Err() == nil && !errors.Is(err, codec.ErrBadShard) {
-				s.stats.fail(r.Holder)
-			}
-			results <- res{j, data, err}
-		}()
-	}
+	results := make(chan shardResult, len(order))
 	next := 0
 	var expect time.Duration // slowest expected answer among those asked
 	startNext := func() {
 		j := order[next]
 		next++
 		expect = max(expect, s.stats.score(seg.Shards[j].Holder))
-		start(j)
+		var dst []byte
+		if size := man.ShardSize(i); buf != nil && j < man.K {
+			dst = buf[j*size : j*size : (j+1)*size]
+		}
+		go func() { results <- s.fetchShard(ctx, holders, man, i, j, dst) }()
 	}
 	for next < len(order) && next < want+s.cfg.GetSpare {
 		startNext()
@@ -122,6 +81,58 @@ func (s *Service) fetchShards(ctx context.Context, holders Holders, man *Manifes
 		return nil, fmt.Errorf("%w: segment %d: %w", ErrUnavailable, i, errors.Join(errs...))
 	}
 	return shards, nil
+}
+
+// shardOrder returns the shards of segment i worth asking for (a holder,
+// not known corrupt, not skipped), fastest holders first; among equals,
+// data shards (no decoding).
+func (s *Service) shardOrder(man *Manifest, i int, skip func(j int) bool) []int {
+	seg := man.Segments[i]
+	order := make([]int, 0, len(seg.Shards))
+	for j, r := range seg.Shards {
+		if r.Holder == "" || s.isCorrupt(r.ID, r.Holder) || (skip != nil && skip(j)) {
+			continue
+		}
+		order = append(order, j)
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return int(s.stats.score(seg.Shards[a].Holder) - s.stats.score(seg.Shards[b].Holder))
+	})
+	return order
+}
+
+// shardResult is one holder's answer for shard j.
+type shardResult struct {
+	j    int
+	data []byte
+	err  error
+}
+
+// fetchShard gets shard j of segment i from its holder, into dst's
+// capacity when it is big enough, and keeps the holder's record: its
+// answer time, its failures, a corrupt shard (codec.ErrBadShard).
+func (s *Service) fetchShard(ctx context.Context, holders Holders, man *Manifest, i, j int, dst []byte) shardResult {
+	r := man.Segments[i].Shards[j]
+	cctx, ccancel := s.call(ctx)
+	defer ccancel()
+	t0 := time.Now()
+	data, err := holders.Get(cctx, r.Holder, r.ID, dst)
+	switch {
+	case errors.Is(err, codec.ErrBadShard):
+		s.log.Warn("holder has a corrupt shard", "peer", r.Holder, "shard", r.ID, "file", man.File)
+		s.markCorrupt(r.ID, r.Holder)
+	case err != nil:
+	case len(data) != man.ShardSize(i): // Holders.Get checked the hash
+		s.log.Warn("corrupt shard detected", "peer", r.Holder, "shard", r.ID, "file", man.File)
+		s.markCorrupt(r.ID, r.Holder)
+		err = codec.ErrBadShard
+	default:
+		s.stats.ok(r.Holder, time.Since(t0))
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, codec.ErrBadShard) {
+		s.stats.fail(r.Holder)
+	}
+	return shardResult{j, data, err}
 }
 
 // getBlob streams the plaintext of man to w, GetInFlight segments fetched
