@@ -13,6 +13,8 @@ import (
 
 	"oepc.dev/oepcos/hack/bench/syncthingbench"
 	"oepc.dev/oepcos/hack/devnet/devnet"
+
+	"oepc.dev/oepcos/packages/directio"
 )
 
 // BenchmarkCloudDevnet puts a file (OEPC_BENCH_SIZE bytes, default 1 GiB)
@@ -45,7 +47,7 @@ func BenchmarkCloudDevnet(b *testing.B) {
 	// and Syncthing its copy (evicted the same way). Every side's data is
 	// on disk before its clock stops: holders fsync a shard before they
 	// acknowledge it, the CLI fsyncs the download, Syncthing fsyncs.
-	if err := syncthingbench.Evict(f); err != nil {
+	if err := directio.Evict(f); err != nil {
 		b.Fatal(err)
 	}
 	f.Close()

@@ -18,9 +18,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-	"unsafe"
 
 	"oepc.dev/oepcos/packages/cloud"
+
+	"oepc.dev/oepcos/packages/directio"
 )
 
 // cloudCommands are the personal cloud's commands (issue 4).
@@ -217,12 +218,11 @@ type downloadWriter struct {
 const (
 	downloadPiece  = 4 << 20 // a multiple of any disk's block size
 	downloadPieces = 3
-	dioAlign       = 4096
 )
 
 func newDownloadWriter(f *os.File) *downloadWriter {
 	w := &downloadWriter{f: f}
-	if setDirect(f, true) != nil {
+	if directio.SetDirect(f, true) != nil {
 		return w
 	}
 	w.direct = true
@@ -230,9 +230,7 @@ func newDownloadWriter(f *os.File) *downloadWriter {
 	w.full = make(chan []byte, downloadPieces)
 	w.done = make(chan struct{})
 	for range downloadPieces {
-		b := make([]byte, downloadPiece+dioAlign)
-		off := (dioAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%dioAlign)) % dioAlign
-		w.free <- b[off : off : off+downloadPiece]
+		w.free <- directio.Buffer(downloadPiece)[:0]
 	}
 	go w.writer()
 	return w
@@ -246,7 +244,7 @@ func (w *downloadWriter) writer() {
 		if w.err() == nil {
 			_, err := w.f.Write(b)
 			if err != nil && errors.Is(err, syscall.EINVAL) {
-				if err = setDirect(w.f, false); err == nil {
+				if err = directio.SetDirect(w.f, false); err == nil {
 					_, err = w.f.Write(b)
 				}
 			}
@@ -271,7 +269,7 @@ func (w *downloadWriter) Write(p []byte) (int, error) {
 		n, err := w.f.Write(p)
 		w.off += int64(n)
 		if w.off-w.flushed >= 8<<20 {
-			startWriteback(w.f, w.flushed, w.off-w.flushed)
+			directio.StartWriteback(w.f, w.flushed, w.off-w.flushed)
 			w.flushed = w.off
 		}
 		return n, err
@@ -301,7 +299,7 @@ func (w *downloadWriter) finish() error {
 		return nil
 	}
 	tail := w.cur
-	if a := len(tail) / dioAlign * dioAlign; a > 0 {
+	if a := len(tail) / directio.Align * directio.Align; a > 0 {
 		w.full <- tail[:a]
 		tail = tail[a:]
 	}
@@ -314,7 +312,7 @@ func (w *downloadWriter) finish() error {
 		return nil
 	}
 	// The last partial block goes through the cache.
-	if err := setDirect(w.f, false); err != nil {
+	if err := directio.SetDirect(w.f, false); err != nil {
 		return err
 	}
 	_, err := w.f.Write(tail)

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"oepc.dev/oepcos/packages/directio"
 )
 
 // A download of a size that is no multiple of the block size, arriving in
 // odd pieces, lands whole, whether the file system takes direct I/O or not.
 func TestDownloadWriter(t *testing.T) {
-	for _, size := range []int{0, 1, dioAlign, downloadPiece, 3*downloadPiece + 12345, 7*downloadPiece - 1} {
+	for _, size := range []int{0, 1, directio.Align, downloadPiece, 3*downloadPiece + 12345, 7*downloadPiece - 1} {
 		want := make([]byte, size)
 		rand.Read(want)
 		f, err := os.Create(filepath.Join(t.TempDir(), "out"))

@@ -15,12 +15,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/zeebo/blake3"
 
 	"oepc.dev/oepcos/packages/store"
+
+	"oepc.dev/oepcos/packages/directio"
 )
 
 // KV key prefixes owned by this package.
@@ -367,7 +368,7 @@ func (s *Store) write(owner Owner, id ID, r io.Reader, size int64) (err error) {
 	}()
 	h := blake3.New()
 	w := directWriter{f: f}
-	w.direct = setDirect(f, true) == nil
+	w.direct = directio.SetDirect(f, true) == nil
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
@@ -597,9 +598,9 @@ func (s *Store) Open(id ID) (io.ReadCloser, int64, error) {
 	// rarely, and caching it costs a copy of every byte and a page for
 	// each 4 KiB (on a VM, memory the host may have to fault in first).
 	v := &verifyReader{s: s, id: id, f: f, h: blake3.New(), left: rec.Size}
-	v.direct = setDirect(f, true) == nil
+	v.direct = directio.SetDirect(f, true) == nil
 	if !v.direct {
-		prefetch(f)
+		directio.Prefetch(f)
 	}
 	return v, rec.Size, nil
 }
@@ -654,26 +655,21 @@ func (v *verifyReader) read(p []byte) (int, error) {
 	if v.direct {
 		q := p
 		if int64(len(q)) >= v.left {
-			q = p[:min(int64(cap(p)), (v.left+dioAlign-1)/dioAlign*dioAlign)]
+			q = p[:min(int64(cap(p)), (v.left+directio.Align-1)/directio.Align*directio.Align)]
 		}
-		if aligned(q) {
+		if directio.Aligned(q) {
 			n, err := v.f.Read(q)
 			if err == nil || !errors.Is(err, syscall.EINVAL) {
 				return min(n, len(p)), err
 			}
 		}
 		v.direct = false
-		if err := setDirect(v.f, false); err != nil {
+		if err := directio.SetDirect(v.f, false); err != nil {
 			return 0, err
 		}
-		prefetch(v.f)
+		directio.Prefetch(v.f)
 	}
 	return v.f.Read(p)
-}
-
-// aligned reports whether p may be read into with O_DIRECT.
-func aligned(p []byte) bool {
-	return len(p) > 0 && len(p)%dioAlign == 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))%dioAlign == 0
 }
 
 func (v *verifyReader) Read(p []byte) (int, error) {
@@ -797,17 +793,10 @@ func syncDir(dir string) error {
 // page cache.
 const chunkSize = 1 << 20
 
-// dioAlign is the alignment of direct I/O: buffer address, offset and
-// length (a disk's logical block, 512 or 4096 bytes, divides it).
-const dioAlign = 4096
-
 // chunkPool holds chunkSize buffers aligned for direct I/O; at most one per
 // put in flight, which the server bounds.
 var chunkPool = sync.Pool{New: func() any {
-	const align = dioAlign
-	b := make([]byte, chunkSize+align)
-	off := (align - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align)) % align
-	b = b[off : off+chunkSize : off+chunkSize]
+	b := directio.Buffer(chunkSize)
 	return &b
 }}
 
@@ -820,9 +809,9 @@ type directWriter struct {
 }
 
 func (w *directWriter) write(p []byte) error {
-	if w.direct && len(p)%4096 != 0 {
+	if w.direct && len(p)%directio.Align != 0 {
 		w.direct = false
-		if err := setDirect(w.f, false); err != nil {
+		if err := directio.SetDirect(w.f, false); err != nil {
 			return err
 		}
 	}
@@ -831,7 +820,7 @@ func (w *directWriter) write(p []byte) error {
 		// Direct I/O refused after all: nothing was written, try again
 		// through the cache.
 		w.direct = false
-		if err := setDirect(w.f, false); err != nil {
+		if err := directio.SetDirect(w.f, false); err != nil {
 			return err
 		}
 		_, err = w.f.Write(p)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"oepc.dev/oepcos/packages/store"
+
+	"oepc.dev/oepcos/packages/directio"
 )
 
 // testStore is a Store on a real badger DB in a temp dir, reopenable.
@@ -542,7 +544,7 @@ func TestStoreWriteSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := setDirect(f, true); err != nil {
+	if err := directio.SetDirect(f, true); err != nil {
 		t.Skipf("no direct I/O here: %v", err)
 	}
 	w := directWriter{f: f, direct: true}

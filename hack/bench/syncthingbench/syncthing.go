@@ -34,6 +34,8 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+
+	"oepc.dev/oepcos/packages/directio"
 )
 
 // Result is the outcome of one Sync.
@@ -656,7 +658,7 @@ func copyFile(src, dst string) (string, error) {
 	}
 	// Cold, as the put's source and the get's shards: A hashes and sends
 	// the file from disk.
-	if err := Evict(out); err != nil {
+	if err := directio.Evict(out); err != nil {
 		out.Close()
 		return "", err
 	}
