@@ -226,7 +226,9 @@ func ShowOnConsoles(log *slog.Logger) func(Secrets) {
 		const msg = "OEPC box secrets: this box's own gokrazy password and API token, shown once; save them now (README, The image)"
 		log.Info(msg, attrs...)
 		for _, dev := range consoles() {
-			f, err := os.OpenFile(dev, os.O_WRONLY|syscall.O_NOCTTY, 0)
+			// Non-blocking: a serial port that never drains must not
+			// hold up guarding the boot.
+			f, err := os.OpenFile(dev, os.O_WRONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
 			if err != nil {
 				log.Warn("bootguard: cannot write to a console", "console", dev, "err", err)
 				continue
