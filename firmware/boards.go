@@ -17,19 +17,25 @@
 //
 // # /perm layout
 //
+//	/perm/gokr-pw.txt       the box's own gokrazy password (0600), made by
+//	                        bootguard at first boot; gokrazy reads it in
+//	                        preference to the image's /etc/gokr-pw.txt
 //	/perm/home/<program>/   state of one program, mode 0700 (gokrazy also
 //	                        sets $HOME and the working directory to it)
-//	/perm/home/oepcd/       identity.key (created on first boot),
-//	                        api.token (seeded by the image build, else
-//	                        created on first boot), the badger database
+//	/perm/home/oepcd/       identity.key and api.token (0600, created on
+//	                        first boot), the badger database
+//	/perm/home/bootguard/   good.json, secrets-shown (the box showed its
+//	                        password and token once)
 //	/perm/home/storaged/    rented space, shards (when storaged lands)
 //	/perm/var -> /run       (gokrazy's own)
 //
 // Runtime sockets are not on /perm: the health sockets live in
 // /run/oepc/health (tmpfs), see packages/health.
 //
-// First boot needs no set-up program: /perm exists in the image, gokrazy
-// creates /perm/home/<program>, oepcd creates its identity, and a program
+// First boot needs no set-up program: /perm exists in the image (empty: no
+// secret of a box is in the image), gokrazy creates /perm/home/<program>,
+// oepcd creates its identity and API token, bootguard the gokrazy password
+// (and reboots once so that gokrazy uses it), and a program
 // that finds /perm unusable reports an error on its health socket and stays
 // up instead of restart-looping (packages/role).
 package firmware

@@ -50,7 +50,7 @@ func TestInstancesMatchPins(t *testing.T) {
 			// No secrets in the committed config.
 			for _, k := range []string{"HTTPPassword", "CertPEM", "KeyPEM"} {
 				if _, ok := cfg.Update[k]; ok {
-					t.Errorf("config.json holds Update.%s; secrets belong in build/secrets", k)
+					t.Errorf("config.json holds Update.%s; each box makes its own at first boot", k)
 				}
 			}
 			if strings.Contains(strings.ToLower(string(raw)), "password") {

@@ -1,6 +1,8 @@
-// Command bootguard keeps an OTA update only if the box comes up healthy on
-// it and otherwise falls back to the previous root partition (see
-// packages/bootguard). It decides once per boot, then idles until stopped.
+// Command bootguard makes the box's own gokrazy password at its first boot
+// and shows it with the API token once (packages/bootguard, secrets.go),
+// and keeps an OTA update only if the box comes up healthy on it, falling
+// back to the previous root partition otherwise. It decides once per boot,
+// then idles until stopped.
 package main
 
 import (
@@ -24,6 +26,7 @@ func main() {
 	apiURL := flag.String("api-url", "http://127.0.0.1:7070/v1/health", "oepcd's health endpoint")
 	tokenFile := flag.String("token-file", "/perm/home/oepcd/api.token", "oepcd's API token")
 	socket := flag.String("gokrazy-socket", bootguard.GokrazySocket, "gokrazy's local HTTP socket")
+	pwFile := flag.String("password-file", bootguard.PasswordFiles[0], "the box's own gokrazy password, made at first boot (gokrazy reads it in preference to the image's)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("program", "bootguard", "version", version.Version)
 	if flag.NArg() > 0 || *probation <= 0 {
@@ -38,8 +41,33 @@ func main() {
 		log.Error("cannot read the kernel command line; not guarding this boot", "err", err)
 		os.Exit(125)
 	}
+	password := func(ctx context.Context) (string, error) {
+		return bootguard.GokrazyPassword(ctx, *socket, append([]string{*pwFile}, bootguard.PasswordFiles[1:]...)...)
+	}
+	sec, err := bootguard.EnsureSecrets(ctx, bootguard.SecretsConfig{
+		PasswordFile: *pwFile, TokenFile: *tokenFile, StateDir: *data,
+		Reboot: bootguard.GokrazyReboot(*socket, password),
+		Accepts: func(ctx context.Context, pw string) (bool, error) {
+			return bootguard.GokrazyAccepts(ctx, *socket, pw)
+		},
+		Show:   bootguard.ShowOnConsoles(log),
+		Logger: log,
+	})
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	if err != nil {
+		// Go on guarding the boot: an update must still be able to fall
+		// back even if the secrets step failed.
+		log.Error("bootguard: per-box secrets", "err", err)
+	}
+	if sec == bootguard.SecretsCreated {
+		// gokrazy reboots the box and stops bootguard first.
+		<-ctx.Done()
+		return
+	}
 	rollback := func(ctx context.Context) error {
-		pw, err := bootguard.GokrazyPassword()
+		pw, err := password(ctx)
 		if err != nil {
 			return err
 		}

@@ -203,8 +203,8 @@ func PermSizeKB(devBytes int64) int64 {
 
 // FlashFit writes the instance straight to the checked device with gok, so
 // that the partition table is made for the device and /perm spans the rest
-// of the disk, then creates the ext4 /perm file system (seeded like Build).
-// Unlike Flash it builds the image anew (same version and secrets).
+// of the disk, then creates the ext4 /perm file system (empty, like Build).
+// Unlike Flash it builds the image anew (same version).
 func (in *Instance) FlashFit(ctx context.Context, t *FlashTarget) error {
 	if _, err := in.gok(ctx, "overwrite", "--full", t.Dev); err != nil {
 		return err

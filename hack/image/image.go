@@ -4,19 +4,19 @@
 // under appliance/instances/<instance>/ (config.json, builddir/go.mod,
 // builddir/go.sum). A build never writes into them: Prepare copies an
 // instance into a work directory (build/ by default, ignored by git), adds
-// what must not be committed (the gokrazy update password, a per-build API
-// token, test-only flags) and runs gok there. gok itself is pinned in the
-// repository's go.mod as a tool and run with "go tool gok".
+// what must not be committed (the gokrazy password gok runs with, test-only
+// flags) and runs gok there. gok itself is pinned in the repository's go.mod
+// as a tool and run with "go tool gok".
 //
-// Secrets live in <work>/secrets/ (mode 0700):
-//
-//	gokrazy/http-password.txt   the gokrazy web UI and update password
-//	                            (gok reads it through $XDG_CONFIG_HOME)
-//	<instance>/api.token        the local API bearer token seeded into
-//	                            /perm/home/oepcd/api.token of the image
-//
-// Both are generated on first use with crypto/rand and reused afterwards, so
-// "make update" can talk to a box flashed from an earlier "make image".
+// No secret a box keeps comes from here. An image is the same for every box
+// flashed from it, so it seeds no API token, and its gokrazy password
+// (/etc/gokr-pw.txt in the root file system) is random per build and kept
+// nowhere else: at its first boot the box makes its own password and token
+// and shows them to its owner once (packages/bootguard, secrets.go). An
+// update (Options.Password) runs gok with the password that box showed.
+// gok reads the password from $XDG_CONFIG_HOME/gokrazy/http-password.txt;
+// that directory lives inside the prepared instance, mode 0700, and Close
+// removes it.
 package image
 
 import (
@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,9 +84,10 @@ type Options struct {
 	// (the box's name or address and its gokrazy HTTP port).
 	UpdateHost string
 	UpdatePort string
-	// NoAPIToken skips seeding /perm/home/oepcd/api.token (oepcd then
-	// creates its own on first boot).
-	NoAPIToken bool
+	// Password is the box's own gokrazy password (the one it showed at its
+	// first boot), for Update. Without it, Prepare makes a random one for
+	// the image, which nobody keeps: a build needs none.
+	Password string
 	// Log receives gok's and mkfs's output; os.Stderr if nil.
 	Log io.Writer
 }
@@ -97,14 +100,14 @@ type Instance struct {
 	ParentDir string // <work>/instances
 	Dir       string // <work>/instances/<name>
 	// ConfigHome is the $XDG_CONFIG_HOME gok runs with (holds
-	// gokrazy/http-password.txt).
+	// gokrazy/http-password.txt); Close removes it.
 	ConfigHome string
 	Version    string
-	// Password is the gokrazy update / web UI password.
+	// Password is the gokrazy password gok runs with: the box's
+	// (Options.Password) for an update, else the image's throw-away one.
 	Password string
-	// APIToken is the local API token seeded into /perm ("" with
-	// NoAPIToken).
-	APIToken string
+	// boxPassword: Password came from the owner (Options.Password).
+	boxPassword bool
 	// Config is the effective gok config written to Dir/config.json.
 	Config map[string]any
 
@@ -156,7 +159,7 @@ func Prepare(opts Options) (*Instance, error) {
 		WorkDir:    work,
 		ParentDir:  filepath.Join(work, "instances"),
 		Dir:        filepath.Join(work, "instances", opts.Instance),
-		ConfigHome: filepath.Join(work, "secrets"),
+		ConfigHome: filepath.Join(work, "instances", opts.Instance, "gokrazy-config"),
 		Version:    opts.Version,
 		log:        opts.Log,
 	}
@@ -183,19 +186,23 @@ func Prepare(opts Options) (*Instance, error) {
 		return nil, err
 	}
 
+	in.Password, in.boxPassword = strings.TrimSpace(opts.Password), opts.Password != ""
+	if in.boxPassword && (len(in.Password) < 8 || strings.ContainsAny(in.Password, " \t\r\n")) {
+		return nil, errors.New("image: the box's gokrazy password looks wrong (too short or with blanks); use the gokrazy_password the box showed at its first boot (README, The image)")
+	}
+	if !in.boxPassword {
+		b := make([]byte, 20)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		in.Password = hex.EncodeToString(b)
+	}
 	if err := os.MkdirAll(filepath.Join(in.ConfigHome, "gokrazy"), 0o700); err != nil {
 		return nil, err
 	}
-	if in.Password, err = secretFile(filepath.Join(in.ConfigHome, "gokrazy", "http-password.txt"), 20); err != nil {
+	// gok wants the password without a trailing newline.
+	if err := os.WriteFile(filepath.Join(in.ConfigHome, "gokrazy", "http-password.txt"), []byte(in.Password), 0o600); err != nil {
 		return nil, err
-	}
-	if !opts.NoAPIToken {
-		if err := os.MkdirAll(filepath.Join(in.ConfigHome, opts.Instance), 0o700); err != nil {
-			return nil, err
-		}
-		if in.APIToken, err = secretFile(filepath.Join(in.ConfigHome, opts.Instance, "api.token"), 32); err != nil {
-			return nil, err
-		}
 	}
 
 	b, err := os.ReadFile(filepath.Join(in.Dir, "config.json"))
@@ -241,6 +248,10 @@ func Prepare(opts Options) (*Instance, error) {
 	return in, nil
 }
 
+// Close removes the gokrazy password gok ran with from the work
+// directory.
+func (in *Instance) Close() error { return os.RemoveAll(in.ConfigHome) }
+
 // gok runs "go tool gok" with args against the prepared instance, from the
 // repository (which pins gok), and returns its combined output (also copied
 // to the log).
@@ -256,13 +267,52 @@ func (in *Instance) gok(ctx context.Context, args ...string) (string, error) {
 	cmd.Env = env
 	cmd.WaitDelay = 10 * time.Second
 	var buf bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&buf, in.log)
+	// gok prints its web interface URL with the password in it.
+	rw := &redactWriter{w: io.MultiWriter(&buf, in.log), secret: in.Password}
+	cmd.Stdout = rw
 	cmd.Stderr = cmd.Stdout
 	fmt.Fprintf(in.log, "image: running %s\n", strings.Join(cmd.Args, " "))
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	rw.Flush()
+	if err != nil {
 		return buf.String(), fmt.Errorf("image: gok %s: %w", sub, err)
 	}
 	return buf.String(), nil
+}
+
+// redactWriter replaces secret by "xxxxx" in what passes through it, line
+// by line (a secret never spans lines).
+type redactWriter struct {
+	w      io.Writer
+	secret string
+	buf    []byte
+}
+
+func (r *redactWriter) Write(p []byte) (int, error) {
+	r.buf = append(r.buf, p...)
+	if i := bytes.LastIndexByte(r.buf, '\n'); i >= 0 {
+		out := r.buf[:i+1]
+		if r.secret != "" {
+			out = bytes.ReplaceAll(out, []byte(r.secret), []byte("xxxxx"))
+		}
+		if _, err := r.w.Write(out); err != nil {
+			return 0, err
+		}
+		r.buf = append(r.buf[:0], r.buf[i+1:]...)
+	}
+	return len(p), nil
+}
+
+// Flush writes what is left after the last newline.
+func (r *redactWriter) Flush() {
+	if len(r.buf) > 0 {
+		out := r.buf
+		if r.secret != "" {
+			out = bytes.ReplaceAll(out, []byte(r.secret), []byte("xxxxx"))
+		}
+		r.w.Write(out)
+		r.buf = nil
+	}
 }
 
 // env is the environment for gok: the secrets directory as
@@ -309,7 +359,8 @@ var mkfsRE = regexp.MustCompile(`mkfs\.ext4 -F -E offset=(\d+) (\S+) (\d+)`)
 
 // Build writes a full disk image (boot, root A/B, /perm) to out. sizeBytes
 // is the image size (DefaultImageBytes if 0). The /perm partition gets an
-// ext4 file system, seeded with the API token unless disabled.
+// empty ext4 file system (with /perm/home): the box makes its secrets there
+// at first boot.
 func (in *Instance) Build(ctx context.Context, out string, sizeBytes int64) (Result, error) {
 	start := time.Now()
 	if sizeBytes == 0 {
@@ -384,8 +435,8 @@ func squashfsSize(img string, off int64) (int64, error) {
 	return int64(binary.LittleEndian.Uint64(sb[40:48])), nil
 }
 
-// mkfsPerm creates the ext4 /perm file system inside the image file,
-// populated from a seed tree (home/oepcd/api.token).
+// mkfsPerm creates the ext4 /perm file system inside the image file, with
+// an empty /perm/home and no secret: the box makes its own at first boot.
 func (in *Instance) mkfsPerm(ctx context.Context, img string, offset, kb int64) error {
 	seed := filepath.Join(in.Dir, "perm-seed")
 	if err := os.RemoveAll(seed); err != nil {
@@ -393,18 +444,6 @@ func (in *Instance) mkfsPerm(ctx context.Context, img string, offset, kb int64) 
 	}
 	if err := os.MkdirAll(filepath.Join(seed, "home"), 0o755); err != nil {
 		return err
-	}
-	if in.APIToken != "" {
-		d := filepath.Join(seed, "home", "oepcd")
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(d, "api.token"), []byte(in.APIToken+"\n"), 0o600); err != nil {
-			return err
-		}
 	}
 	cmd := exec.CommandContext(ctx, "mkfs.ext4", "-F", "-q", "-L", "perm",
 		"-E", "offset="+strconv.FormatInt(offset, 10), "-d", seed, img, strconv.FormatInt(kb, 10))
@@ -419,8 +458,16 @@ func (in *Instance) mkfsPerm(ctx context.Context, img string, offset, kb int64) 
 // Update builds the instance and sends it to the running box named in the
 // config (Options.UpdateHost/UpdatePort) with "gok update"; the box
 // switches to the other root partition and reboots. With testboot, the box
-// boots the new root once and falls back unless it is marked good.
+// boots the new root once and falls back unless it is marked good. It needs
+// the box's own password (Options.Password) and checks it with the box
+// before it builds anything.
 func (in *Instance) Update(ctx context.Context, testboot bool) error {
+	if !in.boxPassword {
+		return errors.New("image: an update needs the box's gokrazy password: the gokrazy_password the box showed at its first boot (make update BOX=... PASSWORD_FILE=FILE; README, The image)")
+	}
+	if err := in.CheckPassword(ctx); err != nil {
+		return err
+	}
 	args := []string{"update"}
 	if testboot {
 		args = append(args, "--testboot")
@@ -429,28 +476,50 @@ func (in *Instance) Update(ctx context.Context, testboot bool) error {
 	return err
 }
 
-// secretFile returns the secret in path, creating it with n random bytes
-// (hex) and mode 0600 when missing.
-func secretFile(path string, n int) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("image: %s is empty; delete it to generate a new secret", path)
+// ErrWrongPassword is the box refusing the password of an update.
+var ErrWrongPassword = errors.New("update refused: wrong password — use the gokrazy_password the box showed at its first boot (README, The image)")
+
+// UpdateURL is the box's gokrazy web interface, from the config.
+func (in *Instance) UpdateURL() string {
+	host, port := "", "80"
+	if u, ok := in.Config["Update"].(map[string]any); ok {
+		if h, ok := u["Hostname"].(string); ok {
+			host = h
 		}
-		return s, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
+		if p, ok := u["HTTPPort"].(string); ok && p != "" {
+			port = p
+		}
 	}
-	buf := make([]byte, n)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
+	if host == "" {
+		host, _ = in.Config["Hostname"].(string)
 	}
-	s := hex.EncodeToString(buf)
-	// gok wants the password without a trailing newline.
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-		return "", err
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// CheckPassword asks the box whether it accepts the password
+// (GET /update/features, which gokrazy serves only with it).
+func (in *Instance) CheckPassword(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	base := in.UpdateURL()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/update/features", nil)
+	if err != nil {
+		return err
 	}
-	return s, nil
+	req.SetBasicAuth("gokrazy", in.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("image: cannot reach the box's gokrazy interface at %s (is BOX=host[:port] right, and the box on?): %w", base, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusUnauthorized:
+		return fmt.Errorf("image: %s: %w", base, ErrWrongPassword)
+	}
+	return fmt.Errorf("image: %s/update/features answered HTTP %d; is this an OEPC box (gokrazy)?", base, resp.StatusCode)
 }
 
 func rewriteReplace(gomod, repo string) error {

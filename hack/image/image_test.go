@@ -2,6 +2,12 @@ package image
 
 import (
 	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,14 +99,12 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(in.Password) != 40 || len(in.APIToken) != 64 {
-		t.Errorf("password %d chars, token %d chars", len(in.Password), len(in.APIToken))
+	if len(in.Password) != 40 {
+		t.Errorf("image password %d chars, want 40", len(in.Password))
 	}
-	for _, p := range []string{"secrets/gokrazy/http-password.txt", "secrets/oepc-amd64/api.token"} {
-		fi, err := os.Stat(filepath.Join(work, p))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v %v", p, fi, err)
-		}
+	pwFile := filepath.Join(in.ConfigHome, "gokrazy", "http-password.txt")
+	if fi, err := os.Stat(pwFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v %v", pwFile, fi, err)
 	}
 	cfg, err := os.ReadFile(filepath.Join(in.Dir, "config.json"))
 	if err != nil {
@@ -115,13 +119,21 @@ func TestPrepare(t *testing.T) {
 	if !strings.Contains(string(mod), "replace oepc.dev/oepcos => "+repo) {
 		t.Errorf("replace not rewritten:\n%s", mod)
 	}
-	// A second Prepare reuses the secrets.
-	in2, err := Prepare(Options{Repo: repo, Instance: "oepc-amd64", WorkDir: work, Version: "v2"})
+	// Close removes the password gok ran with.
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pwFile); !os.IsNotExist(err) {
+		t.Errorf("%s still there after Close: %v", pwFile, err)
+	}
+	// An update runs with the box's password.
+	in2, err := Prepare(Options{Repo: repo, Instance: "oepc-amd64", WorkDir: work, Version: "v2", Password: "the-box-password-0123"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in2.Password != in.Password || in2.APIToken != in.APIToken {
-		t.Error("secrets regenerated instead of reused")
+	defer in2.Close()
+	if b, _ := os.ReadFile(filepath.Join(in2.ConfigHome, "gokrazy", "http-password.txt")); string(b) != "the-box-password-0123" {
+		t.Errorf("gok would run with %q, want the box's password", b)
 	}
 	// Flags for a program the instance does not have are an error.
 	if _, err := Prepare(Options{Repo: repo, Instance: "oepc-amd64", WorkDir: work, Version: "v3",
@@ -138,5 +150,98 @@ func TestPermSizeKB(t *testing.T) {
 	}
 	if permStartBytes != 1157627904 {
 		t.Errorf("permStartBytes = %d, want 1157627904", permStartBytes)
+	}
+}
+
+// TestPrepareMakesNoSharedSecrets: two builds from one checkout carry no
+// secret a box keeps: each gets its own throw-away gokrazy password, no API
+// token is seeded, and nothing is kept under the work directory afterwards.
+func TestPrepareMakesNoSharedSecrets(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	var pws []string
+	for _, v := range []string{"v1", "v2"} {
+		in, err := Prepare(Options{Repo: repo, Instance: "oepc-amd64", WorkDir: work, Version: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.mkfsPerm(context.Background(), filepath.Join(t.TempDir(), "perm.img"), 0, 8<<10); err != nil {
+			t.Fatal(err)
+		}
+		filepath.WalkDir(filepath.Join(in.Dir, "perm-seed"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				t.Errorf("build %s seeds %s into /perm", v, p)
+			}
+			return nil
+		})
+		pws = append(pws, in.Password)
+		in.Close()
+	}
+	if pws[0] == pws[1] {
+		t.Errorf("two builds share the gokrazy password %q", pws[0])
+	}
+	filepath.WalkDir(work, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			for _, pw := range pws {
+				if strings.Contains(string(b), pw) {
+					t.Errorf("%s keeps a build's gokrazy password", p)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// TestUpdateChecksPassword: an update without the box's password, or with a
+// wrong one, stops before anything is built, with an error that says what
+// to do.
+func TestUpdateChecksPassword(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "gokrazy" || p != "right-password-0123" || r.URL.Path != "/update/features" {
+			http.Error(w, "invalid username/password", http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte("partuuid,updatehash,gpt,"))
+	}))
+	defer srv.Close()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	work := t.TempDir()
+	prep := func(pw string) *Instance {
+		in, err := Prepare(Options{Repo: repo, Instance: "oepc-amd64", WorkDir: work, Version: "v1",
+			UpdateHost: host, UpdatePort: port, Password: pw, Log: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close() })
+		return in
+	}
+	ctx := context.Background()
+	if err := prep("").Update(ctx, false); err == nil || !strings.Contains(err.Error(), "PASSWORD_FILE") {
+		t.Errorf("no password: %v, want an error naming PASSWORD_FILE", err)
+	}
+	if err := prep("wrong-password-0123").Update(ctx, false); !errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), "first boot") {
+		t.Errorf("wrong password: %v, want %v", err, ErrWrongPassword)
+	}
+	if err := prep("right-password-0123").CheckPassword(ctx); err != nil {
+		t.Errorf("right password: %v", err)
+	}
+}
+
+func TestRedactWriter(t *testing.T) {
+	var b strings.Builder
+	w := &redactWriter{w: &b, secret: "s3cret-pw"}
+	io.WriteString(w, "http://gokrazy:s3cr")
+	io.WriteString(w, "et-pw@oepc/\nnext s3cret-pw")
+	w.Flush()
+	if got := b.String(); got != "http://gokrazy:xxxxx@oepc/\nnext xxxxx" {
+		t.Errorf("got %q", got)
 	}
 }

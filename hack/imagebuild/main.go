@@ -2,7 +2,7 @@
 // Makefile's image, update and flash targets call it.
 //
 //	imagebuild build  -instance oepc-amd64 -out build/oepc-amd64.img [-version V] [-flag prog=--x=y]...
-//	imagebuild update -instance oepc-amd64 -box HOST[:PORT] [-version V] [-testboot]
+//	imagebuild update -instance oepc-amd64 -box HOST[:PORT] -password-file FILE [-version V] [-testboot]
 //	imagebuild flash  -image build/oepc-amd64.img -dev /dev/sdX [-yes]
 //	imagebuild flash  -fit -instance oepc-amd64 -dev /dev/sdX [-version V] [-yes]
 //
@@ -10,6 +10,11 @@
 // (about 0.9 GiB for the default 2 GiB). flash -fit instead builds the
 // instance straight onto the device with gok, so that /perm spans the whole
 // disk.
+//
+// An image carries no secret a box keeps: each box makes its own gokrazy
+// password and API token at first boot and shows them once on its console.
+// update needs that box's password: -password-file FILE, or the
+// environment variable OEPC_BOX_PASSWORD.
 package main
 
 import (
@@ -73,7 +78,6 @@ func common(fs *flag.FlagSet) (*image.Options, flagList) {
 	fs.StringVar(&o.WorkDir, "work", "", "work directory (default <repo>/build)")
 	fs.StringVar(&o.Version, "version", "dev", "version stamped into the OEPC programs")
 	fs.Var(extra, "flag", "PROGRAM=--flag=value to append to a program's command line (repeatable)")
-	fs.BoolVar(&o.NoAPIToken, "no-api-token", false, "do not seed /perm/home/oepcd/api.token; oepcd creates its own on first boot")
 	return o, extra
 }
 
@@ -93,15 +97,15 @@ func build(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer in.Close()
 	res, err := in.Build(ctx, *out, *size)
 	if err != nil {
 		return err
 	}
 	log.Info("image built", "path", res.Path, "version", o.Version,
 		"size_bytes", res.SizeBytes, "allocated_bytes", res.AllocatedBytes,
-		"perm_offset", res.PermOffset, "perm_kib", res.PermKB, "took", res.Duration.Round(1e8),
-		"password_file", in.ConfigHome+"/gokrazy/http-password.txt",
-		"api_token_file", in.ConfigHome+"/"+in.Name+"/api.token")
+		"perm_offset", res.PermOffset, "perm_kib", res.PermKB, "took", res.Duration.Round(1e8))
+	log.Info("each box flashed with this image makes its own gokrazy password and API token at first boot and shows them once on its console (gokrazy_password=..., api_token=...): save them; make update needs the password (README, The image)")
 	return nil
 }
 
@@ -110,11 +114,26 @@ func update(ctx context.Context, log *slog.Logger, args []string) error {
 	o, extra := common(fs)
 	box := fs.String("box", "", "the box: HOST or HOST:PORT of its gokrazy web interface")
 	testboot := fs.Bool("testboot", false, "boot the new root once and keep it only if it comes up (gokrazy testboot)")
+	pwFile := fs.String("password-file", "", "file holding the box's gokrazy password (the gokrazy_password it showed at first boot); default: $OEPC_BOX_PASSWORD")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *box == "" {
 		return errors.New("-box is required (make update BOX=host)")
+	}
+	o.Password = os.Getenv("OEPC_BOX_PASSWORD")
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			return fmt.Errorf("the box's password: %w", err)
+		}
+		o.Password = strings.TrimSpace(string(b))
+		if o.Password == "" {
+			return fmt.Errorf("%s is empty; put the gokrazy_password the box showed at its first boot in it (README, The image)", *pwFile)
+		}
+	}
+	if o.Password == "" {
+		return errors.New("the box's gokrazy password is needed: make update BOX=host PASSWORD_FILE=FILE (FILE holds the gokrazy_password the box showed at its first boot; README, The image)")
 	}
 	host, port := *box, ""
 	if h, p, err := net.SplitHostPort(*box); err == nil {
@@ -126,6 +145,7 @@ func update(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer in.Close()
 	if err := in.Update(ctx, *testboot); err != nil {
 		return err
 	}
@@ -180,6 +200,7 @@ func flash(ctx context.Context, log *slog.Logger, args []string) error {
 		if err != nil {
 			return err
 		}
+		defer in.Close()
 		if err := in.FlashFit(ctx, t); err != nil {
 			return err
 		}

@@ -41,16 +41,18 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer boxIn.Close()
 	boxImg := filepath.Join(dir, "oepc-amd64.img")
 	boxRes, err := boxIn.Build(ctx, boxImg, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bareIn, err := image.Prepare(image.Options{Repo: repo, Instance: "bare-amd64", Source: filepath.Join(repo, "hack", "imagetest", "bare-amd64"),
-		Programs: []string{}, WorkDir: work, Version: "bench", NoAPIToken: true, Log: logw})
+		Programs: []string{}, WorkDir: work, Version: "bench", Log: logw})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer bareIn.Close()
 	bareImg := filepath.Join(dir, "bare-amd64.img")
 	bareRes, err := bareIn.Build(ctx, bareImg, 0)
 	if err != nil {
@@ -58,7 +60,7 @@ func TestBench(t *testing.T) {
 	}
 
 	// Bare gokrazy: QEMU start until hello answers on :7070.
-	bareBoot, _ := bootAndMeasure(t, ctx, dir, "bare", bareImg, bareIn, func(ctx context.Context, b *Box) error {
+	bareBoot, _ := bootAndMeasure(t, ctx, dir, "bare", bareImg, nil, func(ctx context.Context, b *Box) error {
 		_, err := b.APICall(ctx, "GET", "/", nil)
 		return err
 	}, nil)
@@ -67,7 +69,13 @@ func TestBench(t *testing.T) {
 	// super node, so it has no peers).
 	var rss map[string]int64
 	var reps []health.Report
-	boxBoot, _ := bootAndMeasure(t, ctx, dir, "box", boxImg, boxIn, func(ctx context.Context, b *Box) error {
+	// The box's first boot makes its secrets and reboots; the measured
+	// boot is the one after, as every later boot of the box.
+	first, err := firstBoot(t, ctx, dir, boxImg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxBoot, _ := bootAndMeasure(t, ctx, dir, "box", boxImg, first, func(ctx context.Context, b *Box) error {
 		r, err := b.Health(ctx)
 		if err != nil {
 			return err
@@ -140,9 +148,26 @@ Per process (MiB, after %v idle): %s
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
+// firstBoot boots a fresh box image until it shows its secrets (after its
+// first-boot reboot), then stops it.
+func firstBoot(t *testing.T, ctx context.Context, dir, img string) (*BoxSecrets, error) {
+	t.Helper()
+	vm, err := StartVM(ctx, VMConfig{Image: img, Log: filepath.Join(dir, "box-first-serial.log")})
+	if err != nil {
+		return nil, err
+	}
+	defer vm.Stop()
+	s, err := vm.WaitSecrets(ctx, 0, 2*bootTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("first boot: %w\nserial:\n%s", err, vm.Tail(4000))
+	}
+	return &s, nil
+}
+
 // bootAndMeasure boots img, waits for ready and returns the time from QEMU
 // start until ready succeeded; then runs idle (if any) and stops the VM.
-func bootAndMeasure(t *testing.T, ctx context.Context, dir, name, img string, in *image.Instance, ready func(context.Context, *Box) error, idle func(*Box)) (time.Duration, *VM) {
+// sec are the box's secrets (nil for the bare image).
+func bootAndMeasure(t *testing.T, ctx context.Context, dir, name, img string, sec *BoxSecrets, ready func(context.Context, *Box) error, idle func(*Box)) (time.Duration, *VM) {
 	t.Helper()
 	apiPort, _ := FreePort()
 	gkPort, _ := FreePort()
@@ -151,8 +176,10 @@ func bootAndMeasure(t *testing.T, ctx context.Context, dir, name, img string, in
 		t.Fatal(err)
 	}
 	defer vm.Stop()
-	b := &Box{API: fmt.Sprintf("http://127.0.0.1:%d", apiPort), Token: in.APIToken,
-		Gokrazy: fmt.Sprintf("http://127.0.0.1:%d", gkPort), Password: in.Password}
+	b := &Box{API: fmt.Sprintf("http://127.0.0.1:%d", apiPort), Gokrazy: fmt.Sprintf("http://127.0.0.1:%d", gkPort)}
+	if sec != nil {
+		b.Token, b.Password = sec.Token, sec.Password
+	}
 	err = WaitFor(ctx, bootTimeout, 250*time.Millisecond, func(ctx context.Context) error { return ready(ctx, b) })
 	d := time.Since(vm.Started)
 	if err != nil {

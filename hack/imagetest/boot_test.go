@@ -23,9 +23,11 @@ import (
 )
 
 // Time budget of the whole boot test (building both images included) and
-// of each wait inside it. TCG boots the image in about 25 s.
+// of each wait inside it. TCG boots the image in about 25 s; a first boot
+// is two boots (the box makes its gokrazy password and reboots so that
+// gokrazy uses it).
 const (
-	bootTestBudget = 9 * time.Minute
+	bootTestBudget = 11 * time.Minute
 	bootTimeout    = 150 * time.Second
 )
 
@@ -139,9 +141,10 @@ func tail(s string, n int) string {
 }
 
 // TestBoot builds the amd64 image, boots it under QEMU and checks the
-// box end to end: API, health of every program, joining a super node on
-// the host, persistence across a reboot, and an OTA update to a rebuilt
-// image that switches root partitions.
+// box end to end: per-box secrets (shown once on the serial console, not
+// in the image, different on a second box), API, health of every program,
+// joining a super node on the host, persistence across a reboot, and an
+// OTA update to a rebuilt image that switches root partitions.
 func TestBoot(t *testing.T) {
 	if os.Getenv("OEPC_IMAGE_TEST") != "1" {
 		t.Skip("builds and boots the image under QEMU for minutes; run with OEPC_IMAGE_TEST=1 (make test-image)")
@@ -190,6 +193,7 @@ func TestBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer in.Close()
 	img := filepath.Join(dir, "oepc-amd64.img")
 	res, err := in.Build(ctx, img, 0)
 	if err != nil {
@@ -221,11 +225,37 @@ func TestBoot(t *testing.T) {
 		}
 	}()
 	box := &Box{
-		API: fmt.Sprintf("http://127.0.0.1:%d", apiPort), Token: in.APIToken,
-		Gokrazy: fmt.Sprintf("http://127.0.0.1:%d", gkPort), Password: in.Password,
+		API:     fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		Gokrazy: fmt.Sprintf("http://127.0.0.1:%d", gkPort),
 	}
 
-	// 1. The local API answers on the forwarded port, with the seeded token.
+	// 0. At its first boot the box makes its own gokrazy password, reboots
+	// so that gokrazy uses it, and shows it with its API token once on the
+	// serial console: the test learns both there, as an owner would.
+	var secrets BoxSecrets
+	if !t.Run("first-boot-secrets", func(t *testing.T) {
+		var err error
+		secrets, err = vm.WaitSecrets(ctx, 0, 2*bootTimeout)
+		if err != nil {
+			t.Fatalf("per-box secrets: %v", err)
+		}
+		t.Logf("secrets shown %v after QEMU start", time.Since(vm.Started).Round(time.Second))
+		if n := len(vm.RootDevices(0)); n < 2 {
+			t.Errorf("%d kernel boots before the secrets were shown, want 2 (first boot, then the reboot that makes gokrazy use the box's password)", n)
+		}
+		if !secrets.Active {
+			t.Error("the box says gokrazy does not use its password (gokrazy_uses_password=false)")
+		}
+		if secrets.Password == in.Password {
+			t.Error("the box shows the image's gokrazy password as its own")
+		}
+		box.Token, box.Password = secrets.Token, secrets.Password
+	}) {
+		return
+	}
+
+	// 1. The local API answers on the forwarded port, with the box's token;
+	// gokrazy takes the box's password and refuses the image's.
 	var first Status
 	if !t.Run("api", func(t *testing.T) {
 		err := WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
@@ -249,6 +279,14 @@ func TestBoot(t *testing.T) {
 		var he *HTTPError
 		if _, err := bad.Status(ctx); !errors.As(err, &he) || he.Code != http.StatusUnauthorized {
 			t.Errorf("wrong token: %v, want HTTP 401", err)
+		}
+		if err := box.GokrazyUp(ctx); err != nil {
+			t.Errorf("gokrazy with the box's password: %v", err)
+		}
+		img := *box
+		img.Password = in.Password
+		if err := img.GokrazyUp(ctx); !errors.As(err, &he) || he.Code != http.StatusUnauthorized {
+			t.Errorf("gokrazy with the image's password: %v, want HTTP 401", err)
 		}
 	}) {
 		return
@@ -343,12 +381,25 @@ func TestBoot(t *testing.T) {
 	// 6. OTA: rebuild with a new version, gok update, the box switches to
 	// the other root partition and answers with the new version.
 	t.Run("ota-update", func(t *testing.T) {
+		// Without the box's password the update is refused before
+		// anything is built or sent.
+		optsBad := opts
+		optsBad.Version, optsBad.Password = "boottest-2", in.Password
+		inBad, err := image.Prepare(optsBad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inBad.Close()
+		if err := inBad.Update(ctx, false); !errors.Is(err, image.ErrWrongPassword) {
+			t.Errorf("update with the image's password: %v, want %v", err, image.ErrWrongPassword)
+		}
 		opts2 := opts
-		opts2.Version = "boottest-2"
+		opts2.Version, opts2.Password = "boottest-2", box.Password
 		in2, err := image.Prepare(opts2)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer in2.Close()
 		rootsBefore := vm.RootDevices(0)
 		if len(rootsBefore) == 0 {
 			t.Fatal("no kernel command line in the serial log")
@@ -415,7 +466,7 @@ func TestBoot(t *testing.T) {
 		roots := vm.RootDevices(0)
 		good := roots[len(roots)-1]
 		opts3 := opts
-		opts3.Version = "boottest-3-broken"
+		opts3.Version, opts3.Password = "boottest-3-broken", box.Password
 		opts3.ExtraFlags = map[string][]string{
 			"oepcd":     append(slices.Clone(extra["oepcd"]), "--api=:7071"),
 			"bootguard": {"--probation=40s"},
@@ -424,6 +475,7 @@ func TestBoot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer in3.Close()
 		off := vm.SerialSize()
 		t0 := time.Now()
 		if err := in3.Update(ctx, false); err != nil {
@@ -456,8 +508,30 @@ func TestBoot(t *testing.T) {
 		}
 		t.Logf("broken update rolled back to %s (%s) %v after the update started", good, st.Version, time.Since(t0).Round(time.Second))
 	})
+	// The box showed its secrets once, across every boot above.
+	t.Run("secrets-shown-once", func(t *testing.T) {
+		if n := len(vm.SecretsShown(0)); n != 1 {
+			t.Errorf("the box showed its secrets %d times on the serial console, want once", n)
+		}
+	})
+	// The image file holds neither secret of the box. Control: it does
+	// hold the build's throw-away gokrazy password (/etc/gokr-pw.txt, the
+	// same file the box's secrets would be found in), so the search works.
+	t.Run("image-holds-no-box-secret", func(t *testing.T) {
+		found, err := FileContains(uefiImg, secrets.Password, secrets.Token, in.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found[in.Password] {
+			t.Errorf("control: the image's own gokrazy password not found in %s; the search is broken", uefiImg)
+		}
+		if found[secrets.Password] || found[secrets.Token] {
+			t.Errorf("the image file holds the box's secrets (password %v, token %v)", found[secrets.Password], found[secrets.Token])
+		}
+	})
 	// 8. The same image boots with UEFI firmware (systemd-boot) as well as
-	// with the legacy BIOS used above.
+	// with the legacy BIOS used above; it is a second box from the same
+	// build, and it makes secrets of its own.
 	t.Run("uefi", func(t *testing.T) {
 		vm.Stop()
 		port, err := FreePort()
@@ -469,8 +543,28 @@ func TestBoot(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer uvm.Stop()
+		s2, err := uvm.WaitSecrets(ctx, 0, 2*bootTimeout)
+		if err != nil {
+			t.Fatalf("UEFI box: per-box secrets: %v\nserial:\n%s", err, uvm.Tail(4000))
+		}
+		if s2.Password == secrets.Password || s2.Token == secrets.Token {
+			t.Errorf("two boxes flashed from one image share secrets: %+v and %+v", secrets, s2)
+		}
 		ubox := *box
 		ubox.API = fmt.Sprintf("http://127.0.0.1:%d", port)
+		// The first box's token does not open the second box.
+		var he *HTTPError
+		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
+			_, err := ubox.Status(ctx)
+			if errors.As(err, &he) {
+				return nil
+			}
+			return err
+		})
+		if he == nil || he.Code != http.StatusUnauthorized {
+			t.Errorf("the first box's token on the second box: %v, want HTTP 401", err)
+		}
+		ubox.Token, ubox.Password = s2.Token, s2.Password
 		var st Status
 		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
 			var err error

@@ -6,14 +6,15 @@
 #   make flash DEV=/dev/sdX [IMAGE=build/oepc-arm64.img]   writes the image file
 #   make flash DEV=/dev/sdX FIT=1 [INSTANCE=oepc-arm64]     builds onto the disk;
 #                                    /perm then spans the whole disk
-#   make update BOX=host[:port] [INSTANCE=oepc-arm64]
+#   make update BOX=host[:port] PASSWORD_FILE=FILE [INSTANCE=oepc-arm64]
+#                                    (or PASSWORD=...; FILE holds the box's
+#                                    gokrazy_password)
 #
-# Secrets (gokrazy update password, the seeded API token) are generated into
-# build/secrets/ (ignored by git) on first use and reused. BOOTSTRAP, if set,
-# is a comma-separated list of super node multiaddrs given to oepcd.
-# NO_API_TOKEN=1 leaves the API token to oepcd's first boot (it then exists
-# only on the box's /perm) instead of seeding build/secrets/<instance>/api.token
-# into the image's /perm.
+# No secret a box keeps is in an image or in build/: each box makes its own
+# gokrazy password and API token at first boot and shows them once on its
+# console (gokrazy_password=... api_token=...). An update needs that box's
+# password. BOOTSTRAP, if set, is a comma-separated list of super node
+# multiaddrs given to oepcd.
 
 IMAGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 IMAGE_DEPS := e2fsprogs
@@ -21,7 +22,7 @@ IMAGE_TEST_DEPS := e2fsprogs qemu-system-x86 socat ovmf
 IMAGEBUILD = $(GO) run ./hack/imagebuild
 INSTANCE ?= oepc-amd64
 IMAGE ?= build/oepc-amd64.img
-IMAGE_FLAGS := $(if $(BOOTSTRAP),-flag oepcd=--bootstrap=$(BOOTSTRAP)) $(if $(NO_API_TOKEN),-no-api-token)
+IMAGE_FLAGS := $(if $(BOOTSTRAP),-flag oepcd=--bootstrap=$(BOOTSTRAP))
 
 .PHONY: image image-amd64 image-arm64 flash update test-image bench-image
 
@@ -40,15 +41,18 @@ flash:
 	@hack/install-deps.sh $(IMAGE_DEPS)
 	$(IMAGEBUILD) flash -dev $(DEV) $(if $(FIT),-fit -instance $(INSTANCE) -version $(IMAGE_VERSION) $(IMAGE_FLAGS),-image $(IMAGE))
 
+# PASSWORD reaches imagebuild through the environment (make exports
+# command-line variables), so the recipe line echoes no password.
 update:
-	@test -n "$(BOX)" || { echo "usage: make update BOX=host[:port] [INSTANCE=$(INSTANCE)]" >&2; exit 2; }
-	$(IMAGEBUILD) update -instance $(INSTANCE) -box $(BOX) -version $(IMAGE_VERSION) $(IMAGE_FLAGS)
+	@test -n "$(BOX)" || { echo "usage: make update BOX=host[:port] PASSWORD_FILE=FILE [INSTANCE=$(INSTANCE)]" >&2; exit 2; }
+	@test -n "$(PASSWORD_FILE)$(PASSWORD)" || { echo "make update needs the box's gokrazy password: PASSWORD_FILE=FILE, FILE holding the gokrazy_password the box showed on its console at first boot (README, The image)" >&2; exit 2; }
+	OEPC_BOX_PASSWORD="$$PASSWORD" $(IMAGEBUILD) update -instance $(INSTANCE) -box $(BOX) -version $(IMAGE_VERSION) $(IMAGE_FLAGS) $(if $(PASSWORD_FILE),-password-file $(PASSWORD_FILE))
 
 # The boot test builds the amd64 image and boots it under QEMU (TCG); it is
 # skipped by plain "go test ./hack/..." unless OEPC_IMAGE_TEST=1.
 test-image:
 	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
-	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 12m -v -run 'TestBoot' ./hack/imagetest
+	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 14m -v -run 'TestBoot' ./hack/imagetest
 
 bench-image:
 	@hack/install-deps.sh $(IMAGE_TEST_DEPS)

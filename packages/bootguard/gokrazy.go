@@ -18,51 +18,126 @@ import (
 // programs.
 const GokrazySocket = "/run/gokrazy-http.sock"
 
-// GokrazyPassword reads gokrazy's web interface password the way gokrazy
-// does: /etc/gokr-pw.txt (put there by the image build), else
-// /perm/gokr-pw.txt.
-func GokrazyPassword() (string, error) {
-	for _, p := range []string{"/etc/gokr-pw.txt", "/perm/gokr-pw.txt"} {
-		if b, err := os.ReadFile(p); err == nil {
-			return strings.TrimSpace(string(b)), nil
-		}
+// PasswordFiles are where gokrazy looks for its web interface password,
+// in its order (gokrazy's readConfigFile): the box's own in /perm, then the
+// one the image build put into the root file system.
+var PasswordFiles = []string{"/perm/gokr-pw.txt", "/etc/gokr-pw.txt", "/gokr-pw.txt"}
+
+// GokrazyPassword returns the password gokrazy runs with. gokrazy reads its
+// password once, at boot, from the first of PasswordFiles that exists, so
+// a password written to /perm during this boot is not in use yet: each
+// candidate is tried against gokrazy's socket, in gokrazy's order, and the
+// first one it accepts is returned.
+func GokrazyPassword(ctx context.Context, socket string, files ...string) (string, error) {
+	if len(files) == 0 {
+		files = PasswordFiles
 	}
-	return "", fmt.Errorf("gokrazy password not found in /etc/gokr-pw.txt or /perm/gokr-pw.txt")
+	var tried []string
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		pw := strings.TrimSpace(string(b))
+		ok, err := GokrazyAccepts(ctx, socket, pw)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return pw, nil
+		}
+		tried = append(tried, p)
+	}
+	if len(tried) == 0 {
+		return "", fmt.Errorf("gokrazy password not found in %s", strings.Join(files, ", "))
+	}
+	return "", fmt.Errorf("gokrazy accepts none of the passwords in %s", strings.Join(tried, ", "))
 }
 
-// GokrazyRollback returns a Rollback that asks gokrazy, over its unix
-// socket, to point the boot at the inactive root partition (POST
-// /update/switch: the one the box ran before the update) and to reboot.
-func GokrazyRollback(socket, password string) func(context.Context) error {
-	c := &http.Client{
+// GokrazyAccepts asks gokrazy over its socket whether it accepts password
+// (GET /update/features, which needs it). It retries for up to 30 s while
+// the socket does not answer (early in a boot).
+func GokrazyAccepts(ctx context.Context, socket, password string) (bool, error) {
+	c := socketClient(socket)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://gokrazy/update/features", nil)
+		if err != nil {
+			return false, err
+		}
+		req.SetBasicAuth("gokrazy", password)
+		resp, err := c.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				return true, nil
+			case http.StatusUnauthorized:
+				return false, nil
+			}
+			return false, fmt.Errorf("gokrazy /update/features: HTTP %d", resp.StatusCode)
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("gokrazy socket %s: %w", socket, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func socketClient(socket string) *http.Client {
+	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		}},
 	}
-	post := func(ctx context.Context, path string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gokrazy"+path, nil)
-		if err != nil {
-			return err
-		}
-		req.SetBasicAuth("gokrazy", password)
-		resp, err := c.Do(req)
-		if err != nil {
-			return fmt.Errorf("gokrazy %s: %w", path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("gokrazy %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
-		}
-		return nil
-	}
+}
+
+// GokrazyReboot returns a Reboot that asks gokrazy, over its socket, to
+// stop every service, unmount /perm and reboot (asynchronously: gokrazy
+// stops the caller too).
+func GokrazyReboot(socket string, password func(context.Context) (string, error)) func(context.Context) error {
 	return func(ctx context.Context) error {
-		if err := post(ctx, "/update/switch"); err != nil {
+		pw, err := password(ctx)
+		if err != nil {
 			return err
 		}
-		return post(ctx, "/reboot")
+		return gokrazyPost(ctx, socketClient(socket), pw, "/reboot?async=true")
+	}
+}
+
+func gokrazyPost(ctx context.Context, c *http.Client, password, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gokrazy"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth("gokrazy", password)
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("gokrazy %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("gokrazy %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// GokrazyRollback returns a Rollback that asks gokrazy, over its unix
+// socket, to point the boot at the inactive root partition (POST
+// /update/switch: the one the box ran before the update) and to reboot.
+func GokrazyRollback(socket, password string) func(context.Context) error {
+	c := socketClient(socket)
+	return func(ctx context.Context) error {
+		if err := gokrazyPost(ctx, c, password, "/update/switch"); err != nil {
+			return err
+		}
+		return gokrazyPost(ctx, c, password, "/reboot")
 	}
 }
 
