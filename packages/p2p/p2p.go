@@ -576,15 +576,39 @@ func ParseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
 
 type mdnsNotifee struct{ n *Node }
 
+// HandlePeerFound connects to a box found on the LAN. mDNS reports a find
+// once, so a connect that fails on a busy box is tried again (five times,
+// 1 s doubling to 16 s) rather than waiting for the next announcement. The
+// other box's loopback addresses are dropped: dialled here they reach this
+// box itself.
 func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == m.n.Host.ID() {
 		return
 	}
+	ai.Addrs = slices.DeleteFunc(slices.Clone(ai.Addrs), isLoopbackOrCircuit)
+	if len(ai.Addrs) == 0 {
+		return
+	}
 	m.n.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	m.n.log.Info("found box on local network", "peer", ai.ID, "addrs", ai.Addrs)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = m.n.Host.Connect(ctx, ai)
+	wait := time.Second
+	for try := 1; ; try++ {
+		if m.n.Host.Network().Connectedness(ai.ID) == network.Connected {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := m.n.Host.Connect(ctx, ai)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 5 || errors.Is(err, swarm.ErrSwarmClosed) {
+			m.n.log.Warn("could not connect to a box on the local network", "peer", ai.ID, "tries", try, "err", err)
+			return
+		}
+		time.Sleep(wait)
+		wait *= 2
+	}
 }
 
 func isLoopbackOrCircuit(a ma.Multiaddr) bool {
