@@ -86,7 +86,7 @@ func TestAPI(t *testing.T) {
 	if !h.Complete || len(h.Segments) != 4 {
 		t.Fatalf("%+v", h)
 	}
-	e.f.set(func() { e.f.down[e.peers[0]] = true })
+	e.f.Set(func() { e.f.Down[e.peers[0]] = true })
 	json.Unmarshal(call("GET", "/v1/cloud/health?ref="+url.QueryEscape(ent.File.String()), nil, 200), &h)
 	if h.Complete || !h.Readable {
 		t.Fatalf("%+v", h)
@@ -117,9 +117,9 @@ func TestAPIGetAbortsMidStream(t *testing.T) {
 	man, _ := e.s.Manifest("/f")
 	// Make the last segment unreadable.
 	last := man.Segments[len(man.Segments)-1]
-	e.f.set(func() {
+	e.f.Set(func() {
 		for _, r := range last.Shards[:3] {
-			delete(e.f.boxes[r.Holder], r.ID)
+			delete(e.f.Boxes[r.Holder], r.ID)
 		}
 	})
 	srv := httptest.NewServer(e.s.Handler())

@@ -42,7 +42,7 @@ func TestPutGetSizes(t *testing.T) {
 		}
 	}
 	// Replacing the file removed the old shards: one file of 20 segments.
-	if got, want := e.f.count(), 20*6; got != want {
+	if got, want := e.f.Count(), 20*6; got != want {
 		t.Fatalf("%d shards on holders, want %d", got, want)
 	}
 }
@@ -51,11 +51,11 @@ func TestGetLosingMHolders(t *testing.T) {
 	e := newEnv(t, 6, nil)
 	data := randBytes(7*seg + 5)
 	e.put(t, "/a", data, PutOptions{})
-	e.f.set(func() { e.f.down[e.peers[0]] = true; e.f.down[e.peers[3]] = true })
+	e.f.Set(func() { e.f.Down[e.peers[0]] = true; e.f.Down[e.peers[3]] = true })
 	if got := e.get(t, "/a"); !bytes.Equal(got, data) {
 		t.Fatal("differs")
 	}
-	e.f.set(func() { e.f.down[e.peers[5]] = true })
+	e.f.Set(func() { e.f.Down[e.peers[5]] = true })
 	if _, err := e.s.Get(context.Background(), "/a", new(bytes.Buffer)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("3 of 6 down: %v", err)
 	}
@@ -68,9 +68,9 @@ func TestCustomKM(t *testing.T) {
 	if ent.K != 6 || ent.M != 3 {
 		t.Fatal(ent)
 	}
-	e.f.set(func() {
+	e.f.Set(func() {
 		for _, p := range e.peers[:3] {
-			e.f.down[p] = true
+			e.f.Down[p] = true
 		}
 	})
 	if !bytes.Equal(e.get(t, "/km"), data) {
@@ -93,7 +93,7 @@ func TestTooFewBoxes(t *testing.T) {
 
 func TestHolderFailsMidPut(t *testing.T) {
 	e := newEnv(t, 8, nil)
-	e.f.set(func() { e.f.putsLeft[e.peers[1]] = 2 })
+	e.f.Set(func() { e.f.PutsLeft[e.peers[1]] = 2 })
 	data := randBytes(10 * seg)
 	e.put(t, "/f", data, PutOptions{})
 	man, _ := e.s.Manifest("/f")
@@ -116,12 +116,12 @@ func TestHolderFailsMidPut(t *testing.T) {
 func TestFailedPutLeavesNothing(t *testing.T) {
 	e := newEnv(t, 6, nil)
 	// Box 2 fills after 3 shards and there is no seventh box to move to.
-	e.f.set(func() { e.f.putsLeft[e.peers[2]] = 3 })
+	e.f.Set(func() { e.f.PutsLeft[e.peers[2]] = 3 })
 	_, err := e.s.Put(context.Background(), "/big", bytes.NewReader(randBytes(12*seg)), PutOptions{})
 	if !errors.Is(err, ErrTooFewBoxes) {
 		t.Fatalf("got %v", err)
 	}
-	if n := e.f.count(); n != 0 {
+	if n := e.f.Count(); n != 0 {
 		t.Fatalf("%d shards left behind", n)
 	}
 	if _, err := e.s.Stat("/big"); !errors.Is(err, ErrNotFound) {
@@ -144,7 +144,7 @@ func TestCancelledPutLeavesNothing(t *testing.T) {
 	if _, err := e.s.Put(ctx, "/c", r, PutOptions{}); err == nil {
 		t.Fatal("put succeeded")
 	}
-	if n := e.f.count(); n != 0 {
+	if n := e.f.Count(); n != 0 {
 		t.Fatalf("%d shards left behind", n)
 	}
 }
@@ -170,7 +170,7 @@ func TestCorruptShardDetectedAndRepaired(t *testing.T) {
 	e.put(t, "/c", data, PutOptions{})
 	man, _ := e.s.Manifest("/c")
 	victim := man.Segments[0].Shards[0]
-	e.f.set(func() { e.f.boxes[victim.Holder][victim.ID][10] ^= 0xff })
+	e.f.Set(func() { e.f.Boxes[victim.Holder][victim.ID][10] ^= 0xff })
 	// Make the victim the fastest holder so it is asked first: its average
 	// falls to exactly zero, every other holder's stays above (segment 0 is
 	// fetched first, before any other answer moves the averages).
@@ -208,7 +208,7 @@ func TestRepairAfterBoxLost(t *testing.T) {
 	e.put(t, "/r", data, PutOptions{})
 	e.put(t, "/s", randBytes(10), PutOptions{})
 	dead := e.peers[2]
-	e.f.set(func() { e.f.down[dead] = true })
+	e.f.Set(func() { e.f.Down[dead] = true })
 	h, _ := e.s.Health(context.Background(), "/r")
 	if h.Complete || !h.Readable {
 		t.Fatalf("%+v", h)
@@ -233,7 +233,7 @@ func TestRepairAfterBoxLost(t *testing.T) {
 			}
 		}
 	}
-	e.f.set(func() { e.f.down[e.peers[0]] = true; e.f.down[e.peers[1]] = true })
+	e.f.Set(func() { e.f.Down[e.peers[0]] = true; e.f.Down[e.peers[1]] = true })
 	if !bytes.Equal(e.get(t, "/r"), data) {
 		t.Fatal("differs")
 	}
@@ -337,12 +337,12 @@ func TestIndexOps(t *testing.T) {
 	if _, err := e.s.Remove(context.Background(), "/archive", false); err == nil {
 		t.Fatal("removed a non-empty folder without recursive")
 	}
-	before := e.f.count()
+	before := e.f.Count()
 	n, err := e.s.Remove(context.Background(), "/archive", true)
 	if err != nil || n != 2 {
 		t.Fatal(n, err)
 	}
-	if got := e.f.count(); got != before-12 {
+	if got := e.f.Count(); got != before-12 {
 		t.Fatalf("shards %d → %d", before, got)
 	}
 	if got := names("/"); got != "empty/ x" {
@@ -393,7 +393,7 @@ func TestPendingCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.s.cleanupPending(context.Background())
-	if n := e.f.count(); n != 0 {
+	if n := e.f.Count(); n != 0 {
 		t.Fatalf("%d shards left", n)
 	}
 	e.kv.Scan([]byte(prefixPending), func(k, _ []byte) error {
@@ -408,12 +408,12 @@ func TestFastestHoldersFirst(t *testing.T) {
 	e.put(t, "/f", data, PutOptions{})
 	slow := e.peers[4]
 	e.s.stats.ok(slow, 10e9)
-	e.f.set(func() { e.f.gets = map[peer.ID]int{} })
+	e.f.Set(func() { e.f.Gets = map[peer.ID]int{} })
 	e.get(t, "/f")
-	e.f.mu.Lock()
-	defer e.f.mu.Unlock()
-	if e.f.gets[slow] != 0 {
-		t.Fatalf("slow box asked %d times", e.f.gets[slow])
+	var asked int
+	e.f.Set(func() { asked = e.f.Gets[slow] })
+	if asked != 0 {
+		t.Fatalf("slow box asked %d times", asked)
 	}
 }
 
@@ -422,7 +422,7 @@ func TestHedgeSlowHolder(t *testing.T) {
 	data := randBytes(6 * seg)
 	e.put(t, "/h", data, PutOptions{})
 	slow := e.peers[0]
-	e.f.set(func() { e.f.delay[slow] = 5 * time.Second })
+	e.f.Set(func() { e.f.Delay[slow] = 5 * time.Second })
 	e.s.stats.ok(slow, 0) // looks fastest, so it is asked first
 	t0 := time.Now()
 	if !bytes.Equal(e.get(t, "/h"), data) {
@@ -438,7 +438,7 @@ func TestVerifyFindsCorruptShard(t *testing.T) {
 	e.put(t, "/v", randBytes(3*seg), PutOptions{})
 	man, _ := e.s.Manifest("/v")
 	victim := man.Segments[2].Shards[4]
-	e.f.set(func() { e.f.boxes[victim.Holder][victim.ID][0] ^= 1 })
+	e.f.Set(func() { e.f.Boxes[victim.Holder][victim.ID][0] ^= 1 })
 	h, _ := e.s.Health(context.Background(), "/v")
 	if !h.Complete {
 		t.Fatal("presence check should not see the corruption")

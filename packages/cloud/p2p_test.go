@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
@@ -28,12 +29,12 @@ type p2pBox struct {
 	friends map[peer.ID]bool
 }
 
-func newP2PBox(t testing.TB, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
+func newP2PBox(t testing.TB, f *cloudtest.Holders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
 	t.Helper()
 	return newP2PBoxOn(t, p2ptest.Host(t), f, peers, owner)
 }
 
-func newP2PBoxOn(t testing.TB, h host.Host, f *fakeHolders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
+func newP2PBoxOn(t testing.TB, h host.Host, f *cloudtest.Holders, peers func() []peer.ID, owner *keys.Owner) *p2pBox {
 	t.Helper()
 	kv, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
@@ -41,7 +42,7 @@ func newP2PBoxOn(t testing.TB, h host.Host, f *fakeHolders, peers func() []peer.
 	}
 	t.Cleanup(func() { kv.Close() })
 	b := &p2pBox{h: h, kv: kv, friends: map[peer.ID]bool{}}
-	f.set(func() { f.boxes[h.ID()] = map[codec.ShardID][]byte{} })
+	f.Set(func() { f.Boxes[h.ID()] = map[codec.ShardID][]byte{} })
 	s, err := New(Config{
 		Host:    h,
 		Holders: f,
@@ -67,8 +68,8 @@ func newP2PBoxOn(t testing.TB, h host.Host, f *fakeHolders, peers func() []peer.
 }
 
 // newNet makes n boxes, all friends and connected.
-func newNet(t testing.TB, n int) ([]*p2pBox, *fakeHolders) {
-	f, _ := newFake(0)
+func newNet(t testing.TB, n int) ([]*p2pBox, *cloudtest.Holders) {
+	f, _ := cloudtest.NewHolders(0)
 	var boxes []*p2pBox
 	peers := func() []peer.ID {
 		var out []peer.ID
@@ -194,12 +195,12 @@ func TestBackupAndRecover(t *testing.T) {
 		t.Fatal(n, err)
 	}
 	// A second backup replaces the first; its shards are removed.
-	before := f.count()
+	before := f.Count()
 	if _, err := a.s.Backup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f.count() != before {
-		t.Fatalf("old backup shards left: %d → %d", before, f.count())
+	if f.Count() != before {
+		t.Fatalf("old backup shards left: %d → %d", before, f.Count())
 	}
 	// Box a is lost. A new box, befriended by the others, recovers.
 	a.h.Close()

@@ -22,6 +22,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/wire"
@@ -48,7 +49,7 @@ func loopbackHost(t testing.TB, transport string) host.Host {
 
 // pairOn makes two boxes, friends of each other, over one transport.
 func pairOn(t *testing.T, transport string) (a, b *p2pBox) {
-	f, _ := newFake(0)
+	f, _ := cloudtest.NewHolders(0)
 	var boxes []*p2pBox
 	peers := func() []peer.ID {
 		var out []peer.ID

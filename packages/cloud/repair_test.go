@@ -101,7 +101,7 @@ func TestRepairThresholdAndAbsence(t *testing.T) {
 		t.Fatal("placement gives no pair of holders for the test")
 	}
 	// a goes offline.
-	e.f.set(func() { e.f.down[a] = true })
+	e.f.Set(func() { e.f.Down[a] = true })
 	for _, d := range []time.Duration{0, 10 * time.Minute, 6 * time.Hour} {
 		clk.advance(d)
 		if rep := e.repair(t); rep.Repaired != 0 || rep.Failed != 0 {
@@ -131,7 +131,7 @@ func TestRepairThresholdAndAbsence(t *testing.T) {
 		t.Fatal("no segment without a and b")
 	}
 	c := man.Segments[other].Shards[2]
-	e.f.set(func() { delete(e.f.boxes[c.Holder], c.ID) })
+	e.f.Set(func() { delete(e.f.Boxes[c.Holder], c.ID) })
 	if rep := e.repair(t); rep.Repaired != 1 {
 		t.Fatalf("missing shard on a reachable holder: %+v, want 1 repaired", rep)
 	}
@@ -145,7 +145,7 @@ func TestRepairThresholdAndAbsence(t *testing.T) {
 	// A second holder of segment 0 goes offline: the segment is below the
 	// threshold (k+1 = 5 for 4+2) and both absent shards are rebuilt now;
 	// segments that lost only one holder still wait.
-	e.f.set(func() { e.f.down[b] = true })
+	e.f.Set(func() { e.f.Down[b] = true })
 	clk.advance(time.Minute)
 	e.repair(t)
 	if now := holdersOf(t, e.s, "/f", 0); slices.Contains(now, a) || slices.Contains(now, b) {
@@ -167,7 +167,7 @@ func TestRepairThresholdAndAbsence(t *testing.T) {
 
 	// b comes back; a stays away past the grace period: a is a lost box
 	// and its shards are re-placed.
-	e.f.set(func() { e.f.down[b] = false })
+	e.f.Set(func() { e.f.Down[b] = false })
 	clk.advance(24 * time.Hour)
 	e.repair(t)
 	if segs := holds(t, e.s, "/f", a); len(segs) != 0 {
@@ -189,12 +189,12 @@ func TestAbsenceEndsWhenHolderAnswers(t *testing.T) {
 	e := newEnv(t, 8, func(c *Config) { c.Clock = clk.now })
 	e.put(t, "/f", randBytes(3*seg), PutOptions{})
 	a := holdersOf(t, e.s, "/f", 0)[0]
-	e.f.set(func() { e.f.down[a] = true })
+	e.f.Set(func() { e.f.Down[a] = true })
 	e.repair(t)
 	clk.advance(20 * time.Hour)
-	e.f.set(func() { e.f.down[a] = false })
+	e.f.Set(func() { e.f.Down[a] = false })
 	e.repair(t)
-	e.f.set(func() { e.f.down[a] = true })
+	e.f.Set(func() { e.f.Down[a] = true })
 	e.repair(t)
 	clk.advance(20 * time.Hour)
 	if rep := e.repair(t); rep.Repaired != 0 {

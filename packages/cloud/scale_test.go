@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/codec"
 	"oepc.dev/oepcos/packages/cloud/keys"
 
@@ -28,7 +29,7 @@ import (
 // n tiny files had been put at 1+0: each has a manifest of one segment
 // with one shard (a random ID, one byte) on the fake holders. Putting
 // them through the pipeline would take minutes.
-func addFiles(t testing.TB, kv store.KV, f *fakeHolders, holders []peer.ID, dir string, n int) {
+func addFiles(t testing.TB, kv store.KV, f *cloudtest.Holders, holders []peer.ID, dir string, n int) {
 	t.Helper()
 	err := store.Chunked(kv, func(b *store.Batch) error {
 		for i := range n {
@@ -39,7 +40,7 @@ func addFiles(t testing.TB, kv store.KV, f *fakeHolders, holders []peer.ID, dir 
 			var id codec.ShardID
 			rand.Read(id[:])
 			h := holders[i%len(holders)]
-			f.set(func() { f.boxes[h][id] = []byte{1} })
+			f.Set(func() { f.Boxes[h][id] = []byte{1} })
 			man.Segments[0].Shards = []ShardRef{{ID: id, Holder: h}}
 			mb, err := MarshalManifest(man)
 			if err != nil {
@@ -160,7 +161,7 @@ func TestTwentyThousandFiles(t *testing.T) {
 		}
 	}
 
-	before := f.count()
+	before := f.Count()
 	t0 = time.Now()
 	removed, err := fresh.s.Remove(ctx, "/archive", true)
 	if err != nil || removed != n+3 {
@@ -173,7 +174,7 @@ func TestTwentyThousandFiles(t *testing.T) {
 	if items, _ := fresh.s.List("/"); len(items) != 0 {
 		t.Fatalf("ls / after rm -r: %d items", len(items))
 	}
-	if gone := before - f.count(); gone != n+6*3 {
+	if gone := before - f.Count(); gone != n+6*3 {
 		t.Fatalf("rm -r deleted %d shards, want %d", gone, n+6*3)
 	}
 }
@@ -262,7 +263,7 @@ func bigManifest(t *testing.T, e *testEnv, n int) *Manifest {
 			var id codec.ShardID
 			rand.Read(id[:])
 			h := e.peers[i%len(e.peers)]
-			e.f.set(func() { e.f.boxes[h][id] = []byte{1} })
+			e.f.Set(func() { e.f.Boxes[h][id] = []byte{1} })
 			refs := []ShardRef{{ID: id, Holder: h}}
 			man.Segments = append(man.Segments, Segment{Len: seg + codec.Overhead, Shards: refs})
 			v, _ := json.Marshal(&pendingPut{Segments: map[int][]ShardRef{i: refs}})
@@ -302,7 +303,7 @@ func TestCommitManyJournalRecords(t *testing.T) {
 	if r := journalRecords(e.kv); r != 0 {
 		t.Fatalf("%d journal records left", r)
 	}
-	if c := e.f.count(); c != n {
+	if c := e.f.Count(); c != n {
 		t.Fatalf("%d shards on the holders, want %d", c, n)
 	}
 }
@@ -318,7 +319,7 @@ func TestCrashAfterCommitKeepsShards(t *testing.T) {
 	if r := journalRecords(e.kv); r != 3 {
 		t.Fatalf("%d journal records after the crash, want 3", r)
 	}
-	shards := e.f.count()
+	shards := e.f.Count()
 	// The restart.
 	s, err := New(Config{KV: e.kv, Holders: e.f, Peers: func() []peer.ID { return e.peers }, Owner: e.s.owner.Load(), SegmentSize: seg})
 	if err != nil {
@@ -328,7 +329,7 @@ func TestCrashAfterCommitKeepsShards(t *testing.T) {
 	if r := journalRecords(e.kv); r != 0 {
 		t.Fatalf("%d journal records left after the clean-up", r)
 	}
-	if c := e.f.count(); c != shards {
+	if c := e.f.Count(); c != shards {
 		t.Fatalf("the clean-up deleted %d shards of a committed file", shards-c)
 	}
 	var buf bytes.Buffer
