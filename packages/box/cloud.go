@@ -11,14 +11,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud"
+	"oepc.dev/oepcos/packages/cloud/cloudapi"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/shard"
 )
 
 // mountCloud wires the personal cloud's owner side into the box: the
 // cloud service, placing shards on friends and on this box's own shard
-// store (b.Shards, the holder side), with its API under /v1/cloud/ and
-// /v1/send.
+// store (b.Shards, the holder side), with its API (packages/cloud/cloudapi)
+// under /v1/cloud/ and /v1/send.
 func mountCloud(b *Box, api *localapi.Server) error {
 	h := b.Node.Host
 	st := b.Shards
@@ -78,7 +79,7 @@ func mountCloud(b *Box, api *localapi.Server) error {
 	if err != nil {
 		return err
 	}
-	svc.Mount(api)
+	cloudapi.Mount(api, svc)
 	b.Go(func(ctx context.Context) error {
 		defer svc.Close()
 		return svc.Run(ctx)

@@ -3,7 +3,6 @@ package cloud
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
-	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/wire"
 )
@@ -80,8 +78,12 @@ func (q *quotaError) Error() string {
 		humanBytes(q.quota), humanBytes(q.pending))
 }
 
-// DeliveryQuota is friend's quota of pending deliveries.
+// DeliveryQuota is friend's quota of pending deliveries and whether it is
+// friend's own (false: the default). With friend "" it is the default.
 func (s *Service) DeliveryQuota(friend peer.ID) (q int64, own bool) {
+	if friend == "" {
+		return s.defaultDeliveryQuota(), false
+	}
 	var v int64
 	if store.GetJSON(s.cfg.KV, []byte(prefixInboxQuota+friend.String()), &v) == nil {
 		return v, true
@@ -226,8 +228,10 @@ func (ib *inbox) delivered(s *Service, from peer.ID, e *Entry) {
 	}
 }
 
-// lookedAt marks a file the owner fetched: a delivery no longer pending.
-func (s *Service) lookedAt(f codec.FileID) {
+// MarkLookedAt records that the owner has fetched file f (the local API's
+// get does this after a whole file has gone out): a delivery of f is no
+// longer pending and leaves its sender's quota.
+func (s *Service) MarkLookedAt(f codec.FileID) {
 	suffix := "/" + f.String()
 	var keys [][]byte
 	s.cfg.KV.Scan([]byte(prefixInboxFrom), func(k, _ []byte) error {
@@ -296,58 +300,6 @@ func (s *Service) Deliveries() (int64, []FriendDeliveries, error) {
 		out = append(out, FriendDeliveries{Friend: p, Quota: q, OwnQuota: own, PendingFiles: n, PendingBytes: b})
 	}
 	return s.defaultDeliveryQuota(), out, nil
-}
-
-func (s *Service) apiDeliveries(w http.ResponseWriter, r *http.Request) {
-	def, friends, err := s.Deliveries()
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]any{"default_quota": def, "friends": friends})
-}
-
-func (s *Service) apiDeliveryQuota(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Friend  string `json:"friend,omitempty"`
-		Bytes   *int64 `json:"bytes,omitempty"`
-		Default bool   `json:"default,omitempty"`
-	}
-	if !readBody(w, r, &req) {
-		return
-	}
-	var p peer.ID
-	if req.Friend != "" {
-		var err error
-		if p, err = s.resolveFriend(req.Friend); err != nil {
-			fail(w, err)
-			return
-		}
-	}
-	switch {
-	case req.Default && p == "":
-		badRequest(w, `"default" needs a friend`)
-		return
-	case req.Default == (req.Bytes != nil):
-		badRequest(w, `give "bytes" or "default": true`)
-		return
-	case req.Bytes != nil && *req.Bytes < 0:
-		badRequest(w, "a quota cannot be negative")
-		return
-	}
-	bytes := int64(-1)
-	if req.Bytes != nil {
-		bytes = *req.Bytes
-	}
-	if err := s.SetDeliveryQuota(p, bytes); err != nil {
-		fail(w, err)
-		return
-	}
-	q := s.defaultDeliveryQuota()
-	if p != "" {
-		q, _ = s.DeliveryQuota(p)
-	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]any{"friend": p, "quota": q})
 }
 
 // humanBytes says n in binary units: "1 GiB", "1.5 MiB", "512 B".

@@ -467,6 +467,10 @@ const sharePrefix = "oepc-share:"
 // ShareAddress is the address a friend passes to get.
 func ShareAddress(owner peer.ID, id string) string { return sharePrefix + owner.String() + "/" + id }
 
+// IsShareAddress says whether ref is a friend's share address rather than
+// a path or a file ID.
+func IsShareAddress(ref string) bool { return strings.HasPrefix(ref, sharePrefix) }
+
 func parseShareAddress(a string) (peer.ID, string, error) {
 	rest, ok := strings.CutPrefix(a, sharePrefix)
 	if !ok {

@@ -4,16 +4,18 @@
 // (get), keeps the file index (folders, rename, move, delete), checks and
 // repairs the shards' health, backs the index up to friends so that the
 // recovery phrase alone brings it back on a new box, delivers files to
-// friends and shares files with them, and serves all this over the box's
-// local HTTP API (see API.md).
+// friends and shares files with them.
 //
 // The holder side (storing shards for others) is packages/shard; this
-// package reaches holders through the Holders interface.
+// package reaches holders through the Holders interface. The cloud's part
+// of the box's local HTTP API (API.md) is packages/cloud/cloudapi, which
+// serves a Service; this package has no HTTP code.
 package cloud
 
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -353,6 +355,64 @@ func (s *Service) Setup() (string, error) {
 	}
 	s.owner.Store(o)
 	return o.Phrase(), nil
+}
+
+// ResolveFriend turns a friend's name or peer ID into its peer ID
+// (Config.ResolveFriend; without one, peer IDs only). An unknown friend is
+// an error wrapping ErrNotFound.
+func (s *Service) ResolveFriend(name string) (peer.ID, error) {
+	if s.cfg.ResolveFriend != nil {
+		return s.cfg.ResolveFriend(name)
+	}
+	p, err := peer.Decode(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: unknown friend %q", ErrNotFound, name)
+	}
+	return p, nil
+}
+
+// Hosted reports the shards this box keeps for friends (Config.Hosted);
+// ok is false when the service has no shard store to ask.
+func (s *Service) Hosted(ctx context.Context) (v any, ok bool, err error) {
+	if s.cfg.Hosted == nil {
+		return nil, false, nil
+	}
+	v, err = s.cfg.Hosted.Hosted(ctx)
+	return v, true, err
+}
+
+// Logger is the service's logger (Config.Logger), for the code that serves
+// it.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
+// Status is the cloud's summary.
+type Status struct {
+	OwnerKey   bool   `json:"owner_key"`
+	Boxes      int    `json:"boxes"`
+	Files      int    `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	K          int    `json:"k"`
+	M          int    `json:"m"`
+	BackupSeq  uint64 `json:"backup_seq,omitempty"`
+	BackupHeld int    `json:"backup_friends,omitempty"`
+}
+
+// Status summarizes the cloud.
+func (s *Service) Status() Status {
+	st := Status{OwnerKey: s.owner.Load() != nil, Boxes: len(s.peers()), K: s.cfg.K, M: s.cfg.M}
+	if files, err := s.Files(); err == nil {
+		st.Files = len(files)
+		for _, f := range files {
+			st.Bytes += f.Size
+		}
+	}
+	var b backupState
+	if s.cfg.KV != nil {
+		if raw, err := s.cfg.KV.Get(keyBackup); err == nil && json.Unmarshal(raw, &b) == nil {
+			st.BackupSeq, st.BackupHeld = b.Seq, b.Pushed
+		}
+	}
+	return st
 }
 
 func (s *Service) peers() []peer.ID {

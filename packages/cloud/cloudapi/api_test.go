@@ -1,4 +1,4 @@
-package cloud
+package cloudapi
 
 import (
 	"bytes"
@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"oepc.dev/oepcos/packages/cloud"
 )
 
 func TestAPI(t *testing.T) {
-	e := newEnv(t, 6, func(c *Config) { c.Owner = nil })
-	srv := httptest.NewServer(e.s.Handler())
+	e := newEnv(t, 6, func(c *cloud.Config) { c.Owner = nil })
+	srv := httptest.NewServer(Handler(e.s))
 	defer srv.Close()
 	call := func(method, path string, body io.Reader, want int) []byte {
 		t.Helper()
@@ -44,7 +46,7 @@ func TestAPI(t *testing.T) {
 	call("POST", "/v1/cloud/setup", nil, http.StatusConflict)
 
 	data := randBytes(3*seg + 5)
-	var ent Entry
+	var ent cloud.Entry
 	json.Unmarshal(call("POST", "/v1/cloud/put?path=/docs/a.bin", bytes.NewReader(data), 200), &ent)
 	if ent.Size != int64(len(data)) || ent.K != 4 {
 		t.Fatal(ent)
@@ -67,7 +69,7 @@ func TestAPI(t *testing.T) {
 	}
 
 	var ls struct {
-		Items []Item `json:"items"`
+		Items []cloud.Item `json:"items"`
 	}
 	json.Unmarshal(call("GET", "/v1/cloud/ls?dir=/docs", nil, 200), &ls)
 	if len(ls.Items) != 3 {
@@ -81,7 +83,7 @@ func TestAPI(t *testing.T) {
 	call("POST", "/v1/cloud/rm", jsonBody(map[string]any{"path": "/old", "recursive": true}), 200)
 	call("POST", "/v1/cloud/rm", jsonBody(map[string]any{"path": "/old", "bogus": 1}), 400)
 
-	var h Health
+	var h cloud.Health
 	json.Unmarshal(call("GET", "/v1/cloud/health?path=/docs/a.bin", nil, 200), &h)
 	if !h.Complete || len(h.Segments) != 4 {
 		t.Fatalf("%+v", h)
@@ -91,13 +93,13 @@ func TestAPI(t *testing.T) {
 	if h.Complete || !h.Readable {
 		t.Fatalf("%+v", h)
 	}
-	var rep RepairReport
+	var rep cloud.RepairReport
 	json.Unmarshal(call("POST", "/v1/cloud/repair", jsonBody(map[string]string{"path": "/docs/a.bin"}), 200), &rep)
 	// One box away, within the grace period: nothing is re-placed yet.
 	if rep.Repaired != 0 || rep.Failed != 0 {
 		t.Fatalf("%+v", rep)
 	}
-	var st Status
+	var st cloud.Status
 	json.Unmarshal(call("GET", "/v1/cloud/status", nil, 200), &st)
 	if !st.OwnerKey || st.Files != 3 {
 		t.Fatalf("%+v", st)
@@ -111,9 +113,9 @@ func TestAPI(t *testing.T) {
 // TestAPIGetAbortsMidStream: a get that fails after the first bytes must
 // not look like a whole (short) file to the client.
 func TestAPIGetAbortsMidStream(t *testing.T) {
-	e := newEnv(t, 6, func(c *Config) { c.InFlight = 1 })
+	e := newEnv(t, 6, func(c *cloud.Config) { c.InFlight = 1 })
 	data := randBytes(40 * seg)
-	e.put(t, "/f", data, PutOptions{})
+	e.put(t, "/f", data, cloud.PutOptions{})
 	man, _ := e.s.Manifest("/f")
 	// Make the last segment unreadable.
 	last := man.Segments[len(man.Segments)-1]
@@ -122,7 +124,7 @@ func TestAPIGetAbortsMidStream(t *testing.T) {
 			delete(e.f.Boxes[r.Holder], r.ID)
 		}
 	})
-	srv := httptest.NewServer(e.s.Handler())
+	srv := httptest.NewServer(Handler(e.s))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/v1/cloud/get?path=/f")
 	if err != nil {
