@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"oepc.dev/oepcos/packages/cloud"
-
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/directio"
 )
 
@@ -130,7 +130,7 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	var e cloud.Entry
+	var e index.Entry
 	if err := decode(resp.Body, &e); err != nil {
 		return err
 	}
@@ -333,7 +333,7 @@ func cmdCloudLs(ctx context.Context, c *Ctx, args []string) error {
 	}
 	var out struct {
 		Dir   string       `json:"dir"`
-		Items []cloud.Item `json:"items"`
+		Items []index.Item `json:"items"`
 	}
 	if err := c.API.Do(ctx, "GET", "/v1/cloud/ls?dir="+url.QueryEscape(dir), nil, &out); err != nil {
 		return err

@@ -40,6 +40,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -48,7 +49,6 @@ const (
 	maxRootBlob      = 1 << 20
 	maxRootsPerPeer  = 4
 	rootSignContext  = "oepc-cloud-root-v1"
-	snapshotVersion  = 1
 	backupCheckEvery = time.Hour
 )
 
@@ -178,38 +178,16 @@ func (s *Service) keepRoot(from peer.ID, r *RootRecord) error {
 	return store.PutJSON(s.cfg.KV, rootKey(r.Pub), keptRoot{From: from, Record: *r})
 }
 
-// snapshot is the serialized index.
-type snapshot struct {
-	V         int               `json:"v"`
-	Entries   []Entry           `json:"entries"`
-	Dirs      []string          `json:"dirs"`
-	Manifests []json.RawMessage `json:"manifests"`
-}
-
 type backupState struct {
-	Seq      uint64    `json:"seq"`
-	Manifest *Manifest `json:"manifest"`
-	Pushed   int       `json:"pushed"`
+	Seq      uint64          `json:"seq"`
+	Manifest *index.Manifest `json:"manifest"`
+	Pushed   int             `json:"pushed"`
 }
 
 func (s *Service) snapshot() ([]byte, error) {
-	snap := snapshot{V: snapshotVersion}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var err error
-	if snap.Entries, err = s.Files(); err != nil {
+	snap, err := s.ix.Snapshot()
+	if err != nil {
 		return nil, err
-	}
-	s.cfg.KV.Scan([]byte(prefixDir+"/"), func(k, v []byte) error {
-		snap.Dirs = append(snap.Dirs, string(k[len(prefixDir):]))
-		return nil
-	})
-	for _, e := range snap.Entries {
-		b, err := s.cfg.KV.Get(manKey(e.File))
-		if err != nil {
-			return nil, fmt.Errorf("cloud: snapshot: manifest of %s: %w", e.Path, err)
-		}
-		snap.Manifests = append(snap.Manifests, b)
 	}
 	return json.Marshal(snap)
 }
@@ -237,7 +215,7 @@ func (s *Service) Backup(ctx context.Context) (int, error) {
 	}
 	s.dropPending(file)
 	man.WrappedKey = owner.Wrap(key, file[:])
-	mb, err := MarshalManifest(man)
+	mb, err := index.MarshalManifest(man)
 	if err != nil {
 		return 0, err
 	}
@@ -337,7 +315,7 @@ func (s *Service) Recover(ctx context.Context, phrase string) (int, error) {
 	if err != nil {
 		return 0, errors.New("cloud: the index backup does not open with this phrase")
 	}
-	man, err := UnmarshalManifest(mb)
+	man, err := index.UnmarshalManifest(mb)
 	if err != nil {
 		return 0, err
 	}
@@ -349,42 +327,18 @@ func (s *Service) Recover(ctx context.Context, phrase string) (int, error) {
 	if err := s.getBlob(ctx, man, key, &buf); err != nil {
 		return 0, fmt.Errorf("cloud: fetching the index backup: %w", err)
 	}
-	var snap snapshot
-	if err := json.Unmarshal(buf.Bytes(), &snap); err != nil || snap.V != snapshotVersion || len(snap.Manifests) != len(snap.Entries) {
+	var snap index.Snapshot
+	if err := json.Unmarshal(buf.Bytes(), &snap); err != nil || snap.V != index.SnapshotVersion || len(snap.Manifests) != len(snap.Entries) {
 		return 0, errors.New("cloud: index backup is malformed")
 	}
 	sec := owner.Secret()
-	// A large index goes in several transactions: the first records the
-	// recovery, each holds whole files (entry and manifest), and only the
-	// last stores the owner key and ends the record. A crash leaves no key
-	// (so nothing takes the partial index for the whole) and Setup
-	// refusing; recovering again rewrites every entry.
+	// A large index goes in several transactions (index.Restore), and
+	// only the last stores the owner key and ends the recovery's record. A
+	// crash leaves no key (so nothing takes the partial index for the
+	// whole) and Setup refusing; recovering again rewrites every entry.
 	s.mu.Lock()
-	err = store.Chunked(s.cfg.KV, func(b *store.Batch) error {
-		b.Put(keyRecovering, fmt.Appendf(nil, `{"seq":%d}`, best.Seq))
-		b.Cut()
-		for i, e := range snap.Entries {
-			p, err := CleanPath(e.Path)
-			if err != nil {
-				return err
-			}
-			m, err := UnmarshalManifest(snap.Manifests[i])
-			if err != nil || m.File != e.File {
-				return fmt.Errorf("cloud: index backup: bad manifest for %s", e.Path)
-			}
-			eb, _ := json.Marshal(e)
-			b.Put(metaKey(p), eb)
-			b.Put(manKey(e.File), snap.Manifests[i])
-			b.Cut()
-		}
-		for _, d := range snap.Dirs {
-			if p, err := CleanPath(d); err == nil {
-				b.Put(dirKey(p), []byte("{}"))
-				b.Cut()
-			}
-		}
+	err = s.ix.Restore(&snap, best.Seq, func(b *store.Batch) error {
 		b.Put(keyOwner, sec[:])
-		b.Delete(keyRecovering)
 		return store.PutJSON(kvBatch{b}, keyBackup, backupState{Seq: best.Seq, Manifest: man})
 	})
 	if err == nil {

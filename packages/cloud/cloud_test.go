@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 )
 
@@ -374,16 +375,16 @@ func TestPendingCleanup(t *testing.T) {
 	man, _ := e.s.Manifest("/p")
 	// A crash mid-put leaves one record per segment (this box's format)...
 	for i, sg := range man.Segments[:1] {
-		if err := putJSON(e.kv, string(pendingKey(man.File, i)), &pendingPut{Segments: map[int][]ShardRef{i: sg.Shards}}); err != nil {
+		if err := putJSON(e.kv, string(pendingKey(man.File, i)), &pendingPut{Segments: map[int][]index.ShardRef{i: sg.Shards}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// ...or one for the whole file (older boxes).
-	j := pendingPut{Segments: map[int][]ShardRef{}}
+	j := pendingPut{Segments: map[int][]index.ShardRef{}}
 	for i := 1; i < len(man.Segments); i++ {
-		var refs []ShardRef
+		var refs []index.ShardRef
 		for _, r := range man.Segments[i].Shards {
-			refs = append(refs, ShardRef{ID: r.ID}) // holders not yet known
+			refs = append(refs, index.ShardRef{ID: r.ID}) // holders not yet known
 		}
 		j.Segments[i] = refs
 	}

@@ -11,13 +11,17 @@ import (
 )
 
 // TestWriteFuzzCorpus regenerates testdata/fuzz (the seed corpus checked
-// in beside the f.Add seeds) when OEPC_WRITE_CORPUS=1.
+// in beside the f.Add seeds), and index/testdata/fuzz/FuzzManifest (whose
+// valid seed is a manifest the pipeline wrote), when OEPC_WRITE_CORPUS=1.
 func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("OEPC_WRITE_CORPUS") != "1" {
 		t.Skip("set OEPC_WRITE_CORPUS=1 to regenerate")
 	}
 	write := func(fuzz, name string, b []byte) {
 		dir := filepath.Join("testdata", "fuzz", fuzz)
+		if fuzz == "FuzzManifest" {
+			dir = filepath.Join("index", dir)
+		}
 		os.MkdirAll(dir, 0o755)
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -63,7 +64,7 @@ func randBytes(n int) []byte {
 	return b
 }
 
-func (e *testEnv) put(t testing.TB, p string, data []byte, o PutOptions) *Entry {
+func (e *testEnv) put(t testing.TB, p string, data []byte, o PutOptions) *index.Entry {
 	t.Helper()
 	ent, err := e.s.Put(context.Background(), p, bytes.NewReader(data), o)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/wire"
@@ -21,6 +22,18 @@ func frame(v any) []byte {
 	var b bytes.Buffer
 	writeMsg(&b, v)
 	return b.Bytes()
+}
+
+// sampleManifest is the manifest of a file put through the pipeline.
+func sampleManifest(t testing.TB) []byte {
+	e := newEnvTB(t)
+	e.put(t, "/m", randBytes(2*seg+1), PutOptions{})
+	man, err := e.s.Manifest("/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := index.MarshalManifest(man)
+	return b
 }
 
 func FuzzShareToken(f *testing.F) {

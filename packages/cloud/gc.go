@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/store"
 )
 
@@ -45,17 +46,17 @@ const (
 // undeleted is a queue record: shards whose holders have not yet
 // confirmed their deletion.
 type undeleted struct {
-	Refs  []ShardRef `json:"refs"`
-	Since time.Time  `json:"since"`
-	Tries int        `json:"tries"`
+	Refs  []index.ShardRef `json:"refs"`
+	Since time.Time        `json:"since"`
+	Tries int              `json:"tries"`
 }
 
 // deleteShards removes shards from their holders and returns those whose
 // holder did not confirm (a holder without the shard confirms).
-func (s *Service) deleteShards(ctx context.Context, refs []ShardRef) []ShardRef {
+func (s *Service) deleteShards(ctx context.Context, refs []index.ShardRef) []index.ShardRef {
 	sem := make(chan struct{}, 8)
 	var mu sync.Mutex
-	var failed []ShardRef
+	var failed []index.ShardRef
 	var wg sync.WaitGroup
 	for _, r := range refs {
 		if r.Holder == "" {
@@ -79,14 +80,14 @@ func (s *Service) deleteShards(ctx context.Context, refs []ShardRef) []ShardRef 
 }
 
 // forget deletes shards from their holders and queues those not confirmed.
-func (s *Service) forget(ctx context.Context, refs []ShardRef) {
+func (s *Service) forget(ctx context.Context, refs []index.ShardRef) {
 	if failed := s.deleteShards(ctx, refs); len(failed) > 0 {
 		s.queueDeletes(failed)
 	}
 }
 
 // queueDeletes records refs for the deletion loop.
-func (s *Service) queueDeletes(refs []ShardRef) {
+func (s *Service) queueDeletes(refs []index.ShardRef) {
 	if s.undeletedN.Load() >= maxUndeleted {
 		s.log.Warn("deletion queue full; the reconcile will find these shards", "shards", len(refs))
 		return
@@ -103,7 +104,7 @@ func (s *Service) queueDeletes(refs []ShardRef) {
 }
 
 // queueRecords writes refs as deletion-queue records of bounded size.
-func (s *Service) queueRecords(refs []ShardRef) error {
+func (s *Service) queueRecords(refs []index.ShardRef) error {
 	for chunk := range slices.Chunk(refs, maxUndeletedRefs) {
 		if err := store.PutJSON(s.cfg.KV, undeletedKey(), undeleted{Refs: chunk, Since: s.cfg.Clock().UTC()}); err != nil {
 			return err
@@ -137,13 +138,13 @@ func (s *Service) cleanupPending(ctx context.Context) {
 	for _, j := range jobs {
 		// A crash between a put's commit and the end of its journal.
 		if f, err := pendingFile(j.key); err == nil {
-			if _, err := s.cfg.KV.Get(manKey(f)); err == nil {
+			if s.ix.HasManifest(f) {
 				s.log.Info("dropping the journal of a committed put", "key", string(j.key))
 				s.cfg.KV.Delete(j.key)
 				continue
 			}
 		}
-		var refs []ShardRef
+		var refs []index.ShardRef
 		for _, seg := range j.p.Segments {
 			for _, r := range seg {
 				if r.Holder != "" {
@@ -151,7 +152,7 @@ func (s *Service) cleanupPending(ctx context.Context) {
 					continue
 				}
 				for _, p := range s.everyBox() {
-					refs = append(refs, ShardRef{ID: r.ID, Holder: p})
+					refs = append(refs, index.ShardRef{ID: r.ID, Holder: p})
 				}
 			}
 		}
@@ -214,7 +215,7 @@ func (s *Service) retryDeletes(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return true
 		}
-		var try, wait []ShardRef
+		var try, wait []index.ShardRef
 		for _, ref := range r.u.Refs {
 			if online[ref.Holder] {
 				try = append(try, ref)
@@ -275,16 +276,15 @@ func (s *Service) deleteLoop(ctx context.Context) {
 // referenced returns every shard the index, the index backup and the puts
 // under way refer to: (holder, ID) pairs, and IDs of any holder (the
 // pending journal's, whose holders may not be recorded).
-func (s *Service) referenced() (map[ShardRef]bool, map[codec.ShardID]bool, error) {
-	refs := map[ShardRef]bool{}
+func (s *Service) referenced() (map[index.ShardRef]bool, map[codec.ShardID]bool, error) {
+	refs := map[index.ShardRef]bool{}
 	anyHolder := map[codec.ShardID]bool{}
-	add := func(m *Manifest) {
+	add := func(m *index.Manifest) {
 		for _, r := range allRefs(m) {
 			refs[r] = true
 		}
 	}
-	err := s.cfg.KV.Scan([]byte(prefixMan), func(_, v []byte) error {
-		m, err := UnmarshalManifest(v)
+	err := s.ix.Manifests(func(m *index.Manifest, err error) error {
 		if err != nil {
 			return fmt.Errorf("cloud: reconcile: a manifest does not decode: %w", err)
 		}
@@ -381,9 +381,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	}
 	minAge := max(s.cfg.ReconcileMinAge, 0)
 	for _, h := range all {
-		var del []ShardRef
+		var del []index.ShardRef
 		for _, l := range h.ls {
-			r := ShardRef{ID: l.ID, Holder: h.p}
+			r := index.ShardRef{ID: l.ID, Holder: h.p}
 			if refs[r] || anyHolder[l.ID] || l.Age < minAge {
 				rep.Kept++
 				continue

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -103,15 +104,15 @@ func waitFor(t *testing.T, what string, d time.Duration, f func() bool) {
 // is offline at start-up is retried until it comes back.
 func TestCrashCleanupWaitsForHolders(t *testing.T) {
 	n := newGCNet(t, nil)
-	var refs []ShardRef
+	var refs []index.ShardRef
 	for _, h := range n.holders {
-		refs = append(refs, ShardRef{ID: n.place(t, h), Holder: h.h.ID()})
+		refs = append(refs, index.ShardRef{ID: n.place(t, h), Holder: h.h.ID()})
 	}
 	// One shard whose holder the journal did not record yet.
 	unrec := n.place(t, n.holders[1])
-	journal := append(refs, ShardRef{ID: unrec})
+	journal := append(refs, index.ShardRef{ID: unrec})
 	file := codec.NewFileID()
-	if err := store.PutJSON(n.a.s.cfg.KV, pendingKey(file, 0), &pendingPut{Segments: map[int][]ShardRef{0: journal}}); err != nil {
+	if err := store.PutJSON(n.a.s.cfg.KV, pendingKey(file, 0), &pendingPut{Segments: map[int][]index.ShardRef{0: journal}}); err != nil {
 		t.Fatal(err)
 	}
 	off := n.holders[0]
@@ -189,7 +190,7 @@ func TestReconcileDeletesOrphans(t *testing.T) {
 	}
 	// A put under way (journal written, shard placed) and a stray shard.
 	inFlight := n.place(t, off)
-	store.PutJSON(a.cfg.KV, pendingKey(codec.NewFileID(), 0), &pendingPut{Segments: map[int][]ShardRef{0: {{ID: inFlight}}}})
+	store.PutJSON(a.cfg.KV, pendingKey(codec.NewFileID(), 0), &pendingPut{Segments: map[int][]index.ShardRef{0: {{ID: inFlight}}}})
 	stray := n.place(t, off)
 
 	// Too recent: a reconcile with a minimum age spares it.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 )
 
 // fetchShards gets at least want verified shards of segment i from holders, asking the
@@ -17,7 +18,7 @@ import (
 // to ask for. Missing shards are nil in the result. With buf (at least k
 // shard sizes), data shard j is read into its place buf[j*size:], and no
 // fetch still writes there once fetchShards has returned.
-func (s *Service) fetchShards(ctx context.Context, holders Holders, man *Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
+func (s *Service) fetchShards(ctx context.Context, holders Holders, man *index.Manifest, i int, want int, skip func(j int) bool, buf []byte) ([][]byte, error) {
 	seg := man.Segments[i]
 	order := s.shardOrder(man, i, skip)
 	if len(order) < want {
@@ -86,7 +87,7 @@ func (s *Service) fetchShards(ctx context.Context, holders Holders, man *Manifes
 // shardOrder returns the shards of segment i worth asking for (a holder,
 // not known corrupt, not skipped), fastest holders first; among equals,
 // data shards (no decoding).
-func (s *Service) shardOrder(man *Manifest, i int, skip func(j int) bool) []int {
+func (s *Service) shardOrder(man *index.Manifest, i int, skip func(j int) bool) []int {
 	seg := man.Segments[i]
 	order := make([]int, 0, len(seg.Shards))
 	for j, r := range seg.Shards {
@@ -111,7 +112,7 @@ type shardResult struct {
 // fetchShard gets shard j of segment i from its holder, into dst's
 // capacity when it is big enough, and keeps the holder's record: its
 // answer time, its failures, a corrupt shard (codec.ErrBadShard).
-func (s *Service) fetchShard(ctx context.Context, holders Holders, man *Manifest, i, j int, dst []byte) shardResult {
+func (s *Service) fetchShard(ctx context.Context, holders Holders, man *index.Manifest, i, j int, dst []byte) shardResult {
 	r := man.Segments[i].Shards[j]
 	cctx, ccancel := s.call(ctx)
 	defer ccancel()
@@ -138,12 +139,12 @@ func (s *Service) fetchShard(ctx context.Context, holders Holders, man *Manifest
 // getBlob streams the plaintext of man to w, GetInFlight segments fetched
 // at once (the one being written and those queued behind it) and written
 // in order.
-func (s *Service) getBlob(ctx context.Context, man *Manifest, key []byte, w io.Writer) error {
+func (s *Service) getBlob(ctx context.Context, man *index.Manifest, key []byte, w io.Writer) error {
 	return s.getBlobFrom(ctx, s.cfg.Holders, man, key, w)
 }
 
 // getBlobFrom is getBlob through the given holders.
-func (s *Service) getBlobFrom(ctx context.Context, holders Holders, man *Manifest, key []byte, w io.Writer) error {
+func (s *Service) getBlobFrom(ctx context.Context, holders Holders, man *index.Manifest, key []byte, w io.Writer) error {
 	coder, err := codec.NewCoder(man.K, man.M)
 	if err != nil {
 		return err

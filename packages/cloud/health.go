@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 )
 
 // Shard states in a health report.
@@ -104,7 +105,7 @@ func (s *Service) Verify(ctx context.Context, ref string) (*Health, error) {
 	return s.Health(ctx, ref)
 }
 
-func (s *Service) check(ctx context.Context, man *Manifest) *Health {
+func (s *Service) check(ctx context.Context, man *index.Manifest) *Health {
 	byHolder := map[peer.ID][]codec.ShardID{}
 	for _, sg := range man.Segments {
 		for _, r := range sg.Shards {
@@ -196,7 +197,7 @@ func (s *Service) holderName(p peer.ID) string {
 	return s.cfg.HolderName(p)
 }
 
-func (s *Service) threshold(man *Manifest) int {
+func (s *Service) threshold(man *index.Manifest) int {
 	if t := s.cfg.RepairThreshold; t > 0 {
 		return min(t, man.K+man.M)
 	}
@@ -357,13 +358,13 @@ func (s *Service) RepairFile(ctx context.Context, f codec.FileID) (repaired, fai
 // manifest still names the old one.
 type shardChange struct {
 	seg, shard int
-	old, new   ShardRef
+	old, new   index.ShardRef
 }
 
 // repairFile is RepairFile, adding the file's holders to holders if it is
 // not nil.
 func (s *Service) repairFile(ctx context.Context, f codec.FileID, holders map[peer.ID]bool) (repaired, failed int, err error) {
-	man, err := s.loadManifest(f)
+	man, err := s.ix.Manifest(f)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -380,7 +381,7 @@ func (s *Service) repairFile(ctx context.Context, f codec.FileID, holders map[pe
 		return 0, 0, err
 	}
 	var changes []shardChange
-	var bad []ShardRef // corrupt copies to delete once replaced
+	var bad []index.ShardRef // corrupt copies to delete once replaced
 	now := s.cfg.Clock()
 	for i, sh := range h.Segments {
 		sick := s.toRebuild(man, sh, now)
@@ -421,7 +422,7 @@ func (s *Service) repairFile(ctx context.Context, f codec.FileID, holders map[pe
 // toRebuild picks the shards of a segment to rebuild now: every
 // unhealthy one below the threshold, else those known bad and those of
 // holders lost (away past the grace period).
-func (s *Service) toRebuild(man *Manifest, sh SegmentHealth, now time.Time) []int {
+func (s *Service) toRebuild(man *index.Manifest, sh SegmentHealth, now time.Time) []int {
 	below := sh.Healthy < s.threshold(man)
 	var out []int
 	for _, x := range sh.Shards {
@@ -437,7 +438,7 @@ func (s *Service) toRebuild(man *Manifest, sh SegmentHealth, now time.Time) []in
 // repairSegment rebuilds the shards sick of segment i from k healthy
 // ones and places them on boxes that hold no other shard of the segment.
 // It returns the shards placed and how many could not be.
-func (s *Service) repairSegment(ctx context.Context, man *Manifest, coder *codec.Coder, i int, sh SegmentHealth, sick []int) ([]shardChange, int) {
+func (s *Service) repairSegment(ctx context.Context, man *index.Manifest, coder *codec.Coder, i int, sh SegmentHealth, sick []int) ([]shardChange, int) {
 	s.setRepairing(man.Segments[i].Shards, sick, true)
 	defer s.setRepairing(man.Segments[i].Shards, sick, false)
 	isSick := func(j int) bool { return slices.Contains(sick, j) }
@@ -499,23 +500,15 @@ func (s *Service) repairPlacer(sh SegmentHealth) *placer {
 // may have been removed or replaced meanwhile. On failure it deletes the
 // shards it placed.
 func (s *Service) commitRepair(ctx context.Context, f codec.FileID, changes []shardChange) error {
-	s.mu.Lock()
-	cur, err := s.loadManifest(f)
-	if err == nil {
-		cur = cur.clone()
+	err := s.ix.UpdateManifest(f, func(cur *index.Manifest) {
 		for _, c := range changes {
 			if cur.Segments[c.seg].Shards[c.shard] == c.old {
 				cur.Segments[c.seg].Shards[c.shard] = c.new
 			}
 		}
-		var b []byte
-		if b, err = MarshalManifest(cur); err == nil {
-			err = s.cfg.KV.Put(manKey(f), b)
-		}
-	}
-	s.mu.Unlock()
+	})
 	if err != nil {
-		var placed []ShardRef
+		var placed []index.ShardRef
 		for _, c := range changes {
 			placed = append(placed, c.new)
 		}
@@ -524,7 +517,7 @@ func (s *Service) commitRepair(ctx context.Context, f codec.FileID, changes []sh
 	return err
 }
 
-func (s *Service) setRepairing(refs []ShardRef, idx []int, on bool) {
+func (s *Service) setRepairing(refs []index.ShardRef, idx []int, on bool) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	for _, j := range idx {

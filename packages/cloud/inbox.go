@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/wire"
 )
@@ -120,15 +121,12 @@ func (s *Service) SetDeliveryQuota(friend peer.ID, bytes int64) error {
 // pending.
 func (s *Service) pendingFrom(from peer.ID) (bytes int64, files int, err error) {
 	inReceived := map[codec.FileID]bool{}
-	err = s.cfg.KV.Scan(under(prefixMeta, ReceivedDir), func(k, v []byte) error {
-		var e Entry
-		if json.Unmarshal(v, &e) == nil {
-			inReceived[e.File] = true
-		}
-		return nil
-	})
+	received, err := s.ix.FilesIn(ReceivedDir)
 	if err != nil {
 		return 0, 0, err
+	}
+	for _, e := range received {
+		inReceived[e.File] = true
 	}
 	prefix := []byte(prefixInboxFrom + from.String() + "/")
 	var stale [][]byte
@@ -222,7 +220,7 @@ func (r *reservation) release() {
 }
 
 // delivered records a stored delivery as pending.
-func (ib *inbox) delivered(s *Service, from peer.ID, e *Entry) {
+func (ib *inbox) delivered(s *Service, from peer.ID, e *index.Entry) {
 	if err := store.PutJSON(s.cfg.KV, inboxKey(from, e.File), deliveryRecord{Size: e.Size, At: s.cfg.Clock()}); err != nil {
 		s.log.Warn("recording a delivery", "from", from, "path", e.Path, "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/shard"
@@ -131,7 +132,7 @@ func boxIDs(bs []*realBox) func() []peer.ID {
 }
 
 // holdsAny reports which of the file's shards are still on their holders.
-func heldShards(boxes []*realBox, man *Manifest) int {
+func heldShards(boxes []*realBox, man *index.Manifest) int {
 	n := 0
 	for _, sg := range man.Segments {
 		for _, r := range sg.Shards {
@@ -242,7 +243,7 @@ func TestShareWhileOwnerOff(t *testing.T) {
 	if err := store.GetJSON(r.s.cfg.KV, sharedKey(a.h.ID(), addr[len(addr)-32:]), &rs); err != nil || rs.Token.Grant == nil {
 		t.Fatalf("stored token without grant: %v", err)
 	}
-	man, _ := UnmarshalManifest(rs.Token.Manifest)
+	man, _ := index.UnmarshalManifest(rs.Token.Manifest)
 	ids := grantIDs(man)
 	holder := man.Segments[0].Shards[0].Holder
 	ch := c.s.cfg.Holders.(ShardHolders)

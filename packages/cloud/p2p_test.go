@@ -14,6 +14,7 @@ import (
 
 	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/store"
@@ -295,14 +296,14 @@ func TestShareThroughOwner(t *testing.T) {
 		t.Fatal("a share for b served to c through the owner")
 	}
 	var sid codec.ShardID
-	man, _ := a.s.loadManifest(mustStat(t, a.s, "/photos/trip.jpg").File)
+	man, _ := a.s.ix.Manifest(mustStat(t, a.s, "/photos/trip.jpg").File)
 	sid = man.Segments[0].Shards[0].ID
 	if _, err := c.s.shardFromOwner(ctx, a.h.ID(), addr[len(addr)-32:], sid); err == nil {
 		t.Fatal("the owner gave a shard of b's share to c")
 	}
 }
 
-func mustStat(t *testing.T, s *Service, p string) *Entry {
+func mustStat(t *testing.T, s *Service, p string) *index.Entry {
 	t.Helper()
 	e, err := s.Stat(p)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/wire"
@@ -391,9 +392,7 @@ func deliveryError(err error, max int64) string {
 // again where the file is committed, under the index lock: two deliveries
 // of one name both land, under two names.
 func (s *Service) receive(ctx context.Context, from peer.ID, name string, r io.Reader) (string, error) {
-	s.mu.Lock()
-	p, err := s.freeName(path.Join(ReceivedDir, name))
-	s.mu.Unlock()
+	p, err := s.ix.FreeName(path.Join(ReceivedDir, name))
 	if err != nil {
 		return "", err
 	}
@@ -406,27 +405,6 @@ func (s *Service) receive(ctx context.Context, from peer.ID, name string, r io.R
 	}
 	s.fp.inbox.delivered(s, from, e)
 	return e.Path, nil
-}
-
-// freeName returns p, or "stem (N).ext" for the first N at which there is
-// neither a file nor a folder. The caller holds s.mu.
-func (s *Service) freeName(p string) (string, error) {
-	dir, name := path.Split(p)
-	ext := path.Ext(name)
-	stem := strings.TrimSuffix(name, ext)
-	for i := 2; ; i++ {
-		_, err := s.Stat(p)
-		if errors.Is(err, ErrNotFound) && !s.isDir(p) {
-			return p, nil
-		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return "", err
-		}
-		if i > 10000 {
-			return "", fmt.Errorf("cloud: no free name for %s in %s", name, dir)
-		}
-		p = path.Join(dir, fmt.Sprintf("%s (%d)%s", stem, i, ext))
-	}
 }
 
 // --- share ---------------------------------------------------------------
@@ -491,7 +469,7 @@ func parseShareAddress(a string) (peer.ID, string, error) {
 }
 
 // UnmarshalShareToken decodes and checks a token.
-func UnmarshalShareToken(b []byte) (*ShareToken, *Manifest, error) {
+func UnmarshalShareToken(b []byte) (*ShareToken, *index.Manifest, error) {
 	var t ShareToken
 	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, nil, fmt.Errorf("cloud: share token: %w", err)
@@ -499,14 +477,14 @@ func UnmarshalShareToken(b []byte) (*ShareToken, *Manifest, error) {
 	return t.check()
 }
 
-func (t *ShareToken) check() (*ShareToken, *Manifest, error) {
+func (t *ShareToken) check() (*ShareToken, *index.Manifest, error) {
 	if t.V != 1 || len(t.Key) != codec.KeySize || len(t.ID) != 32 {
 		return nil, nil, errors.New("cloud: bad share token")
 	}
 	if _, err := hex.DecodeString(t.ID); err != nil {
 		return nil, nil, errors.New("cloud: bad share token ID")
 	}
-	m, err := UnmarshalManifest(t.Manifest)
+	m, err := index.UnmarshalManifest(t.Manifest)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -519,7 +497,7 @@ func (t *ShareToken) check() (*ShareToken, *Manifest, error) {
 }
 
 // grantIDs are the shard IDs a share's grant covers, in manifest order.
-func grantIDs(man *Manifest) []codec.ShardID {
+func grantIDs(man *index.Manifest) []codec.ShardID {
 	var ids []codec.ShardID
 	for _, sg := range man.Segments {
 		for _, r := range sg.Shards {
@@ -575,7 +553,7 @@ func (s *Service) Share(ctx context.Context, p string, friend peer.ID) (string, 
 }
 
 func (s *Service) makeToken(id string, rec shareRecord) (*ShareToken, error) {
-	man, err := s.loadManifest(rec.File)
+	man, err := s.ix.Manifest(rec.File)
 	if err != nil {
 		return nil, err
 	}
@@ -583,7 +561,7 @@ func (s *Service) makeToken(id string, rec shareRecord) (*ShareToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb, err := MarshalManifest(man)
+	mb, err := index.MarshalManifest(man)
 	if err != nil {
 		return nil, err
 	}
@@ -639,7 +617,7 @@ func (s *Service) handleShare(st network.Stream) {
 		}
 	}}
 	var req shareReq
-	err := readMsg(gr, &req, maxManifestBytes+4096)
+	err := readMsg(gr, &req, index.MaxManifestBytes+4096)
 	if release != nil {
 		release()
 	}
@@ -709,7 +687,7 @@ func (s *Service) sharedShard(from peer.ID, id string, sid codec.ShardID) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	man, err := s.loadManifest(rec.File)
+	man, err := s.ix.Manifest(rec.File)
 	if err != nil {
 		return nil, errors.New("shared file no longer available")
 	}
@@ -741,7 +719,7 @@ type ownerProxied struct {
 	index map[codec.ShardID]int
 }
 
-func (s *Service) proxied(owner peer.ID, id string, tok *ShareToken, man *Manifest) ownerProxied {
+func (s *Service) proxied(owner peer.ID, id string, tok *ShareToken, man *index.Manifest) ownerProxied {
 	h := ownerProxied{Holders: s.cfg.Holders, s: s, owner: owner, id: id}
 	if _, ok := s.cfg.Holders.(grantGetter); ok && tok.Grant != nil {
 		h.grant, h.ids, h.index = tok.Grant, grantIDs(man), map[codec.ShardID]int{}
@@ -866,7 +844,7 @@ func (s *Service) storeOffer(from peer.ID, tok *ShareToken) error {
 }
 
 // fetchToken pulls a token from its owner.
-func (s *Service) fetchToken(ctx context.Context, owner peer.ID, id string) (*ShareToken, *Manifest, error) {
+func (s *Service) fetchToken(ctx context.Context, owner peer.ID, id string) (*ShareToken, *index.Manifest, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	st, err := s.open(ctx, owner, ProtoShare)
@@ -879,7 +857,7 @@ func (s *Service) fetchToken(ctx context.Context, owner peer.ID, id string) (*Sh
 		return nil, nil, err
 	}
 	var r shareResp
-	if err := readMsg(st, &r, maxManifestBytes+4096); err != nil {
+	if err := readMsg(st, &r, index.MaxManifestBytes+4096); err != nil {
 		return nil, nil, err
 	}
 	if !r.OK || r.Token == nil {
@@ -894,7 +872,7 @@ func (s *Service) fetchToken(ctx context.Context, owner peer.ID, id string) (*Sh
 // getShared fetches a file a friend shared, by its address: from the
 // stored token first, and with a fresh token from the owner (its holders
 // may have changed since) if that fails.
-func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Manifest, error) {
+func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*index.Manifest, error) {
 	owner, id, err := parseShareAddress(addr)
 	if err != nil {
 		return nil, err
@@ -902,7 +880,7 @@ func (s *Service) getShared(ctx context.Context, addr string, w io.Writer) (*Man
 	var rs receivedShare
 	if store.GetJSON(s.cfg.KV, sharedKey(owner, id), &rs) == nil && rs.Token.Owner == owner {
 		if o, err := s.Owner(); err == nil {
-			if man, err := UnmarshalManifest(rs.Token.Manifest); err == nil {
+			if man, err := index.UnmarshalManifest(rs.Token.Manifest); err == nil {
 				if key, err := o.Unwrap(rs.WrappedKey, man.File[:]); err == nil {
 					cw := &countingWriter{w: w}
 					err = s.getBlobFrom(ctx, s.proxied(owner, id, &rs.Token, man), man, key, cw)

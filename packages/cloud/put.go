@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -37,7 +38,7 @@ type PutOptions struct {
 // finished (the box was killed) are deleted at the next start. Each record
 // holds one segment (older boxes wrote one record for the whole file).
 type pendingPut struct {
-	Segments map[int][]ShardRef `json:"segs"`
+	Segments map[int][]index.ShardRef `json:"segs"`
 }
 
 // pendingKey is the journal record of segment i of file.
@@ -108,7 +109,7 @@ func (pl *placer) fail(p peer.ID) {
 // placeSegment stores the shards of one segment on distinct holders,
 // moving a shard to another box when its holder fails. refs receives the
 // holders as they succeed (so a failed put can delete them).
-func (s *Service) placeSegment(ctx context.Context, pl *placer, seg int, shards [][]byte, ids []codec.ShardID, refs []ShardRef, placed func(ShardRef)) error {
+func (s *Service) placeSegment(ctx context.Context, pl *placer, seg int, shards [][]byte, ids []codec.ShardID, refs []index.ShardRef, placed func(index.ShardRef)) error {
 	var mu sync.Mutex
 	used := make([]peer.ID, 0, len(shards))
 	for i := range refs {
@@ -140,7 +141,7 @@ func (s *Service) placeSegment(ctx context.Context, pl *placer, seg int, shards 
 					refs[j].Holder = p
 					mu.Unlock()
 					if placed != nil {
-						placed(ShardRef{ID: ids[j], Holder: p})
+						placed(index.ShardRef{ID: ids[j], Holder: p})
 					}
 					return nil
 				}
@@ -213,7 +214,7 @@ func (s *Service) newPlacer(k, m int, force bool) (*placer, error) {
 // putBlob streams r into shards on holders under a fresh file key. Either
 // it returns a complete manifest, or every shard it placed is deleted
 // (best effort) and it returns an error.
-func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, key []byte, o PutOptions) (man *Manifest, err error) {
+func (s *Service) putBlob(ctx context.Context, r io.Reader, file codec.FileID, key []byte, o PutOptions) (man *index.Manifest, err error) {
 	job, err := s.newPutJob(file, key, o)
 	if err != nil {
 		return nil, err
@@ -295,8 +296,8 @@ type putJob struct {
 	done     atomic.Int64 // plaintext bytes placed
 
 	mu     sync.Mutex
-	man    *Manifest  // Segments fill in as they are placed
-	placed []ShardRef // every shard stored so far, for undo
+	man    *index.Manifest  // Segments fill in as they are placed
+	placed []index.ShardRef // every shard stored so far, for undo
 }
 
 func (s *Service) newPutJob(file codec.FileID, key []byte, o PutOptions) (*putJob, error) {
@@ -316,14 +317,14 @@ func (s *Service) newPutJob(file codec.FileID, key []byte, o PutOptions) (*putJo
 	if err != nil {
 		return nil, err
 	}
-	man := &Manifest{Version: ManifestVersion, File: file, K: k, M: m, SegmentSize: s.cfg.SegmentSize, Created: s.cfg.Clock().UTC()}
+	man := &index.Manifest{Version: index.ManifestVersion, File: file, K: k, M: m, SegmentSize: s.cfg.SegmentSize, Created: s.cfg.Clock().UTC()}
 	return &putJob{s: s, coder: coder, sealer: sealer, pl: pl, progress: o.Progress, man: man}, nil
 }
 
 // addSegment makes room in the manifest for the next segment read.
 func (j *putJob) addSegment() {
 	j.mu.Lock()
-	j.man.Segments = append(j.man.Segments, Segment{})
+	j.man.Segments = append(j.man.Segments, index.Segment{})
 	j.mu.Unlock()
 }
 
@@ -336,15 +337,15 @@ func (j *putJob) storeSegment(ctx context.Context, i int, buf []byte, n int, las
 	if err != nil {
 		return err
 	}
-	refs := make([]ShardRef, len(enc.IDs))
+	refs := make([]index.ShardRef, len(enc.IDs))
 	for k, id := range enc.IDs {
 		refs[k].ID = id
 	}
-	rec := &pendingPut{Segments: map[int][]ShardRef{i: refs}} // IDs known, holders not yet
+	rec := &pendingPut{Segments: map[int][]index.ShardRef{i: refs}} // IDs known, holders not yet
 	if err := store.PutJSON(j.s.cfg.KV, pendingKey(j.man.File, i), rec); err != nil {
 		return err
 	}
-	err = j.s.placeSegment(ctx, j.pl, i, enc.Shards, enc.IDs, refs, func(r ShardRef) {
+	err = j.s.placeSegment(ctx, j.pl, i, enc.Shards, enc.IDs, refs, func(r index.ShardRef) {
 		j.mu.Lock()
 		j.placed = append(j.placed, r)
 		j.mu.Unlock()
@@ -353,12 +354,12 @@ func (j *putJob) storeSegment(ctx context.Context, i int, buf []byte, n int, las
 		return err
 	}
 	// Again with the holders, so a crash's clean-up knows where to delete.
-	rec = &pendingPut{Segments: map[int][]ShardRef{i: refs}}
+	rec = &pendingPut{Segments: map[int][]index.ShardRef{i: refs}}
 	if err := store.PutJSON(j.s.cfg.KV, pendingKey(j.man.File, i), rec); err != nil {
 		return err
 	}
 	j.mu.Lock()
-	j.man.Segments[i] = Segment{Len: enc.Len, Shards: refs}
+	j.man.Segments[i] = index.Segment{Len: enc.Len, Shards: refs}
 	j.mu.Unlock()
 	d := j.done.Add(int64(n))
 	if j.progress != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"oepc.dev/oepcos/packages/cloud/index"
 )
 
 // fakeClock is a settable Config.Clock.
@@ -122,7 +124,7 @@ func TestRepairThresholdAndAbsence(t *testing.T) {
 	man, _ := e.s.Manifest("/f")
 	other := -1
 	for i, sg := range man.Segments {
-		if !slices.ContainsFunc(sg.Shards, func(r ShardRef) bool { return r.Holder == a || r.Holder == b }) {
+		if !slices.ContainsFunc(sg.Shards, func(r index.ShardRef) bool { return r.Holder == a || r.Holder == b }) {
 			other = i
 			break
 		}

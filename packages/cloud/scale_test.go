@@ -16,8 +16,8 @@ import (
 
 	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/codec"
-	"oepc.dev/oepcos/packages/cloud/keys"
 
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -34,20 +34,20 @@ func addFiles(t testing.TB, kv store.KV, f *cloudtest.Holders, holders []peer.ID
 	err := store.Chunked(kv, func(b *store.Batch) error {
 		for i := range n {
 			file := codec.NewFileID()
-			man := &Manifest{Version: ManifestVersion, File: file, Size: 1, K: 1, M: 0,
-				SegmentSize: seg, WrappedKey: make([]byte, wrappedKeySize), Created: time.Now().UTC(),
-				Segments: []Segment{{Len: 1 + codec.Overhead}}}
+			man := &index.Manifest{Version: index.ManifestVersion, File: file, Size: 1, K: 1, M: 0,
+				SegmentSize: seg, WrappedKey: make([]byte, index.WrappedKeySize), Created: time.Now().UTC(),
+				Segments: []index.Segment{{Len: 1 + codec.Overhead}}}
 			var id codec.ShardID
 			rand.Read(id[:])
 			h := holders[i%len(holders)]
 			f.Set(func() { f.Boxes[h][id] = []byte{1} })
-			man.Segments[0].Shards = []ShardRef{{ID: id, Holder: h}}
-			mb, err := MarshalManifest(man)
+			man.Segments[0].Shards = []index.ShardRef{{ID: id, Holder: h}}
+			mb, err := index.MarshalManifest(man)
 			if err != nil {
 				return err
 			}
 			p := fmt.Sprintf("%s/d%02d/f%05d", dir, i%50, i)
-			eb, _ := json.Marshal(&Entry{Path: p, File: file, Size: 1, K: 1, M: 0, Created: man.Created})
+			eb, _ := json.Marshal(&index.Entry{Path: p, File: file, Size: 1, K: 1, M: 0, Created: man.Created})
 			b.Put(metaKey(p), eb)
 			b.Put(manKey(file), mb)
 			b.Cut()
@@ -67,7 +67,7 @@ func checkIndex(t testing.TB, kv store.KV, dir string) (under, manifests int) {
 	kv.Scan([]byte(prefixMan), func(k, v []byte) error { mans[string(k)] = true; return nil })
 	files := map[codec.FileID]string{}
 	kv.Scan([]byte(prefixMeta+"/"), func(k, v []byte) error {
-		var e Entry
+		var e index.Entry
 		if err := json.Unmarshal(v, &e); err != nil {
 			t.Fatalf("entry %s: %v", k, err)
 		}
@@ -196,77 +196,21 @@ func (c *crashKV) Batch(fn func(*store.Batch) error) error {
 	return c.KV.Batch(fn)
 }
 
-// A folder move cut off between transactions leaves every file at
-// exactly one of its two paths, and the next start finishes it.
-func TestMoveFinishedAfterCrash(t *testing.T) {
-	crash := &crashKV{left: -1}
-	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
-	const n = 5000
-	addFiles(t, e.kv, e.f, e.peers, "/src", n)
-	e.s.Mkdir("/src/empty")
-	crash.left = 2
-	if _, err := e.s.Move("/src", "/dst"); !errors.Is(err, errCrash) {
-		t.Fatalf("mv through a crashing KV: %v", err)
-	}
-	src, _ := checkIndex(t, e.kv, "/src")
-	dst, _ := checkIndex(t, e.kv, "/dst")
-	if src == 0 || dst == 0 || src+dst != n {
-		t.Fatalf("after the crash: %d files at /src, %d at /dst; want some at each, %d in all", src, dst, n)
-	}
-	// The restart.
-	s, err := New(Config{KV: e.kv, Holders: e.f, Peers: func() []peer.ID { return e.peers }, Owner: keys.New(), SegmentSize: seg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _ = checkIndex(t, e.kv, "/src")
-	dst, _ = checkIndex(t, e.kv, "/dst")
-	if src != 0 || dst != n || s.isDir("/src") || !s.isDir("/dst/empty") {
-		t.Fatalf("after the restart: %d files at /src, %d at /dst", src, dst)
-	}
-	if _, err := e.kv.Get(keyMoving); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("move record left: %v", err)
-	}
-}
-
-// An rm -r cut off between transactions leaves whole entries (each with
-// its manifest), and running it again removes the rest.
-func TestRemoveAfterCrash(t *testing.T) {
-	crash := &crashKV{left: -1}
-	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
-	const n = 5000
-	addFiles(t, e.kv, e.f, e.peers, "/src", n)
-	crash.left = 2
-	if _, err := e.s.Remove(context.Background(), "/src", true); !errors.Is(err, errCrash) {
-		t.Fatalf("rm -r through a crashing KV: %v", err)
-	}
-	left, mans := checkIndex(t, e.kv, "/src")
-	if left == 0 || left == n || mans != left {
-		t.Fatalf("after the crash: %d of %d files left, %d manifests", left, n, mans)
-	}
-	crash.left = -1
-	if got, err := e.s.Remove(context.Background(), "/src", true); err != nil || got != left {
-		t.Fatalf("rm -r again: %d, %v; want %d", got, err, left)
-	}
-	if left, mans := checkIndex(t, e.kv, "/"); left != 0 || mans != 0 || e.s.isDir("/src") {
-		t.Fatalf("after rm -r again: %d files, %d manifests", left, mans)
-	}
-}
-
 // bigManifest is a placed file of n segments at 1+0 whose shards are on
 // the fake holders, with the journal record a put writes per segment.
-func bigManifest(t *testing.T, e *testEnv, n int) *Manifest {
+func bigManifest(t *testing.T, e *testEnv, n int) *index.Manifest {
 	t.Helper()
-	man := &Manifest{Version: ManifestVersion, File: codec.NewFileID(), Size: int64(n) * seg, K: 1, M: 0,
-		SegmentSize: seg, WrappedKey: make([]byte, wrappedKeySize), Created: time.Now().UTC()}
+	man := &index.Manifest{Version: index.ManifestVersion, File: codec.NewFileID(), Size: int64(n) * seg, K: 1, M: 0,
+		SegmentSize: seg, WrappedKey: make([]byte, index.WrappedKeySize), Created: time.Now().UTC()}
 	err := store.Chunked(e.kv, func(b *store.Batch) error {
 		for i := range n {
 			var id codec.ShardID
 			rand.Read(id[:])
 			h := e.peers[i%len(e.peers)]
 			e.f.Set(func() { e.f.Boxes[h][id] = []byte{1} })
-			refs := []ShardRef{{ID: id, Holder: h}}
-			man.Segments = append(man.Segments, Segment{Len: seg + codec.Overhead, Shards: refs})
-			v, _ := json.Marshal(&pendingPut{Segments: map[int][]ShardRef{i: refs}})
+			refs := []index.ShardRef{{ID: id, Holder: h}}
+			man.Segments = append(man.Segments, index.Segment{Len: seg + codec.Overhead, Shards: refs})
+			v, _ := json.Marshal(&pendingPut{Segments: map[int][]index.ShardRef{i: refs}})
 			b.Put(pendingKey(man.File, i), v)
 			b.Cut()
 		}
@@ -358,6 +302,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 	crash := &crashKV{KV: fresh.kv, left: 2}
 	fresh.s.cfg.KV = crash
+	fresh.s.ix = index.New(index.Config{KV: crash, Changed: fresh.s.dirty})
 	phrase, _ := a.s.Owner()
 	if _, err := fresh.s.Recover(ctx, phrase.Phrase()); !errors.Is(err, errCrash) {
 		t.Fatalf("recover through a crashing KV: %v", err)
@@ -381,7 +326,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if got, mans := checkIndex(t, fresh.kv, "/docs"); got != n || mans != n {
 		t.Fatalf("after recovering again: %d files, %d manifests", got, mans)
 	}
-	if _, err := fresh.kv.Get(keyRecovering); !errors.Is(err, store.ErrNotFound) {
+	if _, err := fresh.kv.Get([]byte(keyRecovering)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("recovery mark left: %v", err)
 	}
 }

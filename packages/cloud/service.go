@@ -7,9 +7,11 @@
 // friends and shares files with them.
 //
 // The holder side (storing shards for others) is packages/shard; this
-// package reaches holders through the Holders interface. The cloud's part
-// of the box's local HTTP API (API.md) is packages/cloud/cloudapi, which
-// serves a Service; this package has no HTTP code.
+// package reaches holders through the Holders interface. The file index
+// itself (entries, folders, manifests in the KV) is packages/cloud/index,
+// which the Service's index methods front. The cloud's part of the box's
+// local HTTP API (API.md) is packages/cloud/cloudapi, which serves a
+// Service; this package has no HTTP code.
 package cloud
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/store"
 )
@@ -143,11 +146,12 @@ type Config struct {
 var (
 	ErrNoKey       = errors.New("cloud: no owner key: set up the cloud (oepc cloud setup) or recover it from the phrase")
 	ErrTooFewBoxes = errors.New("cloud: too few boxes to place every shard of a segment on a different box")
-	ErrNotFound    = errors.New("cloud: no such file or folder")
-	ErrExists      = errors.New("cloud: already exists")
 	ErrUnavailable = errors.New("cloud: not enough shards reachable")
-	ErrNotEmpty    = errors.New("cloud: folder is not empty")
-	ErrBadPath     = errors.New("cloud: bad path")
+	// The index's errors (packages/cloud/index), under their cloud names.
+	ErrNotFound = index.ErrNotFound
+	ErrExists   = index.ErrExists
+	ErrNotEmpty = index.ErrNotEmpty
+	ErrBadPath  = index.ErrBadPath
 )
 
 // Service is the personal cloud engine of one box.
@@ -156,7 +160,12 @@ type Service struct {
 	log   *slog.Logger
 	owner atomic.Pointer[keys.Owner]
 
-	mu sync.Mutex // serializes index writes
+	// ix is the file index; it serializes its own writes.
+	ix *index.Index
+	// mu serializes the owner key's setup and recovery and the records
+	// kept for friends (roots, received shares). Who holds it and calls
+	// into the index takes it first (Recover).
+	mu sync.Mutex
 
 	stats peerStats
 	bufs  *segmentBuffers
@@ -247,6 +256,7 @@ func New(cfg Config) (*Service, error) {
 		bufs:       &segmentBuffers{max: cfg.InFlight},
 		fp:         newFriendProtos(),
 	}
+	s.ix = index.New(index.Config{KV: cfg.KV, Changed: s.dirty, Logger: cfg.Logger})
 	s.stats.m = map[peer.ID]*peerStat{}
 	if sh, ok := s.cfg.Holders.(ShardHolders); ok && sh.Key == nil {
 		sh.Key = s.signingKey
@@ -260,10 +270,10 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("cloud: load owner key: %w", err)
 	}
 	// Finish what a crash cut off before anything reads the index.
-	if err := s.finishMove(); err != nil {
+	if err := s.ix.FinishMove(); err != nil {
 		return nil, fmt.Errorf("cloud: finishing an interrupted move: %w", err)
 	}
-	if _, err := cfg.KV.Get(keyRecovering); err == nil {
+	if s.ix.Recovering() {
 		s.log.Warn("a recovery was interrupted and the index is incomplete: run cloud recover again")
 	}
 	if cfg.Host != nil {
@@ -294,21 +304,16 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// KV keys owned by this package.
+// KV keys owned by this package (beside the index's, cloud/meta,
+// cloud/dir, cloud/man/, cloud/moving and cloud/recovering: see
+// packages/cloud/index).
 var (
 	keyOwner      = []byte("cloud/owner")
-	prefixMeta    = "cloud/meta"     // + path → Entry
-	prefixDir     = "cloud/dir"      // + path → {} (explicit folders)
-	prefixMan     = "cloud/man/"     // + file ID → Manifest
 	prefixPending = "cloud/pending/" // + file ID + "/" + segment → pendingPut
 	prefixShared  = "cloud/shared/"  // + owner peer ID + "/" + token ID → received share
 	prefixRoots   = "cloud/roots/"   // + owner public key → root record kept for a friend
 	keyBackup     = []byte("cloud/backup")
-	keyMoving     = []byte("cloud/moving")     // a move under way (moveRec)
-	keyRecovering = []byte("cloud/recovering") // a recovery under way
 )
-
-func manKey(f codec.FileID) []byte { return []byte(prefixMan + f.String()) }
 
 // signingKey is the owner's signing key, nil before setup: the key shards
 // belong to.
@@ -329,7 +334,7 @@ func (s *Service) Owner() (*keys.Owner, error) {
 }
 
 // fileKey unwraps, with the owner's key, the key of the file man describes.
-func (s *Service) fileKey(man *Manifest) ([]byte, error) {
+func (s *Service) fileKey(man *index.Manifest) ([]byte, error) {
 	owner, err := s.Owner()
 	if err != nil {
 		return nil, err
@@ -345,7 +350,7 @@ func (s *Service) Setup() (string, error) {
 	if s.owner.Load() != nil {
 		return "", fmt.Errorf("cloud: owner key already set up: %w", ErrExists)
 	}
-	if _, err := s.cfg.KV.Get(keyRecovering); err == nil {
+	if s.ix.Recovering() {
 		return "", fmt.Errorf("cloud: a recovery was cut off and left part of an index: run recover again with the phrase: %w", ErrExists)
 	}
 	o := keys.New()

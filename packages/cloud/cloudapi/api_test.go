@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"oepc.dev/oepcos/packages/cloud"
+	"oepc.dev/oepcos/packages/cloud/index"
 )
 
 func TestAPI(t *testing.T) {
@@ -46,7 +47,7 @@ func TestAPI(t *testing.T) {
 	call("POST", "/v1/cloud/setup", nil, http.StatusConflict)
 
 	data := randBytes(3*seg + 5)
-	var ent cloud.Entry
+	var ent index.Entry
 	json.Unmarshal(call("POST", "/v1/cloud/put?path=/docs/a.bin", bytes.NewReader(data), 200), &ent)
 	if ent.Size != int64(len(data)) || ent.K != 4 {
 		t.Fatal(ent)
@@ -69,7 +70,7 @@ func TestAPI(t *testing.T) {
 	}
 
 	var ls struct {
-		Items []cloud.Item `json:"items"`
+		Items []index.Item `json:"items"`
 	}
 	json.Unmarshal(call("GET", "/v1/cloud/ls?dir=/docs", nil, 200), &ls)
 	if len(ls.Items) != 3 {

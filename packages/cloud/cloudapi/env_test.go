@@ -17,6 +17,7 @@ import (
 	"oepc.dev/oepcos/packages/cloud"
 	"oepc.dev/oepcos/packages/cloud/cloudtest"
 	"oepc.dev/oepcos/packages/cloud/codec"
+	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/store"
@@ -71,7 +72,7 @@ func newEnv(t testing.TB, boxes int, mod func(*cloud.Config)) *testEnv {
 	return &testEnv{s: s, f: f, peers: ps}
 }
 
-func (e *testEnv) put(t testing.TB, p string, data []byte, o cloud.PutOptions) *cloud.Entry {
+func (e *testEnv) put(t testing.TB, p string, data []byte, o cloud.PutOptions) *index.Entry {
 	t.Helper()
 	ent, err := e.s.Put(context.Background(), p, bytes.NewReader(data), o)
 	if err != nil {

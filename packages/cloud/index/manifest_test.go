@@ -1,18 +1,16 @@
-package cloud
+package index
 
 import (
 	"bytes"
 	"testing"
 )
 
+// sampleManifest is a valid manifest of three segments at 4+2.
 func sampleManifest(t testing.TB) []byte {
-	e := newEnvTB(t)
-	e.put(t, "/m", randBytes(2*seg+1), PutOptions{})
-	man, err := e.s.Manifest("/m")
+	b, err := MarshalManifest(testManifest(2*seg+1, 4, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := MarshalManifest(man)
 	return b
 }
 
@@ -34,7 +32,7 @@ func TestManifestValidate(t *testing.T) {
 		"wkey":     func(m *Manifest) { m.WrappedKey = m.WrappedKey[:5] },
 		"segments": func(m *Manifest) { m.Segments = m.Segments[:1] },
 	} {
-		c := m.clone()
+		c := m.Clone()
 		mut(c)
 		if c.Validate() == nil {
 			t.Errorf("%s: invalid manifest accepted", name)
@@ -54,7 +52,7 @@ func FuzzManifest(f *testing.F) {
 		// Whatever validates must be safe to walk and re-encode.
 		for i := range m.Segments {
 			_ = m.ShardSize(i)
-			_ = m.plainLen(i)
+			_ = m.PlainLen(i)
 		}
 		b2, err := MarshalManifest(m)
 		if err != nil {

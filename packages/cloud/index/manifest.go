@@ -1,4 +1,4 @@
-package cloud
+package index
 
 import (
 	"encoding/json"
@@ -14,12 +14,12 @@ import (
 // ManifestVersion is the manifest format written by this package.
 const ManifestVersion = 1
 
-// maxManifestBytes bounds a manifest on the wire or in the KV: a 1 TiB
+// MaxManifestBytes bounds a manifest on the wire or in the KV: a 1 TiB
 // file in 4 MiB segments at 4+2 is about 40 MiB of JSON.
-const maxManifestBytes = 64 << 20
+const MaxManifestBytes = 64 << 20
 
-// wrappedKeySize is nonce + key + tag.
-const wrappedKeySize = 24 + codec.KeySize + codec.Overhead
+// WrappedKeySize is nonce + key + tag.
+const WrappedKeySize = 24 + codec.KeySize + codec.Overhead
 
 // Manifest says how to put a file back together: its segments, and for
 // every segment the IDs and holders of its k+m shards (in shard order:
@@ -83,7 +83,7 @@ func (m *Manifest) Validate() error {
 	if int64(len(m.Segments)) != n {
 		return fmt.Errorf("manifest: %d segments, want %d", len(m.Segments), n)
 	}
-	if len(m.WrappedKey) != wrappedKeySize {
+	if len(m.WrappedKey) != WrappedKeySize {
 		return errors.New("manifest: bad wrapped key")
 	}
 	for i, s := range m.Segments {
@@ -101,15 +101,15 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
-// plainLen is the plaintext length of segment i.
-func (m *Manifest) plainLen(i int) int { return m.Segments[i].Len - codec.Overhead }
+// PlainLen is the plaintext length of segment i.
+func (m *Manifest) PlainLen(i int) int { return m.Segments[i].Len - codec.Overhead }
 
 // MarshalManifest encodes a manifest.
 func MarshalManifest(m *Manifest) ([]byte, error) { return json.Marshal(m) }
 
 // UnmarshalManifest decodes and validates a manifest.
 func UnmarshalManifest(b []byte) (*Manifest, error) {
-	if len(b) > maxManifestBytes {
+	if len(b) > MaxManifestBytes {
 		return nil, errors.New("manifest: too large")
 	}
 	var m Manifest
@@ -122,8 +122,8 @@ func UnmarshalManifest(b []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// clone deep-copies the manifest's segments so a copy can be edited.
-func (m *Manifest) clone() *Manifest {
+// Clone deep-copies the manifest's segments so a copy can be edited.
+func (m *Manifest) Clone() *Manifest {
 	c := *m
 	c.Segments = make([]Segment, len(m.Segments))
 	for i, s := range m.Segments {
