@@ -67,7 +67,7 @@ func (s *Service) Health(ctx context.Context, ref string) (*Health, error) {
 	}
 	h := s.check(ctx, man)
 	if len(ref) > 0 && ref[0] == '/' {
-		h.Path, _ = CleanPath(ref)
+		h.Path, _ = index.CleanPath(ref)
 	}
 	return h, nil
 }

@@ -13,10 +13,6 @@ import (
 // The file index lives in packages/cloud/index; these are the Service's
 // doors to it, and the parts of put, get and remove that reach shards.
 
-// CleanPath normalizes a cloud path: absolute, slash-separated, no "..",
-// no empty or control-character names.
-func CleanPath(p string) (string, error) { return index.CleanPath(p) }
-
 // Stat returns the entry of a file.
 func (s *Service) Stat(p string) (*index.Entry, error) { return s.ix.Stat(p) }
 
@@ -40,7 +36,7 @@ func (s *Service) Manifest(ref string) (*index.Manifest, error) {
 
 // Put stores the file read from r at path p, replacing any file there.
 func (s *Service) Put(ctx context.Context, p string, r io.Reader, o PutOptions) (*index.Entry, error) {
-	p, err := CleanPath(p)
+	p, err := index.CleanPath(p)
 	if err != nil {
 		return nil, err
 	}
