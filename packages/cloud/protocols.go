@@ -224,6 +224,48 @@ type SendOptions struct {
 	FriendName string
 }
 
+// deliverHandshake opens a delivery stream, sends the header and reads the
+// friend's first answer (go ahead, or a refusal). The connection it rides
+// on may be one the friend has just closed (blocking a friend closes its
+// connections) that this side has not yet seen die; then the stream fails
+// before any answer (or fails to open at all: QUIC notices there), nothing
+// was delivered, and one more try on a fresh connection gets the friend's
+// real answer. Only a quick failure is tried again: a friend that is
+// offline costs one dial timeout, not two.
+func (s *Service) deliverHandshake(ctx context.Context, friend peer.ID, h deliverHeader) (network.Stream, reply, error) {
+	const quick = 5 * time.Second
+	for try := 0; ; try++ {
+		start := time.Now()
+		st, rep, err := s.deliverAsk(ctx, friend, h)
+		if err == nil || try == 1 || ctx.Err() != nil || time.Since(start) > quick || !s.cfg.IsFriend(friend) {
+			return st, rep, err
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, reply{}, errors.Join(err, ctx.Err())
+		}
+	}
+}
+
+// deliverAsk is one try of deliverHandshake.
+func (s *Service) deliverAsk(ctx context.Context, friend peer.ID, h deliverHeader) (network.Stream, reply, error) {
+	st, err := s.open(ctx, friend, ProtoDeliver)
+	if err != nil {
+		return nil, reply{}, err
+	}
+	st.SetDeadline(time.Now().Add(30 * time.Second))
+	var rep reply
+	err = writeMsg(st, h)
+	if err == nil {
+		if err = readMsg(st, &rep, maxMsg); err == nil {
+			return st, rep, nil
+		}
+	}
+	st.Reset()
+	return nil, reply{}, fmt.Errorf("the connection closed before its box answered: %w", err)
+}
+
 // SendFile is Send with options.
 func (s *Service) SendFile(ctx context.Context, friend peer.ID, name string, r io.Reader, o SendOptions) (string, error) {
 	name, err := cleanName(name)
@@ -237,22 +279,13 @@ func (s *Service) SendFile(ctx context.Context, friend peer.ID, name string, r i
 	refused := func(reason string) error {
 		return &RefusedError{Friend: who, What: "the delivery", Reason: reason}
 	}
-	st, err := s.open(ctx, friend, ProtoDeliver)
+	st, rep, err := s.deliverHandshake(ctx, friend, deliverHeader{Name: name, Size: o.Size})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("cloud: send to %s: %w", who, err)
 	}
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
-
-	st.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := writeMsg(st, deliverHeader{Name: name, Size: o.Size}); err != nil {
-		return "", fmt.Errorf("cloud: send to %s: %w", who, err)
-	}
-	var rep reply
-	if err := readMsg(st, &rep, maxMsg); err != nil {
-		return "", fmt.Errorf("cloud: send to %s: no answer: %w", who, err)
-	}
 	if !rep.OK {
 		return "", refused(rep.Error)
 	}

@@ -242,3 +242,33 @@ func TestShareOfferBounds(t *testing.T) {
 		t.Fatalf("offer over the byte bound: %v", err)
 	}
 }
+
+// Blocking a friend closes its connections; a send the blocked box starts
+// at that moment may ride a connection it has not yet seen die. It must
+// still get the refusal, not "connection reset" (issue 9, item 15: the
+// e2e devnet test met exactly this).
+func TestSendRightAfterBlock(t *testing.T) {
+	for _, tr := range []string{"tcp", "quic"} {
+		t.Run(tr, func(t *testing.T) {
+			a, b := pairOn(t, tr)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			for i := range 8 {
+				b.mu.Lock()
+				b.friends[a.h.ID()] = true
+				b.mu.Unlock()
+				if _, err := a.s.Send(ctx, b.h.ID(), fmt.Sprintf("ok%d.txt", i), bytes.NewReader(randBytes(15))); err != nil {
+					t.Fatalf("round %d: send while friends: %v", i, err)
+				}
+				b.mu.Lock()
+				delete(b.friends, a.h.ID())
+				b.mu.Unlock()
+				b.h.Network().ClosePeer(a.h.ID())
+				_, err := a.s.Send(ctx, b.h.ID(), fmt.Sprintf("late%d.txt", i), bytes.NewReader(randBytes(15)))
+				if err == nil || !strings.Contains(err.Error(), "not a friend") {
+					t.Fatalf("round %d: send right after being blocked: %v", i, err)
+				}
+			}
+		})
+	}
+}
