@@ -318,7 +318,7 @@ func (s *Store) PutFrom(owner Owner, box peer.ID, id ID, r io.Reader, size int64
 // already holds a reference to the shard, so there is nothing to receive.
 // A shard stored by another owner must still be uploaded in full: a
 // reference is granted only to a peer that proves it has the bytes (IDs are
-// public in the DHT), but it takes no new quota.
+// known to other holders and to share recipients), but it takes no new quota.
 func (s *Store) begin(owner Owner, id ID, size int64) (reserved int64, done bool, err error) {
 	if size < 0 {
 		return 0, false, fmt.Errorf("%w: negative size", ErrBadRequest)

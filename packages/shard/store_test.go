@@ -247,7 +247,7 @@ func TestStoreDeleteOwnership(t *testing.T) {
 		t.Fatalf("Delete by non-owner: %v", err)
 	}
 	// A second owner must upload the real bytes to get a reference: knowing
-	// the ID (it is public in the DHT) is not enough.
+	// the ID (other holders and share recipients know it) is not enough.
 	fake := bytes.Repeat([]byte{7}, len(data))
 	if err := s.Put(eve, id, bytes.NewReader(fake), int64(len(fake))); !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("reference claimed with wrong bytes: %v", err)
