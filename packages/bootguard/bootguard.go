@@ -28,6 +28,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"oepc.dev/oepcos/packages/atomicfile"
 )
 
 // State is what bootguard remembers on /perm.
@@ -183,46 +185,8 @@ func save(dir string, st State) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, "good.json"), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "good.json"), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("bootguard: %w", err)
 	}
 	return nil
-}
-
-// writeAtomic writes data to path so that a crash leaves the old file or
-// the new one: temp file, fsync, rename, fsync of the directory.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // a no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"oepc.dev/oepcos/packages/atomicfile"
 )
 
 // Per-box secrets.
@@ -131,7 +133,7 @@ func EnsureSecrets(ctx context.Context, cfg SecretsConfig) (SecretsOutcome, erro
 		}
 	}
 	cfg.Show(s)
-	if err := writeAtomic(filepath.Join(cfg.StateDir, shownNote), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg.StateDir, shownNote), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("bootguard: %w", err)
 	}
 	return SecretsShown, nil
@@ -146,7 +148,7 @@ func createSecrets(ctx context.Context, cfg SecretsConfig, log *slog.Logger) (Se
 		if err != nil {
 			return "", err
 		}
-		if err := writeAtomic(cfg.TokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		if err := atomicfile.Write(cfg.TokenFile, []byte(tok+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("bootguard: new API token: %w", err)
 		}
 		log.Info("bootguard: replaced the API token that came with an older image by this box's own", "token_file", cfg.TokenFile)
@@ -158,7 +160,7 @@ func createSecrets(ctx context.Context, cfg SecretsConfig, log *slog.Logger) (Se
 	if err := os.Remove(filepath.Join(cfg.StateDir, shownNote)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("bootguard: %w", err)
 	}
-	if err := writeAtomic(cfg.PasswordFile, []byte(pw+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(cfg.PasswordFile, []byte(pw+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("bootguard: gokrazy password: %w", err)
 	}
 	log.Info("bootguard: first boot: made this box's own gokrazy password; rebooting so that gokrazy uses it (the box shows it after the reboot)",

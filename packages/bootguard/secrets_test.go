@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"oepc.dev/oepcos/packages/atomicfile"
 )
 
 // box is one box's /perm for the secrets step, with a fake gokrazy that
@@ -47,7 +49,7 @@ func (b *box) oepcd(t *testing.T) {
 		return
 	}
 	tok, _ := randomHex(32)
-	if err := writeAtomic(b.tokenFile(), []byte(tok+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(b.tokenFile(), []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -167,7 +169,7 @@ func TestSecretsDifferPerBox(t *testing.T) {
 func TestSecretsOldBox(t *testing.T) {
 	b := newBox(t, "shared-password-of-the-build-machine-01")
 	const shared = "0000000000000000000000000000000000000000000000000000000000000000"
-	if err := writeAtomic(b.tokenFile(), []byte(shared+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(b.tokenFile(), []byte(shared+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := save(b.stateDir(), State{Root: "r", Version: "old"}); err != nil {

@@ -38,6 +38,8 @@ import (
 	"oepc.dev/oepcos/packages/shard"
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/version"
+
+	"oepc.dev/oepcos/packages/atomicfile"
 )
 
 // Roles are the supervisors whose health the box reports beside its own.
@@ -344,7 +346,7 @@ func pairingCode(dir string) (string, error) {
 		return "", err
 	}
 	code := fmt.Sprintf("%03d-%03d", n.Int64()/1000, n.Int64()%1000)
-	return code, identity.WriteFileAtomic(path, []byte(code+"\n"), 0o600)
+	return code, atomicfile.Write(path, []byte(code+"\n"), 0o600)
 }
 
 func (b *Box) selfReport() health.Report {

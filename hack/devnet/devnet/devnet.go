@@ -29,6 +29,8 @@ import (
 	"oepc.dev/oepcos/packages/identity"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/store"
+
+	"oepc.dev/oepcos/packages/atomicfile"
 )
 
 // ChildEnv tells the devnet binary which role a child process plays.
@@ -262,7 +264,7 @@ func loadLayout(dir string, cfg Config) (layout, error) {
 		return lay, err
 	}
 	b, _ := store.MarshalJSON(lay)
-	return lay, identity.WriteFileAtomic(path, b, 0o600)
+	return lay, atomicfile.Write(path, b, 0o600)
 }
 
 // FreePort finds a port free for both TCP and UDP on 127.0.0.1 below the
@@ -457,7 +459,7 @@ func (s *supervisor) writeState(dir string, st *State) {
 		}
 	}
 	b, _ := store.MarshalJSON(st)
-	if err := identity.WriteFileAtomic(filepath.Join(dir, "devnet.json"), b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "devnet.json"), b, 0o600); err != nil {
 		s.log.Error("cannot write devnet.json", "err", err)
 	}
 }
