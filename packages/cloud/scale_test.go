@@ -8,7 +8,6 @@ import (
 	"errors"
 
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"oepc.dev/oepcos/packages/cloud/index"
 	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/packages/store"
+	"oepc.dev/oepcos/packages/store/storetest"
 )
 
 // Tests of index operations on more entries than one badger transaction
@@ -59,34 +59,15 @@ func addFiles(t testing.TB, kv store.KV, f *cloudtest.Holders, holders []peer.ID
 	}
 }
 
-// checkIndex checks that every entry has its manifest and returns how
-// many entries lie under dir and how many manifests there are.
+// checkIndex fails t on an inconsistent index and returns how many
+// entries lie under dir and how many manifests there are.
 func checkIndex(t testing.TB, kv store.KV, dir string) (under, manifests int) {
 	t.Helper()
-	mans := map[string]bool{}
-	kv.Scan([]byte(prefixMan), func(k, v []byte) error { mans[string(k)] = true; return nil })
-	files := map[codec.FileID]string{}
-	kv.Scan([]byte(prefixMeta+"/"), func(k, v []byte) error {
-		var e index.Entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			t.Fatalf("entry %s: %v", k, err)
-		}
-		if e.Path != string(k[len(prefixMeta):]) {
-			t.Fatalf("entry %s says path %s", k, e.Path)
-		}
-		if other, ok := files[e.File]; ok {
-			t.Fatalf("file %s indexed twice: %s and %s", e.File, other, e.Path)
-		}
-		files[e.File] = e.Path
-		if strings.HasPrefix(e.Path, dir+"/") {
-			under++
-		}
-		if !mans[string(manKey(e.File))] {
-			t.Fatalf("%s: no manifest", e.Path)
-		}
-		return nil
-	})
-	return under, len(mans)
+	under, manifests, err := index.Audit(kv, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return under, manifests
 }
 
 // TestTwentyThousandFiles moves, backs up, recovers and removes a folder
@@ -179,23 +160,6 @@ func TestTwentyThousandFiles(t *testing.T) {
 	}
 }
 
-// crashKV fails every Batch after the first left ones, as if the box
-// died there; reads and single writes go through.
-type crashKV struct {
-	store.KV
-	left int
-}
-
-var errCrash = errors.New("test: crashed")
-
-func (c *crashKV) Batch(fn func(*store.Batch) error) error {
-	if c.left == 0 {
-		return errCrash
-	}
-	c.left--
-	return c.KV.Batch(fn)
-}
-
 // bigManifest is a placed file of n segments at 1+0 whose shards are on
 // the fake holders, with the journal record a put writes per segment.
 func bigManifest(t *testing.T, e *testEnv, n int) *index.Manifest {
@@ -255,10 +219,10 @@ func TestCommitManyJournalRecords(t *testing.T) {
 // A crash after a put's commit but before its journal is gone must not
 // cost the file its shards at the next start.
 func TestCrashAfterCommitKeepsShards(t *testing.T) {
-	crash := &crashKV{left: -1}
+	crash := &storetest.CrashKV{Left: -1}
 	e := newEnv(t, 6, func(c *Config) { crash.KV = c.KV; c.KV = crash })
 	data := randBytes(3 * seg)
-	crash.left = 1 // the commit, then the box dies
+	crash.Left = 1 // the commit, then the box dies
 	e.put(t, "/f", data, PutOptions{})
 	if r := journalRecords(e.kv); r != 3 {
 		t.Fatalf("%d journal records after the crash, want 3", r)
@@ -300,11 +264,11 @@ func TestRecoverAfterCrash(t *testing.T) {
 		fresh.friends[b.h.ID()] = true
 		p2ptest.Connect(t, fresh.h, b.h)
 	}
-	crash := &crashKV{KV: fresh.kv, left: 2}
+	crash := &storetest.CrashKV{KV: fresh.kv, Left: 2}
 	fresh.s.cfg.KV = crash
 	fresh.s.ix = index.New(index.Config{KV: crash, Changed: fresh.s.dirty})
 	phrase, _ := a.s.Owner()
-	if _, err := fresh.s.Recover(ctx, phrase.Phrase()); !errors.Is(err, errCrash) {
+	if _, err := fresh.s.Recover(ctx, phrase.Phrase()); !errors.Is(err, storetest.ErrCrash) {
 		t.Fatalf("recover through a crashing KV: %v", err)
 	}
 	if got, _ := checkIndex(t, fresh.kv, "/docs"); got == 0 || got == n {
@@ -319,7 +283,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if _, err := fresh.s.Setup(); err == nil {
 		t.Fatal("setup over a partial recovery")
 	}
-	crash.left = -1
+	crash.Left = -1
 	if got, err := fresh.s.Recover(ctx, phrase.Phrase()); err != nil || got != n {
 		t.Fatalf("recover again: %d, %v", got, err)
 	}

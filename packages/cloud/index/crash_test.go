@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"oepc.dev/oepcos/packages/store"
+	"oepc.dev/oepcos/packages/store/storetest"
 )
 
 // Tests of index operations on more entries than one badger transaction
@@ -13,15 +14,15 @@ import (
 // A folder move cut off between transactions leaves every file at
 // exactly one of its two paths, and the next start finishes it.
 func TestMoveFinishedAfterCrash(t *testing.T) {
-	crash := &crashKV{left: -1}
+	crash := &storetest.CrashKV{Left: -1}
 	kv := openKV(t)
 	crash.KV = kv
 	ix := New(Config{KV: crash})
 	const n = 5000
 	addFiles(t, kv, "/src", n)
 	ix.Mkdir("/src/empty")
-	crash.left = 2
-	if _, err := ix.Move("/src", "/dst"); !errors.Is(err, errCrash) {
+	crash.Left = 2
+	if _, err := ix.Move("/src", "/dst"); !errors.Is(err, storetest.ErrCrash) {
 		t.Fatalf("mv through a crashing KV: %v", err)
 	}
 	src, _ := checkIndex(t, kv, "/src")
@@ -47,21 +48,21 @@ func TestMoveFinishedAfterCrash(t *testing.T) {
 // An rm -r cut off between transactions leaves whole entries (each with
 // its manifest), and running it again removes the rest.
 func TestRemoveAfterCrash(t *testing.T) {
-	crash := &crashKV{left: -1}
+	crash := &storetest.CrashKV{Left: -1}
 	kv := openKV(t)
 	crash.KV = kv
 	ix := New(Config{KV: crash})
 	const n = 5000
 	addFiles(t, kv, "/src", n)
-	crash.left = 2
-	if _, err := ix.Remove("/src", true); !errors.Is(err, errCrash) {
+	crash.Left = 2
+	if _, err := ix.Remove("/src", true); !errors.Is(err, storetest.ErrCrash) {
 		t.Fatalf("rm -r through a crashing KV: %v", err)
 	}
 	left, mans := checkIndex(t, kv, "/src")
 	if left == 0 || left == n || mans != left {
 		t.Fatalf("after the crash: %d of %d files left, %d manifests", left, n, mans)
 	}
-	crash.left = -1
+	crash.Left = -1
 	if got, err := ix.Remove("/src", true); err != nil || len(got) != left {
 		t.Fatalf("rm -r again: %d, %v; want %d", len(got), err, left)
 	}

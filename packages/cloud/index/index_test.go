@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"oepc.dev/oepcos/packages/store"
+	"oepc.dev/oepcos/packages/store/storetest"
 )
 
 func names(t *testing.T, ix *Index, dir string) string {
@@ -210,11 +211,11 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("snapshot: %d entries, %d manifests, dirs %v, %v", len(snap.Entries), len(snap.Manifests), snap.Dirs, err)
 	}
 	kv := openKV(t)
-	crash := &crashKV{KV: kv, left: 2}
+	crash := &storetest.CrashKV{KV: kv, Left: 2}
 	fresh := New(Config{KV: crash})
 	lastRan := false
 	last := func(b *store.Batch) error { lastRan = true; b.Put([]byte("test/last"), []byte("1")); return nil }
-	if err := fresh.Restore(snap, 7, last); !errors.Is(err, errCrash) {
+	if err := fresh.Restore(snap, 7, last); !errors.Is(err, storetest.ErrCrash) {
 		t.Fatalf("restore through a crashing KV: %v", err)
 	}
 	if got, _ := checkIndex(t, kv, "/docs"); got == 0 || got == 3000 {
@@ -226,7 +227,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := kv.Get([]byte("test/last")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("the last transaction ran before the end")
 	}
-	crash.left = -1
+	crash.Left = -1
 	if err := fresh.Restore(snap, 7, last); err != nil || !lastRan {
 		t.Fatal(err)
 	}

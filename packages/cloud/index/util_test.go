@@ -3,9 +3,7 @@ package index
 import (
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -82,49 +80,13 @@ func addFiles(t testing.TB, kv store.KV, dir string, n int) {
 	}
 }
 
-// checkIndex checks that every entry has its manifest and returns how
-// many entries lie under dir and how many manifests there are.
+// checkIndex fails t on an inconsistent index and returns how many
+// entries lie under dir and how many manifests there are.
 func checkIndex(t testing.TB, kv store.KV, dir string) (under, manifests int) {
 	t.Helper()
-	mans := map[string]bool{}
-	kv.Scan([]byte(prefixMan), func(k, v []byte) error { mans[string(k)] = true; return nil })
-	files := map[codec.FileID]string{}
-	kv.Scan([]byte(prefixMeta+"/"), func(k, v []byte) error {
-		var e Entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			t.Fatalf("entry %s: %v", k, err)
-		}
-		if e.Path != string(k[len(prefixMeta):]) {
-			t.Fatalf("entry %s says path %s", k, e.Path)
-		}
-		if other, ok := files[e.File]; ok {
-			t.Fatalf("file %s indexed twice: %s and %s", e.File, other, e.Path)
-		}
-		files[e.File] = e.Path
-		if strings.HasPrefix(e.Path, dir+"/") {
-			under++
-		}
-		if !mans[string(manKey(e.File))] {
-			t.Fatalf("%s: no manifest", e.Path)
-		}
-		return nil
-	})
-	return under, len(mans)
-}
-
-// crashKV fails every Batch after the first left ones, as if the box
-// died there; reads and single writes go through.
-type crashKV struct {
-	store.KV
-	left int
-}
-
-var errCrash = errors.New("test: crashed")
-
-func (c *crashKV) Batch(fn func(*store.Batch) error) error {
-	if c.left == 0 {
-		return errCrash
+	under, manifests, err := Audit(kv, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c.left--
-	return c.KV.Batch(fn)
+	return under, manifests
 }
