@@ -412,19 +412,9 @@ func nextShardID(id codec.ShardID) (codec.ShardID, bool) {
 
 // reconcileLoop runs Reconcile every ReconcileInterval.
 func (s *Service) reconcileLoop(ctx context.Context) {
-	if s.cfg.ReconcileInterval < 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.ReconcileInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, s.cfg.ReconcileInterval, nil, func() {
 		if s.owner.Load() == nil {
-			continue
+			return
 		}
 		rep, err := s.Reconcile(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -432,5 +422,5 @@ func (s *Service) reconcileLoop(ctx context.Context) {
 		} else if rep.Deleted > 0 {
 			s.log.Info("reconcile", "holders", rep.Holders, "deleted", rep.Deleted, "failed", rep.Failed)
 		}
-	}
+	})
 }

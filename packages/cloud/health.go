@@ -295,22 +295,11 @@ func (s *Service) lost(p peer.ID, now time.Time) bool {
 }
 
 func (s *Service) repairLoop(ctx context.Context) {
-	if s.cfg.RepairInterval < 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.RepairInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.kick:
-		}
+	every(ctx, s.cfg.RepairInterval, s.kick, func() {
 		if _, err := s.RepairAll(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("repair pass failed", "err", err)
 		}
-	}
+	})
 }
 
 // RepairReport says what a repair pass did.

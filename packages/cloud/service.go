@@ -508,3 +508,22 @@ func (s *Service) dirty() {
 	default:
 	}
 }
+
+// every runs pass each interval, and whenever kick fires (a nil kick never
+// does), until ctx ends; a negative interval turns the loop off.
+func every(ctx context.Context, interval time.Duration, kick <-chan struct{}, pass func()) {
+	if interval < 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+		pass()
+	}
+}
