@@ -45,8 +45,8 @@ type Event struct {
 	Time    time.Time
 	Address Address
 	Kind    EventKind
-	Level   Level // EventState: the new level
-	Group   int   // EventButton: the group or button number
+	Level   Level  // EventState: the new level
+	Group   int    // EventButton: the group or button number
 	Command string // the protocol's own name of the command, for logs
 }
 
