@@ -207,6 +207,9 @@ type Extension struct {
 	Tag        byte // 0x02 CTA-861, 0x70 DisplayID, 0xF0 block map, 0x10 VTB, 0x40 DI
 	Kind       string
 	ChecksumOK bool
+	// Timings: the detailed timings of a VTB-EXT block (CTA and DisplayID
+	// blocks keep theirs in EDID.CTA and EDID.DisplayID).
+	Timings []Mode `json:",omitempty"`
 }
 
 // EDID is a parsed EDID.
@@ -298,10 +301,10 @@ func Parse(b []byte) (*EDID, error) {
 	for i := 1; i <= have; i++ {
 		blk := b[i*BlockSize : (i+1)*BlockSize]
 		x := Extension{Block: i, Tag: blk[0], Kind: extKind(blk[0]), ChecksumOK: sum(blk) == 0}
-		e.Extensions = append(e.Extensions, x)
 		if !x.ChecksumOK {
 			e.ChecksumOK = false
 			e.warn("block %d (%s): bad checksum (0x%02x, should be 0x%02x): block ignored, base block used", i, x.Kind, blk[127], byte(int(blk[127])-int(sum(blk))))
+			e.Extensions = append(e.Extensions, x)
 			continue
 		}
 		switch blk[0] {
@@ -309,7 +312,10 @@ func Parse(b []byte) (*EDID, error) {
 			e.CTA = append(e.CTA, e.parseCTA(i, blk))
 		case 0x70:
 			e.DisplayID = append(e.DisplayID, e.parseDisplayID(i, blk))
+		case 0x10:
+			x.Timings = parseVTB(blk)
 		}
+		e.Extensions = append(e.Extensions, x)
 	}
 	return e, err
 }
@@ -370,10 +376,10 @@ func (e *EDID) parseBase(b []byte) {
 	}
 	week, year := int(b[16]), int(b[17])
 	switch {
-	case week == 0xff && rev >= 4:
-		e.ModelYear, e.Year = true, 1990+year
 	case week == 0xff:
-		e.Year = 1990 + year
+		// A model year (1.4; edid-decode reads 1.3 EDIDs the same way,
+		// and so do the displays that set it).
+		e.ModelYear, e.Year = true, 1990+year
 	default:
 		if week <= 54 {
 			e.Week = week
@@ -661,4 +667,18 @@ var establishedTimings = [24]Timing{
 	{W: 832, H: 624, Hz: 74.551266, PixelClockKHz: 57284},
 	dmtTable[0x0f], dmtTable[0x10], dmtTable[0x11], dmtTable[0x12], dmtTable[0x24],
 	{W: 1152, H: 870, Hz: 75.061550, PixelClockKHz: 100000},
+}
+
+// parseVTB reads the detailed timings of a VESA Video Timing Block
+// extension (tag 0x10): byte 2 counts the 18-byte DTDs that start at byte 5.
+func parseVTB(blk []byte) []Mode {
+	var out []Mode
+	n := int(blk[2])
+	for i := 0; i < n && 5+18*(i+1) <= 127; i++ {
+		if m, ok := parseDTD(blk[5+18*i : 5+18*(i+1)]); ok {
+			m.Source = SourceDTD
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -115,6 +115,11 @@ func (e *EDID) Modes() []Mode {
 			add(m)
 		}
 	}
+	for _, x := range e.Extensions {
+		for _, m := range x.Timings {
+			add(m)
+		}
+	}
 	for _, c := range e.CTA {
 		for _, vic := range c.VICs {
 			t, ok := VIC(vic)

@@ -1,0 +1,212 @@
+package edid_test
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"oepc.dev/oepcos/hdmi/edid"
+	"oepc.dev/oepcos/hdmi/edid/edidtest"
+)
+
+// expectedName joins the name descriptors as the parser does: a descriptor
+// of 13 characters (no terminator) is continued by the next one.
+func expectedName(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 && len(names[i-1]) < 13 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(n)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func sameTiming(m edid.Mode, r edidtest.Timing) bool {
+	return m.W == r.W && m.H == r.H && m.Interlaced == r.Interlaced &&
+		math.Abs(m.Hz-r.Hz) < 0.0005 && m.PixelClockKHz == r.PixelClockKHz
+}
+
+// TestCorpusAgainstEdidDecode checks every real EDID of the corpus against
+// Debian's edid-decode run on the same file.
+func TestCorpusAgainstEdidDecode(t *testing.T) {
+	edidtest.EdidDecode(t)
+	real := 0
+	for _, path := range edidtest.Files(t) {
+		if edidtest.Damaged(path) {
+			continue
+		}
+		real++
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := edidtest.Decode(t, path)
+			if ref.Failed != "" {
+				t.Fatalf("edid-decode refused a real EDID: %s", ref.Failed)
+			}
+			e, err := edid.Parse(b)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if e.Manufacturer != ref.Manufacturer {
+				t.Errorf("manufacturer %q, edid-decode %q", e.Manufacturer, ref.Manufacturer)
+			}
+			if int(e.ProductCode) != ref.Model {
+				t.Errorf("product code %d, edid-decode %d", e.ProductCode, ref.Model)
+			}
+			if e.Serial != ref.Serial {
+				t.Errorf("serial %d, edid-decode %d", e.Serial, ref.Serial)
+			}
+			if e.Year != ref.Year || e.Week != ref.Week || e.ModelYear != ref.ModelYear {
+				t.Errorf("week %d year %d model year %v, edid-decode week %d year %d model year %v",
+					e.Week, e.Year, e.ModelYear, ref.Week, ref.Year, ref.ModelYear)
+			}
+			if want := expectedName(ref.Names); e.Name != want {
+				t.Errorf("name %q, edid-decode %q", e.Name, want)
+			}
+			if e.SerialString != ref.SerialString {
+				t.Errorf("serial string %q, edid-decode %q", e.SerialString, ref.SerialString)
+			}
+			wantExt := ref.Extensions
+			if ref.EEODBCount != 0 {
+				wantExt = ref.EEODBCount
+			}
+			if e.ExtensionCount != wantExt || len(e.Extensions) != wantExt {
+				t.Errorf("extension count %d (%d read), edid-decode %d", e.ExtensionCount, len(e.Extensions), wantExt)
+			}
+			var bad []int
+			for _, x := range e.Extensions {
+				if !x.ChecksumOK {
+					bad = append(bad, x.Block)
+				}
+			}
+			if !slices.Equal(bad, ref.BadChecksum) || e.ChecksumOK != (len(bad) == 0) {
+				t.Errorf("bad checksums in blocks %v (ok %v), edid-decode %v", bad, e.ChecksumOK, ref.BadChecksum)
+			}
+			if len(bad) > 0 && len(e.Warnings) == 0 {
+				t.Errorf("a block with a bad checksum was skipped without a warning")
+			}
+			p, ok := e.Preferred()
+			switch {
+			case ref.Preferred == nil && ok:
+				t.Errorf("preferred %v, edid-decode names none", p)
+			case ref.Preferred != nil && !ok:
+				t.Errorf("no preferred mode, edid-decode %+v", *ref.Preferred)
+			case ok && !sameTiming(p, *ref.Preferred):
+				t.Errorf("preferred %dx%d i=%v %.6f Hz %d kHz, edid-decode %+v", p.W, p.H, p.Interlaced, p.Hz, p.PixelClockKHz, *ref.Preferred)
+			}
+			if got := e.VICs(); !slices.Equal(got, ref.VICs) {
+				t.Errorf("VICs %v, edid-decode %v", got, ref.VICs)
+			}
+			var dtds []edid.Mode
+			dtds = append(dtds, e.DTDs...)
+			for _, x := range e.Extensions {
+				dtds = append(dtds, x.Timings...)
+				for _, c := range e.CTA {
+					if c.Block == x.Block {
+						dtds = append(dtds, c.DTDs...)
+					}
+				}
+				for _, d := range e.DisplayID {
+					if d.Block == x.Block {
+						dtds = append(dtds, d.Timings...)
+					}
+				}
+			}
+			if len(dtds) != len(ref.DTDs) {
+				t.Errorf("%d detailed timings, edid-decode %d", len(dtds), len(ref.DTDs))
+			} else {
+				for i := range dtds {
+					if !sameTiming(dtds[i], ref.DTDs[i]) {
+						t.Errorf("detailed timing %d: %dx%d i=%v %.6f Hz %d kHz, edid-decode %+v", i,
+							dtds[i].W, dtds[i].H, dtds[i].Interlaced, dtds[i].Hz, dtds[i].PixelClockKHz, ref.DTDs[i])
+					}
+				}
+			}
+			var tmds, hf []int
+			for _, c := range e.CTA {
+				if c.HDMI != nil && c.HDMI.MaxTMDSKHz != 0 {
+					tmds = append(tmds, c.HDMI.MaxTMDSKHz)
+				}
+				if c.HDMIForum != nil {
+					hf = append(hf, c.HDMIForum.MaxTMDSCharacterRateKHz)
+				}
+			}
+			if !slices.Equal(tmds, ref.MaxTMDSKHz) || !slices.Equal(hf, ref.MaxTMDSCharRateKHz) {
+				t.Errorf("max TMDS %v, HF max TMDS character rate %v; edid-decode %v, %v", tmds, hf, ref.MaxTMDSKHz, ref.MaxTMDSCharRateKHz)
+			}
+		})
+	}
+	if real != 44 {
+		t.Errorf("%d real EDIDs in the corpus, want 44", real)
+	}
+}
+
+// TestDamaged: each damaged file gets its own error; edid-decode agrees
+// that the three whose base block is unusable are unusable.
+func TestDamaged(t *testing.T) {
+	cases := map[string]struct {
+		err      error
+		withEDID bool // the base block is still returned
+	}{
+		"bad_all_ff.bin":        {edid.ErrHeader, false},
+		"bad_header.bin":        {edid.ErrHeader, false},
+		"bad_checksum.bin":      {edid.ErrChecksum, false},
+		"bad_truncated_100.bin": {edid.ErrTruncated, false},
+		"bad_extcount.bin":      {edid.ErrExtensionCount, true},
+	}
+	seen := 0
+	for _, path := range edidtest.Files(t) {
+		if !edidtest.Damaged(path) {
+			continue
+		}
+		name := filepath.Base(path)
+		c, ok := cases[name]
+		if !ok {
+			t.Errorf("%s: a damaged file this test does not know", name)
+			continue
+		}
+		seen++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := edid.Parse(b)
+		if !errors.Is(err, c.err) {
+			t.Errorf("%s: error %v, want %v", name, err, c.err)
+		}
+		var pe *edid.Error
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "block") {
+			t.Errorf("%s: error %v is not an *edid.Error naming the block", name, err)
+		}
+		if (e != nil) != c.withEDID {
+			t.Errorf("%s: EDID returned: %v, want %v", name, e != nil, c.withEDID)
+		}
+		if e != nil && e.Manufacturer != "SAM" {
+			t.Errorf("%s: the base block of the EDID returned with the error is wrong: %q", name, e.Manufacturer)
+		}
+	}
+	if seen != len(cases) {
+		t.Errorf("%d damaged files in the corpus, want %d", seen, len(cases))
+	}
+}
+
+// TestDamagedEdidDecode: edid-decode refuses the same three files.
+func TestDamagedEdidDecode(t *testing.T) {
+	edidtest.EdidDecode(t)
+	dir := edidtest.CorpusDir(t)
+	for _, name := range []string{"bad_all_ff.bin", "bad_header.bin", "bad_truncated_100.bin"} {
+		if r := edidtest.Decode(t, filepath.Join(dir, name)); r.Failed == "" {
+			t.Errorf("edid-decode accepts %s", name)
+		}
+	}
+	if r := edidtest.Decode(t, filepath.Join(dir, "bad_checksum.bin")); !slices.Equal(r.BadChecksum, []int{0}) {
+		t.Errorf("edid-decode: bad_checksum.bin: bad blocks %v, want [0]", r.BadChecksum)
+	}
+}
