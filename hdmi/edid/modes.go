@@ -11,6 +11,23 @@ import (
 // the first DTD of a CTA block, else the first VIC (CTA-861 lists SVDs in
 // order of preference). ok is false when the EDID names none.
 func (e *EDID) Preferred() (Mode, bool) {
+	p, ok := e.preferred()
+	if !ok {
+		return p, false
+	}
+	// The same timing in Modes carries what other blocks say of it (its
+	// VIC, native flag, 4:2:0 support).
+	k := keyOf(p)
+	for _, m := range e.Modes() {
+		if keyOf(m) == k {
+			m.Preferred = true
+			return m, true
+		}
+	}
+	return p, true
+}
+
+func (e *EDID) preferred() (Mode, bool) {
 	if len(e.DTDs) > 0 && e.DTDs[0].Preferred {
 		return e.DTDs[0], true
 	}
@@ -84,22 +101,22 @@ func (e *EDID) IsHDMI() bool {
 // established timings.
 func (e *EDID) Modes() []Mode {
 	var out []Mode
+	seen := make(map[modeKey]int)
 	add := func(m Mode) {
-		for i := range out {
+		k := keyOf(m)
+		if i, ok := seen[k]; ok {
 			o := &out[i]
-			if o.W == m.W && o.H == m.H && o.Interlaced == m.Interlaced &&
-				math.Abs(o.Hz-m.Hz) < 0.05 && abs(o.PixelClockKHz-m.PixelClockKHz) <= 10 {
-				o.Native = o.Native || m.Native
-				o.YCbCr420Also = o.YCbCr420Also || m.YCbCr420Also || m.YCbCr420Only
-				// listed 4:2:0-only once but also as a normal mode:
-				// the display takes RGB too.
-				o.YCbCr420Only = o.YCbCr420Only && m.YCbCr420Only
-				if o.VIC == 0 && m.Source == SourceVIC {
-					o.VIC = m.VIC
-				}
-				return
+			o.Native = o.Native || m.Native
+			o.YCbCr420Also = o.YCbCr420Also || m.YCbCr420Also || m.YCbCr420Only
+			// listed 4:2:0-only once but also as a normal mode: the
+			// display takes RGB too.
+			o.YCbCr420Only = o.YCbCr420Only && m.YCbCr420Only
+			if o.VIC == 0 && m.Source == SourceVIC {
+				o.VIC = m.VIC
 			}
+			return
 		}
+		seen[k] = len(out)
 		out = append(out, m)
 	}
 	for _, m := range e.DTDs {
@@ -151,11 +168,18 @@ func (e *EDID) Modes() []Mode {
 	return out
 }
 
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
+// modeKey identifies a timing for Modes' deduplication: the same size,
+// scan and refresh (to 0.01 Hz) and pixel clock (to 0.1 MHz, so a DTD of
+// VIC 16 meets VIC 16).
+type modeKey struct {
+	w, h       int
+	interlaced bool
+	cHz        int
+	clk100kHz  int
+}
+
+func keyOf(m Mode) modeKey {
+	return modeKey{m.W, m.H, m.Interlaced, int(math.Round(m.Hz * 100)), (m.PixelClockKHz + 50) / 100}
 }
 
 // standardMode resolves a standard timing: the DMT timing of that size and

@@ -73,7 +73,7 @@ func Choose(e *edid.EDID, cfg Config) (Choice, error) {
 		c, why := fits(pref, cfg, sinkTMDS)
 		if why == "" {
 			c.Preferred = true
-			c.Reason = fmt.Sprintf("preferred mode %s fits the output", desc(c))
+			c.Reason = fmt.Sprintf("preferred mode: %s (within the output's and the display's limits)", desc(c))
 			return c, nil
 		}
 		prefWhy = fmt.Sprintf("preferred mode %s not used: %s", pref, why)
