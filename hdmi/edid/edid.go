@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 )
 
@@ -430,6 +431,11 @@ func (e *EDID) parseBase(b []byte) {
 	e.White = Chromaticity{c(b[33], lo2>>2&3), c(b[34], lo2&3)}
 
 	et := uint32(b[35])<<16 | uint32(b[36])<<8 | uint32(b[37])
+	if n := bits.OnesCount32(et & 0xffff80); n > 0 {
+		e.Established = make([]Mode, 0, n)
+	}
+	e.DTDs = make([]Mode, 0, 4)
+	e.DescriptorTag = make([]byte, 0, 4)
 	for i, t := range establishedTimings {
 		if et&(1<<(23-i)) != 0 && t.W != 0 {
 			e.Established = append(e.Established, Mode{Timing: t, Source: SourceEstablished})
@@ -611,10 +617,15 @@ func parseDTD(d []byte) (Mode, bool) {
 	return m, true
 }
 
+var aspects = []struct {
+	w, h int
+	s    string
+}{{16, 9, "16:9"}, {16, 10, "16:10"}, {4, 3, "4:3"}, {5, 4, "5:4"}, {64, 27, "64:27"}, {256, 135, "256:135"}, {21, 9, "21:9"}, {32, 9, "32:9"}}
+
 func aspect(w, h int) string {
-	for _, a := range [][2]int{{16, 9}, {16, 10}, {4, 3}, {5, 4}, {64, 27}, {256, 135}, {21, 9}, {32, 9}} {
-		if w*a[1] == h*a[0] {
-			return fmt.Sprintf("%d:%d", a[0], a[1])
+	for _, a := range aspects {
+		if w*a.h == h*a.w {
+			return a.s
 		}
 	}
 	g := gcd(w, h)
