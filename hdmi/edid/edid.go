@@ -215,6 +215,7 @@ type Extension struct {
 
 // EDID is a parsed EDID.
 type EDID struct {
+	// Raw is the input of Parse, not copied.
 	Raw []byte `json:"-"`
 
 	Manufacturer string // PNP ID, 3 letters

@@ -268,3 +268,61 @@ func corpus(b *testing.B) [][]byte {
 	}
 	return files
 }
+
+// A DisplayID 1.2 block with a product ID and a type I timing, built by
+// hand (no display of the corpus has a product ID block).
+func TestDisplayIDProductID(t *testing.T) {
+	b := append([]byte(nil), read(t, "old_dell_1907fp_dvi_1280x1024.bin")...)
+	b[126] = 1
+	blk := make([]byte, 128)
+	blk[0] = 0x70
+	blk[1] = 0x12 // version 1.2
+	blk[3] = 0    // product type
+	var data []byte
+	pid := []byte{'A', 'B', 'C', 0x34, 0x12, 0x78, 0x56, 0x34, 0x12, 5, 23, 4, 'T', 'e', 's', 't'}
+	data = append(data, 0x00, 0, byte(len(pid)))
+	data = append(data, pid...)
+	le := func(v int) []byte { return []byte{byte(v), byte(v >> 8)} }
+	clk := 14849 // 148.5 MHz in 10 kHz units, minus 1
+	tm := []byte{byte(clk), byte(clk >> 8), 0, 0x80 | 0x03}
+	tm = append(tm, le(1919)...)
+	tm = append(tm, le(279)...)
+	tm = append(tm, le(87|0x8000)...)
+	tm = append(tm, le(43)...)
+	tm = append(tm, le(1079)...)
+	tm = append(tm, le(44)...)
+	tm = append(tm, le(3|0x8000)...)
+	tm = append(tm, le(4)...)
+	data = append(data, 0x03, 0, byte(len(tm)))
+	data = append(data, tm...)
+	blk[2] = byte(len(data))
+	copy(blk[5:], data)
+	var s byte
+	for _, c := range blk[1 : 5+len(data)] {
+		s += c
+	}
+	blk[5+len(data)] = -s // section checksum
+	b = fix(append(b, blk...))
+	e, err := edid.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.DisplayID) != 1 || len(e.Warnings) != 0 {
+		t.Fatalf("%d DisplayID blocks, warnings %v", len(e.DisplayID), e.Warnings)
+	}
+	d := e.DisplayID[0]
+	if d.Manufacturer != "ABC" || d.ProductCode != 0x1234 || d.Serial != 0x12345678 || d.Week != 5 || d.Year != 2023 || d.ProductName != "Test" {
+		t.Errorf("product ID %+v", d)
+	}
+	if len(d.Timings) != 1 {
+		t.Fatalf("%d timings", len(d.Timings))
+	}
+	m := d.Timings[0]
+	if m.W != 1920 || m.H != 1080 || m.PixelClockKHz != 148500 || m.Hz != 60 || !m.Preferred || !m.HSyncPositive || !m.VSyncPositive || m.HFront != 88 || m.HSync != 44 || m.HBack != 148 || m.VFront != 4 || m.VSync != 5 || m.VBack != 36 {
+		t.Errorf("timing %+v", m)
+	}
+	// The base block's DTD stays the preferred mode.
+	if p, _ := e.Preferred(); p.Source != edid.SourceDTD || p.W != 1280 {
+		t.Errorf("preferred %+v", p)
+	}
+}
