@@ -2,8 +2,10 @@ package edid_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -129,6 +131,31 @@ func TestCorpusAgainstEdidDecode(t *testing.T) {
 					}
 				}
 			}
+			if len(e.Established) != len(ref.Established) {
+				t.Errorf("%d established timings, edid-decode %d", len(e.Established), len(ref.Established))
+			} else {
+				for i, m := range e.Established {
+					if !sameTiming(m, ref.Established[i].Timing) {
+						t.Errorf("established timing %d: %v, edid-decode %+v", i, m, ref.Established[i])
+					}
+				}
+			}
+			// Standard timings only in the base block's 8 slots (a 0xFA
+			// descriptor's are listed apart by edid-decode).
+			std := e.StandardModes()
+			if len(std) < len(ref.Standard) {
+				t.Errorf("%d standard timings, edid-decode %d", len(std), len(ref.Standard))
+			} else {
+				for i, r := range ref.Standard {
+					m := std[i]
+					// DMT: the same table entry; GTF/CVT: ours is a CVT
+					// estimate, so the size and nominal rate only.
+					if r.Kind == "DMT" && !sameTiming(m, r.Timing) ||
+						r.Kind != "DMT" && (m.W != r.W || m.H != r.H || math.Round(m.Hz) != math.Round(r.Hz)) {
+						t.Errorf("standard timing %d: %v, edid-decode %s %+v", i, m, r.Kind, r.Timing)
+					}
+				}
+			}
 			var tmds, hf []int
 			for _, c := range e.CTA {
 				if c.HDMI != nil && c.HDMI.MaxTMDSKHz != 0 {
@@ -208,5 +235,30 @@ func TestDamagedEdidDecode(t *testing.T) {
 	}
 	if r := edidtest.Decode(t, filepath.Join(dir, "bad_checksum.bin")); !slices.Equal(r.BadChecksum, []int{0}) {
 		t.Errorf("edid-decode: bad_checksum.bin: bad blocks %v, want [0]", r.BadChecksum)
+	}
+}
+
+// TestCVTAgainstEdidDecode: the CVT estimate used for standard timings
+// that DMT lacks matches edid-decode --cvt.
+func TestCVTAgainstEdidDecode(t *testing.T) {
+	bin := edidtest.EdidDecode(t)
+	for _, c := range []struct {
+		w, h int
+		hz   float64
+	}{{1920, 1080, 60}, {2288, 1430, 61}, {1152, 864, 60}, {1280, 1024, 85}, {1600, 1200, 75}, {2048, 1280, 60}, {1024, 768, 120}, {3840, 2160, 30}} {
+		out, err := exec.Command(bin, "--cvt", fmt.Sprintf("w=%d,h=%d,fps=%g", c.w, c.h, c.hz)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("edid-decode --cvt: %v %s", err, out)
+		}
+		var w, h int
+		var hz, khz, mhz float64
+		var ar string
+		if _, err := fmt.Sscanf(string(out), "CVT: %dx%d %f Hz %s %f kHz %f MHz", &w, &h, &hz, &ar, &khz, &mhz); err != nil {
+			t.Fatalf("edid-decode --cvt output %q: %v", out, err)
+		}
+		got := edid.CVT(c.w, c.h, c.hz)
+		if got.W != w || got.H != h || got.PixelClockKHz != int(mhz*1000+0.5) || math.Abs(got.Hz-hz) > 0.0005 {
+			t.Errorf("CVT %dx%d@%g: %dx%d %.6f Hz %d kHz; edid-decode %s", c.w, c.h, c.hz, got.W, got.H, got.Hz, got.PixelClockKHz, strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]))
+		}
 	}
 }

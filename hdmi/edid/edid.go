@@ -554,10 +554,12 @@ func parseRange(d []byte, rev int) *RangeLimits {
 	return r
 }
 
-// standardTiming decodes a 2-byte standard timing; 01 01 (and 00 00, 20 20
-// seen in old EDIDs) mean unused.
+// standardTiming decodes a 2-byte standard timing; 01 01 means unused, and
+// like edid-decode any first byte 00 or 01 (a width of 248 or 256: real
+// EDIDs pad with 01 FF, 01 20) and 20 20 (spaces, seen in old EDIDs) are
+// taken as unused too.
 func standardTiming(b1, b2 byte, rev int) (StandardTiming, bool) {
-	if (b1 == 0x01 && b2 == 0x01) || b1 == 0x00 || (b1 == 0x20 && b2 == 0x20) {
+	if b1 <= 0x01 || (b1 == 0x20 && b2 == 0x20) {
 		return StandardTiming{}, false
 	}
 	w := (int(b1) + 31) * 8

@@ -182,6 +182,16 @@ func keyOf(m Mode) modeKey {
 	return modeKey{m.W, m.H, m.Interlaced, int(math.Round(m.Hz * 100)), (m.PixelClockKHz + 50) / 100}
 }
 
+// StandardModes returns the standard timings resolved to modes (DMT, or a
+// CVT estimate), in order.
+func (e *EDID) StandardModes() []Mode {
+	out := make([]Mode, 0, len(e.Standard))
+	for _, st := range e.Standard {
+		out = append(out, standardMode(st, e.Revision))
+	}
+	return out
+}
+
 // standardMode resolves a standard timing: the DMT timing of that size and
 // rate (the non-reduced-blanking one when DMT has both), else a CVT
 // estimate.
@@ -199,11 +209,12 @@ func standardMode(st StandardTiming, rev int) Mode {
 	if rb != nil {
 		return Mode{Timing: *rb, Source: SourceStandard}
 	}
-	return Mode{Timing: cvt(st.W, st.H, float64(st.Hz)), Source: SourceStandard, Estimated: true}
+	return Mode{Timing: CVT(st.W, st.H, float64(st.Hz)), Source: SourceStandard, Estimated: true}
 }
 
-// cvt computes a VESA CVT 1.2 timing (normal blanking, progressive).
-func cvt(w, h int, hz float64) Timing {
+// CVT computes a VESA CVT 1.2 timing (normal blanking, progressive), the
+// way edid-decode --cvt does.
+func CVT(w, h int, hz float64) Timing {
 	const (
 		cellGran  = 8.0
 		minVSBP   = 550.0 // µs

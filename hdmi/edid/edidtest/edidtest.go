@@ -76,6 +76,12 @@ type Timing struct {
 	PixelClockKHz int
 }
 
+// KindTiming is a timing with the table edid-decode took it from.
+type KindTiming struct {
+	Kind string
+	Timing
+}
+
 // Reference is what edid-decode says about one file.
 type Reference struct {
 	Failed       string // edid-decode refused the file: its message
@@ -96,6 +102,11 @@ type Reference struct {
 	// DTDs: every detailed timing (base, CTA, DisplayID) of the blocks
 	// with a good checksum, in order.
 	DTDs []Timing
+	// Established and Standard: the base block's established and standard
+	// timings; Kind is "DMT", "IBM", "Apple", "GTF" or "CVT" (how
+	// edid-decode resolved it).
+	Established []KindTiming
+	Standard    []KindTiming
 	// MaxTMDSKHz, MaxTMDSCharRateKHz: from the HDMI and HDMI Forum VSDBs.
 	MaxTMDSKHz         []int
 	MaxTMDSCharRateKHz []int
@@ -105,6 +116,7 @@ var (
 	timingRe = regexp.MustCompile(`^\s*(?:DTD\s*\d*|VIC\s*\d+):\s+(\d+)x(\d+)(i?)\s+([0-9.]+) Hz\s+\S+\s+[0-9.]+ kHz\s+([0-9.]+) MHz`)
 	blockRe  = regexp.MustCompile(`^Block (\d+), (.*):$`)
 	vicRe    = regexp.MustCompile(`^\s+VIC\s+(\d+):`)
+	listRe   = regexp.MustCompile(`^    (DMT|IBM|Apple|GTF|CVT)\b[^:]*:\s+(\d+)x(\d+)(i?)\s+([0-9.]+) Hz\s+\S+\s+[0-9.]+ kHz\s+([0-9.]+) MHz`)
 	nameRe   = regexp.MustCompile(`^\s+Display Product Name: '(.*)'$`)
 	serialRe = regexp.MustCompile(`^\s+Display Product Serial Number: '(.*)'$`)
 )
@@ -178,9 +190,26 @@ func Decode(t testing.TB, path string) Reference {
 	}
 	for i, b := range blocks {
 		inVDB := false
+		section := ""
 		for _, l := range b.lines {
 			f := strings.Fields(l)
 			if i == 0 {
+				if strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "   ") {
+					section = strings.TrimSpace(l)
+				}
+				if m := listRe.FindStringSubmatch(l); m != nil {
+					w, _ := strconv.Atoi(m[2])
+					h, _ := strconv.Atoi(m[3])
+					hz, _ := strconv.ParseFloat(m[5], 64)
+					mhz, _ := strconv.ParseFloat(m[6], 64)
+					kt := KindTiming{m[1], Timing{W: w, H: h, Interlaced: m[4] == "i", Hz: hz, PixelClockKHz: int(mhz*1000 + 0.5)}}
+					switch section {
+					case "Established Timings I & II:":
+						r.Established = append(r.Established, kt)
+					case "Standard Timings:":
+						r.Standard = append(r.Standard, kt)
+					}
+				}
 				switch {
 				case strings.HasPrefix(l, "    Manufacturer: "):
 					r.Manufacturer = f[1]
