@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -260,5 +262,72 @@ func TestCVTAgainstEdidDecode(t *testing.T) {
 		if got.W != w || got.H != h || got.PixelClockKHz != int(mhz*1000+0.5) || math.Abs(got.Hz-hz) > 0.0005 {
 			t.Errorf("CVT %dx%d@%g: %dx%d %.6f Hz %d kHz; edid-decode %s", c.w, c.h, c.hz, got.W, got.H, got.Hz, got.PixelClockKHz, strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]))
 		}
+	}
+}
+
+// TestDescriptorsAgainstEdidDecode: a base block with an established
+// timings III descriptor (every bit set) and a CVT 3-byte descriptor (four
+// codes, every rate), built by hand since no corpus display has them, is
+// decoded as edid-decode decodes it.
+func TestDescriptorsAgainstEdidDecode(t *testing.T) {
+	bin := edidtest.EdidDecode(t)
+	b := append([]byte(nil), read(t, "old_dell_1907fp_dvi_1280x1024.bin")...)
+	et3 := make([]byte, 18)
+	et3[3], et3[5] = 0xf7, 10
+	copy(et3[6:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xf0})
+	code := func(lines, asp, pref, sup int) []byte {
+		v := lines/2 - 1
+		return []byte{byte(v), byte(v>>8)<<4 | byte(asp)<<2, byte(pref)<<5 | byte(sup)}
+	}
+	c3 := make([]byte, 18)
+	c3[3], c3[5] = 0xf8, 1
+	copy(c3[6:], slices.Concat(code(1080, 1, 1, 0x1f), code(768, 0, 2, 0x04), code(1200, 2, 1, 0x09), code(900, 3, 3, 0x02)))
+	copy(b[54+18*2:], c3)
+	copy(b[54+18*3:], et3)
+	b = fix(b)
+	path := filepath.Join(t.TempDir(), "crafted.bin")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("edid-decode: %v %s", err, out)
+	}
+	lineRe := regexp.MustCompile(`^      (?:CVT|DMT 0x[0-9a-f]+):\s+(\d+)x(\d+)\s+([0-9.]+) Hz\s+\S+\s+[0-9.]+ kHz\s+([0-9.]+) MHz`)
+	want := map[string][]edidtest.Timing{}
+	section := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "    ") && !strings.HasPrefix(l, "     ") {
+			section = strings.TrimSpace(l)
+		}
+		if m := lineRe.FindStringSubmatch(l); m != nil {
+			w, _ := strconv.Atoi(m[1])
+			h, _ := strconv.Atoi(m[2])
+			hz, _ := strconv.ParseFloat(m[3], 64)
+			mhz, _ := strconv.ParseFloat(m[4], 64)
+			want[section] = append(want[section], edidtest.Timing{W: w, H: h, Hz: hz, PixelClockKHz: int(mhz*1000 + 0.5)})
+		}
+	}
+	e, err := edid.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		section string
+		got     []edid.Mode
+	}{{"CVT 3 Byte Timing Codes:", e.CVT3}, {"Established timings III:", e.EstablishedIII}} {
+		w := want[c.section]
+		if len(w) == 0 || len(w) != len(c.got) {
+			t.Errorf("%s %d timings, edid-decode %d", c.section, len(c.got), len(w))
+			continue
+		}
+		for i := range w {
+			if !sameTiming(c.got[i], w[i]) {
+				t.Errorf("%s %d: %v, edid-decode %+v", c.section, i, c.got[i], w[i])
+			}
+		}
+	}
+	if len(e.EstablishedIII) != 44 || len(e.CVT3) != 9 {
+		t.Errorf("%d established III, %d CVT", len(e.EstablishedIII), len(e.CVT3))
 	}
 }

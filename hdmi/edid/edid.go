@@ -59,6 +59,7 @@ const (
 	SourceDisplayID   Source = "displayid"   // DisplayID type I/VII timing
 	SourceEstablished Source = "established" // established timings I & II
 	SourceStandard    Source = "standard"    // standard timings
+	SourceCVT3        Source = "cvt3"        // CVT 3-byte timing code descriptor
 )
 
 // Mode is a timing the display supports, with where it came from.
@@ -227,19 +228,23 @@ type EDID struct {
 	Version      int
 	Revision     int
 
-	Digital       bool
-	BitDepth      int    // digital 1.4: bits per colour, 0 undefined
-	Interface     string // digital 1.4: "hdmi-a", "displayport", "dvi", ...
-	AnalogLevel   string `json:",omitempty"` // analog: "0.700/0.300", ...
-	WidthCM       int    // 0 with HeightCM 0: unknown or variable
-	HeightCM      int
-	AspectRatio   string  `json:",omitempty"` // 1.4 with one size byte 0: "16:9"-style landscape ratio
-	Gamma         float64 // 0: not given (in an extension)
-	Features      Features
-	Red, Green    Chromaticity
-	Blue, White   Chromaticity
-	Established   []Mode
-	Standard      []StandardTiming
+	Digital     bool
+	BitDepth    int    // digital 1.4: bits per colour, 0 undefined
+	Interface   string // digital 1.4: "hdmi-a", "displayport", "dvi", ...
+	AnalogLevel string `json:",omitempty"` // analog: "0.700/0.300", ...
+	WidthCM     int    // 0 with HeightCM 0: unknown or variable
+	HeightCM    int
+	AspectRatio string  `json:",omitempty"` // 1.4 with one size byte 0: "16:9"-style landscape ratio
+	Gamma       float64 // 0: not given (in an extension)
+	Features    Features
+	Red, Green  Chromaticity
+	Blue, White Chromaticity
+	Established []Mode
+	Standard    []StandardTiming
+	// EstablishedIII: the established timings III descriptor (0xF7).
+	EstablishedIII []Mode `json:",omitempty"`
+	// CVT3: the CVT 3-byte timing codes descriptor (0xF8), computed.
+	CVT3          []Mode `json:",omitempty"`
 	DTDs          []Mode // base block detailed timings
 	Name          string `json:",omitempty"` // monitor name descriptor(s)
 	SerialString  string `json:",omitempty"` // monitor serial descriptor
@@ -475,6 +480,16 @@ func (e *EDID) parseBase(b []byte) {
 			e.Text = append(e.Text, s)
 		case 0xfd:
 			e.RangeLimits = parseRange(d, rev)
+		case 0xf7:
+			for j, id := range establishedIII {
+				if d[6+j/8]&(0x80>>(j%8)) != 0 {
+					e.EstablishedIII = append(e.EstablishedIII, Mode{Timing: dmtTable[id], Source: SourceEstablished})
+				}
+			}
+		case 0xf8:
+			for j := 0; j < 4; j++ {
+				e.CVT3 = append(e.CVT3, cvt3(d[6+3*j:9+3*j])...)
+			}
 		case 0xfa:
 			for j := 0; j < 6; j++ {
 				if st, ok := standardTiming(d[5+2*j], d[6+2*j], rev); ok {
@@ -693,6 +708,48 @@ func parseVTB(blk []byte) []Mode {
 			m.Source = SourceDTD
 			out = append(out, m)
 		}
+	}
+	return out
+}
+
+// establishedIII: the DMT IDs of the established timings III bits, byte 6
+// bit 7 first (VESA E-EDID 1.4 table 3.29; checked against edid-decode).
+var establishedIII = [44]int{
+	0x01, 0x02, 0x03, 0x07, 0x0e, 0x0c, 0x13, 0x15,
+	0x16, 0x17, 0x18, 0x19, 0x20, 0x21, 0x23, 0x25,
+	0x27, 0x2e, 0x2f, 0x30, 0x31, 0x29, 0x2a, 0x2b,
+	0x2c, 0x39, 0x3a, 0x3b, 0x3c, 0x33, 0x34, 0x35,
+	0x36, 0x37, 0x3e, 0x3f, 0x41, 0x42, 0x44, 0x45,
+	0x46, 0x47, 0x49, 0x4a,
+}
+
+// cvt3 decodes one CVT 3-byte timing code: the lines, the aspect, the
+// rates supported (50, 60, 75, 85 Hz, and 60 Hz reduced blanking).
+func cvt3(c []byte) []Mode {
+	if c[0] == 0 && c[1] == 0 && c[2] == 0 {
+		return nil
+	}
+	lines := (int(c[0]) | int(c[1]>>4)<<8 + 1) * 2
+	var w int
+	switch c[1] >> 2 & 3 {
+	case 0:
+		w = lines * 4 / 3
+	case 1:
+		w = lines * 16 / 9
+	case 2:
+		w = lines * 16 / 10
+	case 3:
+		w = lines * 15 / 9
+	}
+	w = w / 8 * 8
+	var out []Mode
+	for i, hz := range []float64{50, 60, 75, 85} {
+		if c[2]&(0x10>>i) != 0 {
+			out = append(out, Mode{Timing: CVT(w, lines, hz), Source: SourceCVT3})
+		}
+	}
+	if c[2]&0x01 != 0 {
+		out = append(out, Mode{Timing: CVTRB(w, lines, 60), Source: SourceCVT3})
 	}
 	return out
 }

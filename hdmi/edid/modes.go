@@ -162,7 +162,13 @@ func (e *EDID) Modes() []Mode {
 	for _, st := range e.Standard {
 		add(standardMode(st, rev))
 	}
+	for _, m := range e.CVT3 {
+		add(m)
+	}
 	for _, m := range e.Established {
+		add(m)
+	}
+	for _, m := range e.EstablishedIII {
 		add(m)
 	}
 	return out
@@ -225,17 +231,7 @@ func CVT(w, h int, hz float64) Timing {
 		clockStep = 250.0 // kHz
 	)
 	hact := math.Floor(float64(w)/cellGran) * cellGran
-	vsync := 10
-	switch r := float64(w) / float64(h); {
-	case math.Abs(r-4.0/3) < 0.01:
-		vsync = 4
-	case math.Abs(r-16.0/9) < 0.01:
-		vsync = 5
-	case math.Abs(r-16.0/10) < 0.01:
-		vsync = 6
-	case math.Abs(r-5.0/4) < 0.01 || math.Abs(r-15.0/9) < 0.01:
-		vsync = 7
-	}
+	vsync := cvtVSync(w, h)
 	hPeriod := (1/hz - minVSBP/1e6) / (float64(h) + minVPorch) * 1e6 // µs
 	vsbp := math.Floor(minVSBP/hPeriod) + 1
 	if vsbp < float64(vsync)+6 {
@@ -255,4 +251,47 @@ func CVT(w, h int, hz float64) Timing {
 		VFront: minVPorch, VSync: vsync, VBack: int(vsbp) - vsync, VSyncPositive: true}
 	t.Hz = clk * 1000 / (htot * vtot)
 	return t
+}
+
+// CVTRB computes a VESA CVT reduced-blanking (version 1) timing, as
+// edid-decode does.
+func CVTRB(w, h int, hz float64) Timing {
+	const (
+		hBlank    = 160
+		hSync     = 32
+		minVBlank = 460.0 // µs
+		vFPorch   = 3
+		minVBP    = 6
+		clockStep = 250.0 // kHz
+	)
+	w = w / 8 * 8
+	vsync := cvtVSync(w, h)
+	hPeriod := (1e6/hz - minVBlank) / float64(h) // µs
+	vbi := int(math.Floor(minVBlank/hPeriod)) + 1
+	if m := vFPorch + vsync + minVBP; vbi < m {
+		vbi = m
+	}
+	vtot := h + vbi
+	htot := w + hBlank
+	clk := math.Floor(hz*float64(vtot)*float64(htot)/1000/clockStep) * clockStep // kHz
+	t := Timing{W: w, H: h, PixelClockKHz: int(clk), Aspect: aspect(w, h), ReducedBlanking: true,
+		HFront: hBlank/2 - hSync, HSync: hSync, HBack: hBlank / 2, HSyncPositive: true,
+		VFront: vFPorch, VSync: vsync, VBack: vbi - vFPorch - vsync}
+	t.Hz = clk * 1000 / float64(htot*vtot)
+	return t
+}
+
+// cvtVSync is CVT's vertical sync width, which encodes the aspect ratio.
+func cvtVSync(w, h int) int {
+	switch r := float64(w) / float64(h); {
+	case math.Abs(r-4.0/3) < 0.01:
+		return 4
+	case math.Abs(r-16.0/9) < 0.01:
+		return 5
+	case math.Abs(r-16.0/10) < 0.01:
+		return 6
+	case math.Abs(r-5.0/4) < 0.01 || math.Abs(r-15.0/9) < 0.01:
+		return 7
+	}
+	return 10
 }
