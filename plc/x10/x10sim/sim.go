@@ -65,6 +65,10 @@ type Config struct {
 	// PowerFail starts the interface as after a power failure: it polls
 	// with 0xA5 and takes nothing else until it gets the clock.
 	PowerFail bool
+	// SerialTimeout is how long the interface waits for the host's next
+	// byte inside an exchange before it gives up on it [1 s]. Not divided
+	// by Speed: it is the host's reaction time, not the line's.
+	SerialTimeout time.Duration
 	// MonitoredHouse is the house the interface tracks for 0x8B ['A'].
 	MonitoredHouse byte
 	Logger         *slog.Logger
@@ -108,6 +112,7 @@ type Sim struct {
 	rw   io.ReadWriter
 	rx   chan byte
 	line chan []x10.Item // presses by hand, onto the power line
+	wake chan struct{}   // the test changed something the firmware waits on
 
 	mu        sync.Mutex
 	devs      map[x10.Addr]*device
@@ -142,7 +147,10 @@ func New(rw io.ReadWriter, cfg Config) *Sim {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sim{cfg: cfg, log: cfg.Logger, rw: rw, rx: make(chan byte, 4096), line: make(chan []x10.Item, 16),
+	if cfg.SerialTimeout <= 0 {
+		cfg.SerialTimeout = time.Second
+	}
+	s := &Sim{cfg: cfg, log: cfg.Logger, rw: rw, rx: make(chan byte, 4096), line: make(chan []x10.Item, 16), wake: make(chan struct{}, 1),
 		devs: map[x10.Addr]*device{}, sel: map[byte][]int{}, selDone: map[byte]bool{},
 		powerFail: cfg.PowerFail}
 	for _, d := range cfg.Devices {
@@ -319,10 +327,18 @@ func (s *Sim) loop(ctx context.Context) error {
 				}
 			case items := <-s.line:
 				s.hear(ctx, items)
+			case <-s.wake:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
+	}
+}
+
+func (s *Sim) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -343,7 +359,7 @@ func (s *Sim) awaitClock(ctx context.Context, d time.Duration) error {
 func (s *Sim) clockFrame(ctx context.Context) error {
 	frame := []byte{x10.ClockHeader}
 	for len(frame) < 7 {
-		b, ok, err := s.next(ctx, s.scale(time.Second))
+		b, ok, err := s.next(ctx, s.cfg.SerialTimeout)
 		if err != nil || !ok {
 			return err
 		}
@@ -418,7 +434,7 @@ func (s *Sim) hostFrame(ctx context.Context, hdr byte) error {
 	}
 	frame := []byte{hdr}
 	for len(frame) < n {
-		b, ok, err := s.next(ctx, s.scale(time.Second))
+		b, ok, err := s.next(ctx, s.cfg.SerialTimeout)
 		if err != nil || !ok {
 			return err // the interface resets its serial side after a pause
 		}
@@ -460,7 +476,7 @@ func (s *Sim) handshake(ctx context.Context, frame []byte) (bool, error) {
 	if err := s.send(ctx, sum); err != nil {
 		return false, err
 	}
-	b, ok, err := s.next(ctx, s.scale(time.Second))
+	b, ok, err := s.next(ctx, s.cfg.SerialTimeout)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -763,4 +779,5 @@ func (s *Sim) PowerFail() {
 	s.mu.Lock()
 	s.powerFail, s.clockSet = true, false
 	s.mu.Unlock()
+	s.poke()
 }
