@@ -43,7 +43,11 @@ func testConfig(t testing.TB) x10.Config {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Helper(); w.t.Log(string(b)); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(b))
+	return len(b), nil
+}
 
 type rig struct {
 	m   *x10.Modem
