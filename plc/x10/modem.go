@@ -354,29 +354,32 @@ func (m *Modem) unsolicited(b byte) {
 	case PollPowerFail:
 		m.servePowerFail()
 	default:
-		junk := append([]byte{b}, m.drainUntilPoll()...)
+		rest, poll := m.drainUntilPoll()
+		junk := append([]byte{b}, rest...)
 		m.count(func(s *Stats) { s.Garbage += len(junk) })
 		m.trace("rx", junk, "garbage")
 		m.log.Warn("x10: bytes from the interface that fit no frame, skipped", "hex", hex.EncodeToString(junk))
+		if poll != 0 {
+			m.servePollByte(poll)
+		}
 	}
 }
 
 // drainUntilPoll collects garbage until the line is quiet or a poll byte
-// comes, which it hands to unsolicited.
-func (m *Modem) drainUntilPoll() []byte {
+// comes, which it returns (0: none).
+func (m *Modem) drainUntilPoll() ([]byte, byte) {
 	var got []byte
 	for len(got) < 64 {
 		b, err := m.readByte(20 * time.Millisecond)
 		if err != nil {
-			return got
+			return got, 0
 		}
 		if b == PollData || b == PollPowerFail {
-			defer m.unsolicited(b)
-			return got
+			return got, b
 		}
 		got = append(got, b)
 	}
-	return got
+	return got, 0
 }
 
 func (m *Modem) servePollByte(b byte) {
