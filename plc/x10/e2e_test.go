@@ -37,8 +37,8 @@ func devices() []x10sim.Device {
 
 func testConfig(t testing.TB) x10.Config {
 	return x10.Config{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ChecksumTimeout: 300 * time.Millisecond, ByteTimeout: 100 * time.Millisecond,
-		ReadyTimeout: 2 * time.Second, StatusWait: 500 * time.Millisecond}
+		ChecksumTimeout: 500 * time.Millisecond, ByteTimeout: 250 * time.Millisecond,
+		ReadyTimeout: 2 * time.Second, StatusWait: time.Second}
 }
 
 type testWriter struct{ t testing.TB }

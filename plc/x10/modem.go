@@ -267,8 +267,15 @@ func (m *Modem) drain(d time.Duration) []byte {
 	return got
 }
 
+// write sends bytes to the interface. A port that takes write deadlines
+// (an *os.File on a tty or pty) gets one, so a line that stopped draining
+// cannot wedge the line goroutine; tarm/serial without flow control never
+// blocks longer than the bytes' time at 4800 baud.
 func (m *Modem) write(b []byte, what string) error {
 	m.trace("tx", b, what)
+	if d, ok := m.port.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(m.cfg.ChecksumTimeout + time.Duration(len(b))*ByteTime))
+	}
 	if _, err := m.port.Write(b); err != nil {
 		return fmt.Errorf("x10: write to the interface (is it plugged in?): %w", err)
 	}
