@@ -38,9 +38,9 @@ type Config struct {
 	// StatusWait: how long Status waits for a two-way module's Status
 	// On/Off after its request went out [4 s].
 	StatusWait time.Duration
-	// Trace, when set, sees every frame on the line in both directions
+	// OnFrame, when set, sees every frame on the line in both directions
 	// (plctool monitor). It runs on the line's goroutine: keep it short.
-	Trace func(Frame)
+	OnFrame func(Frame)
 }
 
 func (c *Config) defaults() {
@@ -283,8 +283,8 @@ func (m *Modem) write(b []byte, what string) error {
 }
 
 func (m *Modem) trace(dir string, b []byte, what string) {
-	if m.cfg.Trace != nil {
-		m.cfg.Trace(Frame{Time: m.cfg.Now(), Dir: dir, Bytes: append([]byte(nil), b...), Cmd: what})
+	if m.cfg.OnFrame != nil {
+		m.cfg.OnFrame(Frame{Time: m.cfg.Now(), Dir: dir, Bytes: append([]byte(nil), b...), Cmd: what})
 	}
 }
 
