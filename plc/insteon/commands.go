@@ -42,11 +42,18 @@ func (m *Modem) Send(ctx context.Context, msg Message) (Message, error) {
 	if msg.Flags.Extended {
 		msg.SetChecksum()
 	}
-	to := msg.To
+	to, cmd1 := msg.To, msg.Cmd1
 	r := &request{
 		frame: EncodeSend(msg), idempotent: true, timeout: m.cfg.ReplyTimeout,
 		matchReply: func(f Frame, got *Message) bool {
-			return got != nil && got.From == to && (got.Flags.Type == DirectACK || got.Flags.Type == DirectNAK)
+			if got == nil || got.From != to || (got.Flags.Type != DirectACK && got.Flags.Type != DirectNAK) {
+				return false
+			}
+			// An ACK repeats the command byte, so a late ACK of an earlier
+			// command (sent twice after a lost echo) is not taken for this
+			// one's. A status request's ACK carries the ALDB delta there
+			// instead, and a NAK may too.
+			return got.Cmd1 == cmd1 || cmd1 == CmdStatusRequest || got.Flags.Type == DirectNAK
 		},
 		replies: m.oneReply,
 	}

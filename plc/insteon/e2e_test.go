@@ -16,6 +16,8 @@ import (
 	"oepc.dev/oepcos/plc/insteon/insteonsim"
 	"oepc.dev/oepcos/plc/plctest"
 	"oepc.dev/oepcos/plc/serialport"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -58,8 +60,10 @@ type rig struct {
 	dir    string
 	link   string
 	master *os.File
-	ctx    context.Context
-	served chan error
+	// pollable: the non-blocking duplicate of master the sim serves.
+	pollable *os.File
+	ctx      context.Context
+	served   chan error
 }
 
 func newRig(t *testing.T, cfg insteon.Config, devs ...insteonsim.Device) *rig {
@@ -102,15 +106,29 @@ func (r *rig) plugIn(name string) {
 	if err := os.Symlink(path, r.link); err != nil {
 		r.t.Fatal(err)
 	}
-	r.master = master
+	// creack/pty leaves the controlling end in blocking mode, where Close
+	// does not end a Read in progress (and so never hangs the line up).
+	// Serve a non-blocking duplicate, which the runtime poller can
+	// interrupt; unplug closes both.
+	fd, err := unix.Dup(int(master.Fd()))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		r.t.Fatal(err)
+	}
+	pollable := os.NewFile(uintptr(fd), "ptmx")
+	r.t.Cleanup(func() { pollable.Close() })
+	r.master, r.pollable = master, pollable
 	served := make(chan error, 1)
 	r.served = served
-	go func() { served <- r.sim.Serve(r.ctx, master) }()
+	go func() { served <- r.sim.Serve(r.ctx, pollable) }()
 }
 
 // unplug closes the modem's end of the line: its node disappears, as a
 // USB adapter's does.
 func (r *rig) unplug() {
+	r.pollable.Close()
 	r.master.Close()
 	os.Remove(r.link)
 	<-r.served

@@ -136,6 +136,7 @@ type faults struct {
 	nakEcho int // echo ending in NAK
 	silent  int // no answer at all
 	drop    int // bytes to drop from the next output frame (an overrun)
+	dropAck int // bytes to drop from the next device ACK
 	split   bool
 	merge   bool
 }
@@ -233,6 +234,9 @@ func (s *Sim) SilentNext(n int) { s.mu.Lock(); s.faults.silent = n; s.mu.Unlock(
 // DropNext drops n bytes from the middle of the next frame it sends (a
 // serial buffer overrun).
 func (s *Sim) DropNext(n int) { s.mu.Lock(); s.faults.drop = n; s.mu.Unlock() }
+
+// DropInNextACK drops bytes from the next device ACK (0x50) it sends.
+func (s *Sim) DropInNextACK(n int) { s.mu.Lock(); s.faults.dropAck = n; s.mu.Unlock() }
 
 // Split writes every frame one byte per write; Merge holds frames and
 // writes several at once.
@@ -557,8 +561,13 @@ func (s *Sim) direct(ctx context.Context, msg insteon.Message, now time.Time) {
 			}
 		}
 		s.log.Debug("insteonsim: device answered", "address", d.Address, "cmd1", msg.Cmd1, "level", d.level)
-		s.sendLocked(insteon.EncodeReceived(insteon.Message{From: d.Address, To: s.cfg.Address,
-			Flags: insteon.Flags{Type: ackType, HopsLeft: 0, MaxHops: uint8(used)}, Cmd1: cmd1, Cmd2: cmd2}))
+		ack := insteon.EncodeReceived(insteon.Message{From: d.Address, To: s.cfg.Address,
+			Flags: insteon.Flags{Type: ackType, HopsLeft: 0, MaxHops: uint8(used)}, Cmd1: cmd1, Cmd2: cmd2})
+		if s.faults.dropAck > 0 {
+			ack = append(ack[:3], ack[3+min(s.faults.dropAck, len(ack)-3):]...)
+			s.faults.dropAck = 0
+		}
+		s.sendLocked(ack)
 	})
 }
 
