@@ -1,53 +1,132 @@
 package main
 
+// The Insteon half of plctool: a PowerLinc Modem at 19200 baud.
+
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
+	"time"
 
 	"oepc.dev/oepcos/plc"
 	"oepc.dev/oepcos/plc/insteon"
 )
 
-// The Insteon half: a PowerLinc Modem at 19200 baud.
+const insteonUsage = `Insteon PowerLinc Modem (-modem insteon, 19200 8N1):
+  info                 the modem's ID, category, firmware, configuration, ALL-Link records
+  on ADDR              switch a device on (ADDR like 1A.2B.3C)
+  off ADDR             switch a device off
+  dim ADDR LEVEL       set a level 0-255 (0 is off)
+  status ADDR          ask a device its level
+  monitor              print one JSON object per frame received, until interrupted`
+
 func init() {
-	modems["insteon"] = modem{
-		baud:   insteon.Baud,
-		levels: "0-255",
-		parseLevel: func(s string) (plc.Level, error) {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 || n > 255 {
-				return 0, fmt.Errorf("level %q is not 0-255", s)
-			}
-			return plc.Level(n), nil
-		},
-		open: func(port io.ReadWriteCloser, log *slog.Logger, onFrame func(map[string]any)) (conn, error) {
-			cfg := insteon.Config{Logger: log}
-			if onFrame != nil {
-				cfg.OnFrame = func(f insteon.Frame) { onFrame(insteonFrameJSON(f)) }
-			}
-			return insteonConn{insteon.New(port, cfg)}, nil
-		},
-	}
+	modems["insteon"] = modem{baud: insteon.Baud, usage: insteonUsage, run: runInsteon}
 }
 
-type insteonConn struct{ *insteon.Modem }
-
-func (c insteonConn) Info(ctx context.Context) (string, error) {
-	i, err := c.Modem.Info(ctx)
-	if err != nil {
-		return "", err
+func runInsteon(ctx context.Context, port io.ReadWriteCloser, cmd string, args []string, stdout io.Writer, log *slog.Logger) error {
+	need := func(n int) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("insteon %s takes %d argument(s), got %d\n%s", cmd, n, len(args), insteonUsage)}
+		}
+		return nil
 	}
-	s := fmt.Sprintf("insteon modem %s category 0x%02X subcategory 0x%02X firmware 0x%02X", i.Address, i.Category, i.Subcat, i.Firmware)
-	if cfg, err := c.GetConfig(ctx); err == nil {
-		s += fmt.Sprintf(" config %s", cfg)
+	cfg := insteon.Config{Logger: log}
+	if cmd == "monitor" {
+		var mu sync.Mutex
+		enc := json.NewEncoder(stdout)
+		cfg.OnFrame = func(f insteon.Frame) {
+			o := insteonFrameJSON(f)
+			o["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+			mu.Lock()
+			enc.Encode(o)
+			mu.Unlock()
+		}
 	}
-	if links, err := c.Links(ctx); err == nil {
-		s += fmt.Sprintf(" all-link-records %d", len(links))
+	m := insteon.New(port, cfg)
+	defer m.Close()
+	var a plc.Address
+	if len(args) > 0 {
+		if _, err := insteon.ParseAddress(args[0]); err != nil {
+			return usageError{err}
+		}
+		a = plc.Address(args[0])
 	}
-	return s, nil
+	switch cmd {
+	case "info":
+		if err := need(0); err != nil {
+			return err
+		}
+		i, err := m.Info(ctx)
+		if err != nil {
+			return err
+		}
+		s := fmt.Sprintf("insteon modem %s category 0x%02X subcategory 0x%02X firmware 0x%02X", i.Address, i.Category, i.Subcat, i.Firmware)
+		if cfg, err := m.GetConfig(ctx); err == nil {
+			s += fmt.Sprintf(" config %s", cfg)
+		}
+		if links, err := m.Links(ctx); err == nil {
+			s += fmt.Sprintf(" all-link-records %d", len(links))
+		}
+		fmt.Fprintln(stdout, s)
+	case "on", "off":
+		if err := need(1); err != nil {
+			return err
+		}
+		var err error
+		if cmd == "on" {
+			err = m.On(ctx, a)
+		} else {
+			err = m.Off(ctx, a)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s\n", a, cmd)
+	case "dim":
+		if err := need(2); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 0 || n > 255 {
+			return usageError{fmt.Errorf("level %q is not 0-255", args[1])}
+		}
+		if err := m.Dim(ctx, a, plc.Level(n)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s level %d\n", a, n)
+	case "status":
+		if err := need(1); err != nil {
+			return err
+		}
+		l, err := m.Status(ctx, a)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s level %d (%d%%)\n", a, l, (int(l)*100+127)/255)
+	case "monitor":
+		if err := need(0); err != nil {
+			return err
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case e, ok := <-m.Events():
+				if !ok {
+					return nil
+				}
+				log.Info("plctool: event", "address", e.Address, "kind", e.Kind, "level", e.Level, "group", e.Group)
+			}
+		}
+	default:
+		return usageError{fmt.Errorf("unknown command %q\n%s", cmd, insteonUsage)}
+	}
+	return nil
 }
 
 // insteonFrameJSON is what monitor prints for one unit off the line.

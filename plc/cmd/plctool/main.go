@@ -8,13 +8,12 @@
 //	plctool -modem insteon monitor
 //
 // monitor prints one JSON object per frame received, with at least "hex"
-// (the whole frame) and "cmd". Each modem family lives in its own file and
-// registers itself in modems.
+// (the whole frame) and "cmd". Each modem family lives in its own file
+// (insteon.go, x10.go) and registers itself in modems from init.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,57 +23,47 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"oepc.dev/oepcos/plc"
 	"oepc.dev/oepcos/plc/serialport"
 )
 
-// conn is a driver running on a port.
-type conn interface {
-	plc.Modem
-	// Info describes the modem, one line.
-	Info(ctx context.Context) (string, error)
-}
-
 // modem is one modem family's half of plctool.
 type modem struct {
+	// baud is the serial speed main opens the port at.
 	baud int
-	// levels says the range dim takes, for usage ("0-255").
-	levels string
-	// parseLevel reads dim's LEVEL in the family's own scale.
-	parseLevel func(string) (plc.Level, error)
-	// open starts the driver on port; onFrame (may be nil) gets every
-	// frame received, as the JSON object monitor prints.
-	open func(port io.ReadWriteCloser, log *slog.Logger, onFrame func(map[string]any)) (conn, error)
+	// usage lists the family's commands and address forms.
+	usage string
+	// run runs one command (info, on, off, dim, status, monitor) on port
+	// and closes it. monitor runs until ctx ends. A usageError is a
+	// mistake in the arguments (exit status 2).
+	run func(ctx context.Context, port io.ReadWriteCloser, cmd string, args []string, stdout io.Writer, log *slog.Logger) error
 }
 
-// modems is filled by each family's file (insteon.go, x10.go) in init.
+// modems is filled by each family's file in init.
 var modems = map[string]modem{}
+
+// usageError: the command line is wrong, not the modem.
+type usageError struct{ error }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+var commands = []string{"info", "on", "off", "dim", "status", "monitor"}
+
 func usage(w io.Writer, fs *flag.FlagSet) {
 	var names []string
-	for n, m := range modems {
-		names = append(names, fmt.Sprintf("%s (dim %s)", n, m.levels))
+	for n := range modems {
+		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, `usage: plctool [-port DEV] -modem insteon|x10 COMMAND
-commands:
-  info               describe the modem
-  on ADDR            switch a device on  (Insteon 1A.2B.3C, X10 A1)
-  off ADDR           switch a device off
-  dim ADDR LEVEL     set a level (Insteon 0-255, X10 1-22)
-  status ADDR        ask a device its level
-  monitor            print one JSON object per frame received, until interrupted
-modems built in: %s
-flags:
-`, strings.Join(names, ", "))
+	fmt.Fprintf(w, "usage: plctool [-port DEV] -modem insteon|x10 COMMAND [ARGS]\ncommands: %s\n\n", strings.Join(commands, ", "))
+	for _, n := range names {
+		fmt.Fprintln(w, modems[n].usage)
+	}
+	fmt.Fprintln(w, "flags:")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
@@ -84,8 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	port := fs.String("port", "", "serial device (default: the first of "+strings.Join(serialport.DefaultPatterns, ", ")+")")
 	family := fs.String("modem", "insteon", "modem family: insteon or x10")
-	timeout := fs.Duration("timeout", 10*time.Second, "deadline of one command")
-	verbose := fs.Bool("v", false, "log every frame and retry to stderr")
+	timeout := fs.Duration("timeout", 30*time.Second, "deadline of one command (not monitor)")
+	verbose := fs.Bool("v", false, "log every retry and fault to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
@@ -109,26 +98,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr, fs)
 		return 2
 	}
-	cmd, cargs := rest[0], rest[1:]
-	want := map[string]int{"info": 0, "on": 1, "off": 1, "status": 1, "dim": 2, "monitor": 0}
-	n, known := want[cmd]
+	cmd := rest[0]
+	known := false
+	for _, c := range commands {
+		known = known || c == cmd
+	}
 	if !known {
 		fmt.Fprintf(stderr, "plctool: unknown command %q\n", cmd)
 		usage(stderr, fs)
 		return 2
-	}
-	if len(cargs) != n {
-		fmt.Fprintf(stderr, "plctool: %s takes %d argument(s), got %d\n", cmd, n, len(cargs))
-		return 2
-	}
-	var level plc.Level
-	if cmd == "dim" {
-		l, err := m.parseLevel(cargs[1])
-		if err != nil {
-			fmt.Fprintf(stderr, "plctool: dim: %v (%s takes %s)\n", err, *family, m.levels)
-			return 2
-		}
-		level = l
 	}
 
 	lvl := slog.LevelWarn
@@ -145,65 +123,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plctool: %v\n", err)
 		return 1
 	}
-	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	var onFrame func(map[string]any)
-	var out sync.Mutex
-	if cmd == "monitor" {
-		enc := json.NewEncoder(stdout)
-		onFrame = func(o map[string]any) {
-			o["time"] = time.Now().UTC().Format(time.RFC3339Nano)
-			out.Lock()
-			enc.Encode(o)
-			out.Unlock()
-		}
-	}
-	c, err := m.open(p, log, onFrame)
-	if err != nil {
-		p.Close()
-		fmt.Fprintf(stderr, "plctool: %v\n", err)
-		return 1
-	}
-	defer c.Close()
-
 	if cmd == "monitor" {
 		fmt.Fprintf(stderr, "plctool: monitoring %s; Ctrl-C to stop\n", p.Path())
-		<-sig.Done()
-		return 0
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(sig, *timeout)
-	defer cancel()
-	var a plc.Address
-	if n > 0 {
-		a = plc.Address(cargs[0])
-	}
-	switch cmd {
-	case "info":
-		var s string
-		if s, err = c.Info(ctx); err == nil {
-			fmt.Fprintln(stdout, s)
-		}
-	case "on":
-		if err = c.On(ctx, a); err == nil {
-			fmt.Fprintf(stdout, "%s on\n", a)
-		}
-	case "off":
-		if err = c.Off(ctx, a); err == nil {
-			fmt.Fprintf(stdout, "%s off\n", a)
-		}
-	case "dim":
-		if err = c.Dim(ctx, a, level); err == nil {
-			fmt.Fprintf(stdout, "%s level %d\n", a, level)
-		}
-	case "status":
-		var l plc.Level
-		if l, err = c.Status(ctx, a); err == nil {
-			fmt.Fprintf(stdout, "%s level %d (%d%%)\n", a, l, (int(l)*100+127)/255)
-		}
-	}
-	if err != nil {
+	if err := m.run(ctx, p, cmd, rest[1:], stdout, log); err != nil {
 		fmt.Fprintf(stderr, "plctool: %s: %v\n", cmd, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -85,7 +85,7 @@ func TestPlctoolAgainstSim(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"dim", "1A.2B.3C", "300"}, 2, "not 0-255"},
-		{[]string{"on", "1A.2B"}, 1, "write it 1A.2B.3C"},
+		{[]string{"on", "1A.2B"}, 2, "write it 1A.2B.3C"},
 		{[]string{"status", "0A.0B.0C"}, 1, "did not answer"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 	} {
