@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"oepc.dev/oepcos/plc"
+	"oepc.dev/oepcos/plc/serialport"
 )
 
 // Config tunes the driver. Zero values take the defaults in brackets.
@@ -146,6 +147,18 @@ func New(port io.ReadWriteCloser, cfg Config) *Modem {
 	go m.readLoop()
 	go m.lineLoop()
 	return m
+}
+
+// Open opens the CM11A's serial port at 4800 baud (path, or the first
+// device under /dev/serial/by-id/ or /dev/ttyUSB* when path is empty) with
+// a serialport.Port, which survives the adapter being unplugged, and
+// starts the driver on it.
+func Open(path string, cfg Config) (*Modem, error) {
+	p, err := serialport.Open(serialport.Config{Path: path, Baud: BaudRate, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("x10: opening the CM11A: %w", err)
+	}
+	return New(p, cfg), nil
 }
 
 // Close stops the driver, fails the commands still queued and closes the port.

@@ -89,3 +89,20 @@ func TestUnplugAndPlugBack(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// Open: the path given, through serialport, at 4800 baud.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	sim, _ := plugSim(t, dir, "usb-X10_CM11A-if00", x10sim.Config{})
+	m, err := x10.Open(filepath.Join(dir, "usb-X10_CM11A-if00"), testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.On(ctxT(t), addr(a4)); err != nil {
+		t.Fatal(err)
+	}
+	wantLevel(t, sim, a4, 255)
+	// (A missing path is not tried here: Open would then look under
+	// /dev/serial/by-id/ and /dev/ttyUSB*, the test machine's own devices.)
+}
