@@ -1,7 +1,9 @@
 package x10
 
 import (
+	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +80,61 @@ func TestApplyAddressing(t *testing.T) {
 	}
 	if _, ok := m.levels[Addr{'B', 1}]; !ok {
 		t.Fatal("B1's level was lost though its function came")
+	}
+}
+
+// eofPort reads as tarm/serial does on a read timeout, (0, io.EOF), a
+// number of times between real bytes; it answers 0xC3 with an upload.
+type eofPort struct {
+	mu     sync.Mutex
+	eofs   int
+	queue  []byte
+	closed bool
+}
+
+func (p *eofPort) Read(b []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, io.ErrClosedPipe
+	}
+	if p.eofs > 0 || len(p.queue) == 0 {
+		p.eofs--
+		return 0, io.EOF
+	}
+	n := copy(b, p.queue)
+	p.queue = p.queue[n:]
+	return n, nil
+}
+
+func (p *eofPort) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(b) == 1 && b[0] == PollAck {
+		p.eofs = 5
+		p.queue = append(p.queue, 0x03, 0x02, 0x62, 0x62) // A3, A on
+	}
+	return len(b), nil
+}
+
+func (p *eofPort) Close() error { p.mu.Lock(); p.closed = true; p.mu.Unlock(); return nil }
+
+// A read timeout's (0, EOF) is not an unplug: no read error is counted and
+// the poll and its upload (with EOFs between them) still arrive.
+func TestEOFIsNotUnplug(t *testing.T) {
+	p := &eofPort{eofs: 20, queue: []byte{PollData}}
+	m := New(p, Config{ByteTimeout: time.Second})
+	defer m.Close()
+	select {
+	case ev := <-m.Events():
+		if ev.Address != "A3" || ev.Level != 255 {
+			t.Fatalf("%+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	if s := m.Stats(); s.ReadErrors != 0 {
+		t.Fatalf("%+v", s)
 	}
 }
