@@ -53,7 +53,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // rig: a simulated modem on a pseudo-terminal, found through a by-id
 // style symlink, driven through serialport by the driver.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *insteonsim.Sim
 	modem  *insteon.Modem
 	port   *serialport.Port
@@ -66,7 +66,7 @@ type rig struct {
 	served   chan error
 }
 
-func newRig(t *testing.T, cfg insteon.Config, devs ...insteonsim.Device) *rig {
+func newRig(t testing.TB, cfg insteon.Config, devs ...insteonsim.Device) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, sim: insteonsim.New(insteonsim.Config{Logger: testLogger(t).With("side", "sim")}), dir: t.TempDir(), ctx: ctx}
@@ -135,7 +135,7 @@ func (r *rig) unplug() {
 	r.served = nil
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx

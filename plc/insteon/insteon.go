@@ -638,3 +638,16 @@ func (m *Modem) oneReply(ctx context.Context, w *waiter, timeout time.Duration) 
 }
 
 var errTimeout = fmt.Errorf("%w: timed out", plc.ErrNoAnswer)
+
+// Open opens the modem's serial port (path, or the first device under
+// /dev/serial/by-id/ or /dev/ttyUSB* when path is empty) with a
+// serialport.Port, which survives the modem being unplugged, and starts
+// the driver on it.
+func Open(path string, cfg Config) (*Modem, error) {
+	pc := serialport.Config{Path: path, Baud: Baud, Logger: cfg.Logger}
+	p, err := serialport.Open(pc)
+	if err != nil {
+		return nil, fmt.Errorf("insteon: opening the modem: %w", err)
+	}
+	return New(p, cfg), nil
+}
