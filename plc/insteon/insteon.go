@@ -61,7 +61,7 @@ type Config struct {
 	// SceneTimeout: how long a scene's cleanups may take. Default 6 s.
 	SceneTimeout time.Duration
 	// Retries: how many more times a direct command is sent when its
-	// device did not answer. Default 1.
+	// device did not answer. Default 1; negative means none.
 	Retries int
 	// BusyRetries caps the resends after the modem said busy. Default 6.
 	BusyRetries int
