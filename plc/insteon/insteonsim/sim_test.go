@@ -1,0 +1,132 @@
+package insteonsim
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"oepc.dev/oepcos/plc/insteon"
+	"oepc.dev/oepcos/plc/plctest"
+)
+
+func hx(t *testing.T, s string) []byte {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// host is a hand-written host end: raw bytes on the pty, no driver.
+func host(t *testing.T, devs ...Device) (*Sim, *os.File) {
+	master, path := plctest.PTY(t)
+	sim := New(Config{})
+	for _, d := range devs {
+		sim.Add(d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go sim.Serve(ctx, master)
+	h, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return sim, h
+}
+
+func expect(t *testing.T, r io.Reader, want []byte) time.Time {
+	t.Helper()
+	got := make([]byte, len(want))
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadFull(r, got); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("nothing read, want % X", want)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read % X, want % X", got, want)
+	}
+	return time.Now()
+}
+
+// A direct On with max hops 3 to a lamp the modem hears directly: the echo
+// at once, the ACK no sooner than the power line allows (4 timeslots for
+// the message, 1 for the ACK).
+func TestDirectExchangeBytesAndTiming(t *testing.T) {
+	lamp := insteon.Address{0x1A, 0x2B, 0x3C}
+	sim, h := host(t, Device{Address: lamp, Kind: Lamp})
+	start := time.Now()
+	h.Write(hx(t, "02 62 1A2B3C 0F 11 FF"))
+	expect(t, h, hx(t, "02 62 1A2B3C 0F 11 FF 06"))
+	ackAt := expect(t, h, hx(t, "02 50 1A2B3C 448511 20 11 FF"))
+	if least := 5*StandardSlot + 19*ByteTime; ackAt.Sub(start) < least {
+		t.Fatalf("ACK after %v, faster than the power line allows (%v)", ackAt.Sub(start), least)
+	}
+	if l, _ := sim.Level(lamp); l != 0xFF {
+		t.Fatalf("lamp at %d", l)
+	}
+	// Status: cmd1 is the ALDB delta, cmd2 the level.
+	h.Write(hx(t, "02 62 1A2B3C 05 19 00"))
+	expect(t, h, hx(t, "02 62 1A2B3C 05 19 00 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 20 00 FF"))
+	// While the power line carries a message the modem NAKs a new one.
+	h.Write(hx(t, "02 62 1A2B3C 0F 13 00"))
+	h.Write(hx(t, "02 62 1A2B3C 0F 11 80"))
+	expect(t, h, hx(t, "02 62 1A2B3C 0F 13 00 06"))
+	expect(t, h, hx(t, "02 62 1A2B3C 0F 11 80 15"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 20 13 00"))
+	// An extended message with a wrong checksum: the device NAKs with FD.
+	h.Write(hx(t, "02 62 1A2B3C 1F 2E 00 01 00 00 00 00 00 00 00 00 00 00 00 00 00"))
+	expect(t, h, hx(t, "02 62 1A2B3C 1F 2E 00 01 00 00 00 00 00 00 00 00 00 00 00 00 00 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 A0 2E FD"))
+}
+
+// A press two hops away: copies with hops left 1 and 0 one timeslot apart,
+// then the cleanup.
+func TestPressCopies(t *testing.T) {
+	sw := insteon.Address{0x3C, 0x4D, 0x5E}
+	sim, h := host(t, Device{Address: sw, Kind: Switch, Hops: 2})
+	// Serve must be running before a press: wait for it to answer.
+	h.Write(hx(t, "02 60"))
+	expect(t, h, hx(t, "02 60 448511 03 15 9E 06"))
+	if err := sim.Press(sw, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	t1 := expect(t, h, hx(t, "02 50 3C4D5E 000001 C7 11 00"))
+	t2 := expect(t, h, hx(t, "02 50 3C4D5E 000001 C3 11 00"))
+	expect(t, h, hx(t, "02 50 3C4D5E 448511 41 11 01"))
+	if d := t2.Sub(t1); d < StandardSlot/2 {
+		t.Fatalf("copies %v apart, want about one timeslot (%v)", d, StandardSlot)
+	}
+	if l, _ := sim.Level(sw); l != 0xFF {
+		t.Fatalf("switch at %d after its press", l)
+	}
+}
+
+func TestALDBAndNoReset(t *testing.T) {
+	sim, h := host(t)
+	h.Write(hx(t, "02 69"))
+	expect(t, h, hx(t, "02 69 15")) // empty
+	h.Write(hx(t, "02 6F 41 A2 01 1A2B3C FF 1F 01"))
+	expect(t, h, hx(t, "02 6F 41 A2 01 1A2B3C FF 1F 01 06"))
+	h.Write(hx(t, "02 69"))
+	expect(t, h, hx(t, "02 69 06"))
+	expect(t, h, hx(t, "02 57 A2 01 1A2B3C FF 1F 01"))
+	h.Write(hx(t, "02 6A"))
+	expect(t, h, hx(t, "02 6A 15"))
+	h.Write(hx(t, "02 6F 80 A2 09 1A2B3C 00 00 00"))
+	expect(t, h, hx(t, "02 6F 80 A2 09 1A2B3C 00 00 00 15")) // no such record
+	if sim.ALDBWrites() != 1 || len(sim.Links()) != 1 {
+		t.Fatalf("writes %d links %v", sim.ALDBWrites(), sim.Links())
+	}
+}
