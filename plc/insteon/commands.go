@@ -104,10 +104,13 @@ func (m *Modem) direct(ctx context.Context, a plc.Address, cmd1, cmd2 byte) (Mes
 }
 
 func (m *Modem) switched(ctx context.Context, a plc.Address, cmd1, cmd2 byte, level plc.Level) error {
-	if _, err := m.direct(ctx, a, cmd1, cmd2); err != nil {
+	ack, err := m.direct(ctx, a, cmd1, cmd2)
+	if err != nil {
 		return err
 	}
-	m.emit(plc.Event{Time: m.cfg.Now(), Address: a, Kind: plc.EventState, Level: level, Command: InsteonCmdName(cmd1)})
+	// The event names the device as every other event does (1A.2B.3C),
+	// however the caller spelt it.
+	m.emit(plc.Event{Time: m.cfg.Now(), Address: plc.Address(ack.From.String()), Kind: plc.EventState, Level: level, Command: InsteonCmdName(cmd1)})
 	return nil
 }
 

@@ -205,6 +205,13 @@ func TestOnOffDimStatus(t *testing.T) {
 			t.Fatalf("%s: no state event", s.name)
 		}
 	}
+	// However the caller spells the address, the event spells it 1A.2B.3C.
+	if err := m.On(ctx, "1a2b3c"); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := waitEvent(t, m, time.Second); !ok || e.Address != "1A.2B.3C" {
+		t.Fatalf("event for 1a2b3c: %+v %v", e, ok)
+	}
 	// A relay switch one hop away: dim means on.
 	if err := m.Dim(ctx, addr(switchC), 30); err != nil {
 		t.Fatal(err)

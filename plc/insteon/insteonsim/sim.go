@@ -517,6 +517,29 @@ func (s *Sim) later(ctx context.Context, d time.Duration, fn func()) {
 	}()
 }
 
+// step is one thing the power line delivers, after wait from the step
+// before it (the first: from now).
+type step struct {
+	wait time.Duration
+	fn   func() // runs with s.mu held
+}
+
+// sequence runs steps in order from one goroutine, each wait measured from
+// when the step before it actually ran: under load the line may run late,
+// but its messages never come out of order or closer than their timeslots.
+func (s *Sim) sequence(ctx context.Context, steps []step) {
+	go func() {
+		for _, st := range steps {
+			if !sleep(ctx, st.wait) {
+				return
+			}
+			s.mu.Lock()
+			st.fn()
+			s.mu.Unlock()
+		}
+	}()
+}
+
 func (s *Sim) slots(n int, extended bool) time.Duration {
 	if extended {
 		return time.Duration(n) * s.cfg.Slot * 13 / 6
@@ -611,7 +634,7 @@ func (s *Sim) scene(ctx context.Context, g, cmd1 byte, now time.Time) {
 	s.lineBusy = now.Add(t)
 	interrupted := s.interrupted
 	s.interrupted = false
-	s.later(ctx, broadcast, func() {
+	s.sequence(ctx, []step{{broadcast, func() {
 		for _, d := range members {
 			if d.missing {
 				continue
@@ -622,13 +645,12 @@ func (s *Sim) scene(ctx context.Context, g, cmd1 byte, now time.Time) {
 				d.level = 0
 			}
 		}
-	})
-	s.later(ctx, t, func() {
+	}}, {t - broadcast, func() {
 		for _, a := range failed {
 			s.sendLocked(insteon.EncodeCleanupFailure(g, a))
 		}
 		s.sendLocked(insteon.EncodeCleanupStatus(!interrupted))
-	})
+	}}})
 }
 
 // Press presses a switch's paddle (or a keypad's button) by hand: the
@@ -660,22 +682,26 @@ func (s *Sim) Press(a insteon.Address, group byte, on bool) error {
 	const maxHops = 3
 	hopsToModem := min(d.Hops, maxHops)
 	now := time.Now()
+	var steps []step
+	prev := time.Duration(0)
+	at := func(t time.Duration, m insteon.Message) {
+		frame := insteon.EncodeReceived(m)
+		steps = append(steps, step{t - prev, func() { s.sendLocked(frame) }})
+		prev = t
+	}
 	// The broadcast: the modem hears it first after hopsToModem repeats,
 	// then once per further repeat.
 	for hl := maxHops - hopsToModem; hl >= 0; hl-- {
-		at := s.slots(maxHops-hl+1, false)
 		flags := insteon.Flags{Type: insteon.GroupBroadcast, HopsLeft: uint8(hl), MaxHops: maxHops}
-		m := insteon.Message{From: a, To: insteon.Address{0, 0, group}, Flags: flags, Cmd1: cmd1}
-		s.later(ctx, at, func() { s.sendLocked(insteon.EncodeReceived(m)) })
+		at(s.slots(maxHops-hl+1, false), insteon.Message{From: a, To: insteon.Address{0, 0, group}, Flags: flags, Cmd1: cmd1})
 	}
 	// The cleanup, direct to the modem, max hops 1, after 7 zero crossings.
 	t := s.slots(maxHops+1, false) + 7*s.cfg.Slot/6
 	for hl := 1 - min(hopsToModem, 1); hl >= 0; hl-- {
-		at := t + s.slots(1-hl+1, false)
 		flags := insteon.Flags{Type: insteon.GroupCleanup, HopsLeft: uint8(hl), MaxHops: 1}
-		m := insteon.Message{From: a, To: s.cfg.Address, Flags: flags, Cmd1: cmd1, Cmd2: group}
-		s.later(ctx, at, func() { s.sendLocked(insteon.EncodeReceived(m)) })
+		at(t+s.slots(1-hl+1, false), insteon.Message{From: a, To: s.cfg.Address, Flags: flags, Cmd1: cmd1, Cmd2: group})
 	}
+	s.sequence(ctx, steps)
 	// The modem's ACK of the cleanup follows; the line is busy until then.
 	s.lineBusy = now.Add(t + s.slots(2, false) + s.slots(hopsToModem+1, false))
 	return nil
