@@ -11,6 +11,7 @@ require (
 	github.com/libp2p/go-libp2p-kad-dht v0.33.1
 	github.com/multiformats/go-multiaddr v0.16.1
 	github.com/multiformats/go-multihash v0.2.3
+	github.com/nathan-osman/go-sunrise v1.1.0
 	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
 	github.com/zeebo/blake3 v0.2.4
 	golang.org/x/crypto v0.57.0
