@@ -206,4 +206,3 @@ func (h *Home) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
-

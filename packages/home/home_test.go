@@ -202,14 +202,18 @@ func subscribe(t *testing.T, c *homeapi.Client) *events {
 	t.Helper()
 	ev := &events{ch: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
+	st, err := c.OpenEvents(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		first := true
-		c.Events(ctx, func(e homeapi.Event) error {
-			if first {
-				first = false
+		for {
+			e, err := st.Next()
+			if err != nil {
+				return
 			}
 			ev.mu.Lock()
 			ev.got = append(ev.got, e)
@@ -218,14 +222,9 @@ func subscribe(t *testing.T, c *homeapi.Client) *events {
 			case ev.ch <- struct{}{}:
 			default:
 			}
-			return nil
-		})
+		}
 	}()
-	// The stream is open once the hub counts a subscriber: publish a probe
-	// by asking for nothing; simplest is to wait a moment for the request.
-	go func() { time.Sleep(200 * time.Millisecond); close(ready) }()
-	<-ready
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); st.Close(); <-done })
 	return ev
 }
 

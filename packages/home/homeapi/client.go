@@ -219,12 +219,20 @@ func (c *Client) Modems(ctx context.Context) ([]Modem, error) {
 	return m, c.do(ctx, "GET", Prefix+"modems", nil, &m)
 }
 
-// Events follows the event stream (server-sent events) and calls fn for
-// each event until ctx ends, fn returns an error, or the stream breaks.
-func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+// EventStream is an open event stream: homed has the subscription once
+// OpenEvents returns, so no event after that is missed.
+type EventStream struct {
+	body io.ReadCloser
+	sc   *bufio.Scanner
+	ctx  context.Context
+}
+
+// OpenEvents subscribes to the event stream (server-sent events). Close it
+// when done; ctx bounds its whole life.
+func (c *Client) OpenEvents(ctx context.Context) (*EventStream, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.base+Prefix+"events", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	if c.token != "" {
@@ -232,37 +240,62 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("homed: events: %w", err)
+		return nil, fmt.Errorf("homed: events: %w", err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		var e Error
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return &APIError{Status: resp.StatusCode, Message: e.Error}
+		return nil, &APIError{Status: resp.StatusCode, Message: e.Error}
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 4096), 64<<10)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+	return &EventStream{body: resp.Body, sc: sc, ctx: ctx}, nil
+}
+
+// Next waits for the next event.
+func (s *EventStream) Next() (Event, error) {
+	for s.sc.Scan() {
+		data, ok := strings.CutPrefix(s.sc.Text(), "data: ")
 		if !ok {
 			continue
 		}
 		var e Event
 		if err := json.Unmarshal([]byte(data), &e); err != nil {
-			return fmt.Errorf("homed: events: bad event %q: %w", data, err)
+			return e, fmt.Errorf("homed: events: bad event %q: %w", data, err)
+		}
+		return e, nil
+	}
+	if err := s.ctx.Err(); err != nil {
+		return Event{}, err
+	}
+	if err := s.sc.Err(); err != nil {
+		return Event{}, fmt.Errorf("homed: events: %w", err)
+	}
+	return Event{}, errors.New("homed: events: the stream ended")
+}
+
+// Close ends the subscription.
+func (s *EventStream) Close() error { return s.body.Close() }
+
+// Events follows the event stream and calls fn for each event until ctx
+// ends, fn returns an error, or the stream breaks.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	s, err := c.OpenEvents(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for {
+		e, err := s.Next()
+		if err != nil {
+			return err
 		}
 		if err := fn(e); err != nil {
 			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("homed: events: %w", err)
-	}
-	return errors.New("homed: events: the stream ended")
 }
