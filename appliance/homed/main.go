@@ -1,17 +1,14 @@
-// Command homed is the box's home-automation supervisor.
-//
-// The power-line modem, devices, scenes, schedules and mDNS pairing are not
-// in this build yet. Until then it runs as its own gokrazy package, keeps
-// its state directory under /perm/home/homed, reports "not enabled" on its
-// health socket and stays up (see packages/role).
+// Command homed is the box's home-automation supervisor: the power-line
+// modems named by --modem (insteon:PATH, x10:PATH), devices, scenes and
+// schedules, its API on a unix socket that oepcd proxies, state under
+// /perm/home/homed and health ok / degraded (a modem missing, by path) /
+// error (see packages/home).
 package main
 
 import (
 	"os"
 
-	"oepc.dev/oepcos/packages/role"
+	"oepc.dev/oepcos/packages/home"
 )
 
-const detail = "home automation (power-line modem, devices, scenes, schedules) is not in this build yet"
-
-func main() { os.Exit(role.Main("homed", detail, os.Args[1:], os.Stderr)) }
+func main() { os.Exit(home.Main(os.Args[1:], os.Stderr)) }
