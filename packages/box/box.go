@@ -32,6 +32,7 @@ import (
 
 	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/health"
+	"oepc.dev/oepcos/packages/home/homeapi"
 	"oepc.dev/oepcos/packages/identity"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/p2p"
@@ -73,6 +74,8 @@ type Config struct {
 	// TokenFile, if set, is read for the API token instead of the one
 	// created in DataDir (an image can bake one in for its owner).
 	TokenFile string
+	// HomedSocket is homed's API socket, proxied at /v1/home/; empty: none.
+	HomedSocket string
 
 	Logger *slog.Logger
 	// APIListener, if set, is used instead of listening on APIAddr.
@@ -148,6 +151,7 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler here (e.g. 127.0.0.1:6060; empty: off)")
 	fs.DurationVar(&cfg.RepairGrace, "repair-grace", 24*time.Hour, "how long a friend's box may be unreachable before the shards it holds are re-placed")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
+	fs.StringVar(&cfg.HomedSocket, "homed-socket", homeapi.DefaultSocket, "homed's API socket, served at /v1/home/ (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -218,7 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer closeHolder()
 	b.routes(api)
-	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud}, cfg.Mounts...) {
+	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud, mountHome}, cfg.Mounts...) {
 		if err := m(b, api); err != nil {
 			return err
 		}

@@ -285,6 +285,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, kv store.KV) error {
 	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
+	log.Info("homed started", "socket", cfg.Socket, "modems", len(cfg.Modems), "devices", len(h.devices),
+		"scenes", len(h.scenes), "schedules", len(h.schedules))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -311,8 +313,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, kv store.KV) error {
 			}
 		}()
 	}
-	log.Info("homed started", "socket", cfg.Socket, "modems", len(cfg.Modems), "devices", len(h.devices),
-		"scenes", len(h.scenes), "schedules", len(h.schedules))
 
 	var runErr error
 	select {

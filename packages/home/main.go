@@ -11,13 +11,14 @@ import (
 	"strings"
 	"syscall"
 
+	"oepc.dev/oepcos/packages/home/homeapi"
 	"oepc.dev/oepcos/packages/role"
 	"oepc.dev/oepcos/plc"
 )
 
 // DefaultSocket is where homed's API socket is on the box; oepcd proxies
 // it (box --homed-socket).
-const DefaultSocket = "/run/oepc/homed.sock"
+const DefaultSocket = homeapi.DefaultSocket
 
 // modemFlags collects repeated --modem PROTOCOL:PATH flags.
 type modemFlags []ModemConfig

@@ -14,6 +14,10 @@ import (
 // Prefix is the path every route of the API starts with.
 const Prefix = "/v1/home/"
 
+// DefaultSocket is where homed serves this API on the box; oepcd proxies
+// Prefix to it.
+const DefaultSocket = "/run/oepc/homed.sock"
+
 // Device kinds.
 const (
 	KindLamp      = "lamp"      // a plug-in lamp module, dimmable
