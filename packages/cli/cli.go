@@ -67,6 +67,9 @@ func commands() map[string]Command {
 	for name, c := range cloudCommands() {
 		cmds[name] = c
 	}
+	for name, c := range homeCommands() {
+		cmds[name] = c
+	}
 	return cmds
 }
 

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"oepc.dev/oepcos/packages/health"
 	"oepc.dev/oepcos/packages/home"
 	"oepc.dev/oepcos/packages/home/homeapi"
@@ -29,10 +27,10 @@ import (
 )
 
 var (
-	lampA   = insteon.Address{0x1A, 0x2B, 0x3C}
-	dimmerB = insteon.Address{0x2B, 0x3C, 0x4D}
-	switchC = insteon.Address{0x3C, 0x4D, 0x5E}
-	keypadD = insteon.Address{0x4D, 0x5E, 0x6F}
+	lampA   = hometest.LampA
+	dimmerB = hometest.DimmerB
+	switchC = hometest.SwitchC
+	keypadD = hometest.KeypadD
 )
 
 type tWriter struct {
@@ -56,49 +54,10 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t, mu, done}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// insteonLine is a simulated PowerLinc Modem with devices on a
-// pseudo-terminal, reached through a by-id style symlink.
-type insteonLine struct {
-	sim  *insteonsim.Sim
-	link string
-}
+type insteonLine = hometest.InsteonLine
 
 func newInsteonLine(t *testing.T, dir string) *insteonLine {
-	t.Helper()
-	sim := insteonsim.New(insteonsim.Config{Logger: testLogger(t).With("side", "sim")})
-	sim.Add(insteonsim.Device{Address: lampA, Kind: insteonsim.Lamp})
-	sim.Add(insteonsim.Device{Address: dimmerB, Kind: insteonsim.Dimmer})
-	sim.Add(insteonsim.Device{Address: switchC, Kind: insteonsim.Switch, Hops: 2})
-	sim.Add(insteonsim.Device{Address: keypadD, Kind: insteonsim.Keypad, Hops: 1})
-	master, path := plctest.PTY(t)
-	link := filepath.Join(dir, "usb-Insteon_PowerLinc_Modem-if00")
-	if err := os.Symlink(path, link); err != nil {
-		t.Fatal(err)
-	}
-	// Serve a non-blocking duplicate of the controlling end (see
-	// plc/insteon's tests: Close then ends a Read in progress).
-	fd, err := unix.Dup(int(master.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	pollable := os.NewFile(uintptr(fd), "ptmx")
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- sim.Serve(ctx, pollable) }()
-	t.Cleanup(func() { cancel(); pollable.Close(); <-served })
-	return &insteonLine{sim: sim, link: link}
-}
-
-func (l *insteonLine) level(t *testing.T, a insteon.Address) int {
-	t.Helper()
-	v, ok := l.sim.Level(a)
-	if !ok {
-		t.Fatalf("no simulated device %s", a)
-	}
-	return int(v)
+	return hometest.NewInsteonLine(t, dir, insteonsim.Config{Logger: testLogger(t).With("side", "sim")})
 }
 
 // homed is a running home.Run and a client of its socket.
@@ -301,7 +260,7 @@ func addDevices(t *testing.T, c *homeapi.Client) {
 func TestDevicesOnOffDimStatus(t *testing.T) {
 	dir := shortDir(t)
 	line := newInsteonLine(t, dir)
-	h := startHomed(t, baseConfig(t, dir, insteonModem(line.link)))
+	h := startHomed(t, baseConfig(t, dir, insteonModem(line.Link)))
 	h.waitModems()
 	addDevices(t, h.c)
 	ev := subscribe(t, h.c)
@@ -311,8 +270,8 @@ func TestDevicesOnOffDimStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.State.State != homeapi.StateOn || d.State.Level != 255 || line.level(t, lampA) != 255 {
-		t.Fatalf("after on: %+v, lamp at %d", d.State, line.level(t, lampA))
+	if d.State.State != homeapi.StateOn || d.State.Level != 255 || line.Level(t, lampA) != 255 {
+		t.Fatalf("after on: %+v, lamp at %d", d.State, line.Level(t, lampA))
 	}
 	// The stream saw pending, then on.
 	pend := ev.wait(t, 5*time.Second, "pending", stateEvent("Lamp", homeapi.StatePending, -1, "api"))
@@ -320,14 +279,14 @@ func TestDevicesOnOffDimStatus(t *testing.T) {
 	if pend.Seq >= on.Seq {
 		t.Fatalf("pending (seq %d) not before on (seq %d)", pend.Seq, on.Seq)
 	}
-	if d, err = h.c.Dim(ctx, "Lamp", 100); err != nil || d.State.Level != 100 || d.State.State != homeapi.StateOn || line.level(t, lampA) != 100 {
-		t.Fatalf("after dim 100: %+v %v, lamp at %d", d.State, err, line.level(t, lampA))
+	if d, err = h.c.Dim(ctx, "Lamp", 100); err != nil || d.State.Level != 100 || d.State.State != homeapi.StateOn || line.Level(t, lampA) != 100 {
+		t.Fatalf("after dim 100: %+v %v, lamp at %d", d.State, err, line.Level(t, lampA))
 	}
-	if d, err = h.c.Off(ctx, "Lamp"); err != nil || d.State.State != homeapi.StateOff || line.level(t, lampA) != 0 {
+	if d, err = h.c.Off(ctx, "Lamp"); err != nil || d.State.State != homeapi.StateOff || line.Level(t, lampA) != 0 {
 		t.Fatalf("after off: %+v %v", d.State, err)
 	}
 	// Status reads the device: change it behind homed's back by hand.
-	if err := line.sim.Press(switchC, 1, true); err != nil {
+	if err := line.Sim.Press(switchC, 1, true); err != nil {
 		t.Fatal(err)
 	}
 	ev.wait(t, 5*time.Second, "hand press", stateEvent("Hall switch", homeapi.StateOn, 255, "hand"))
@@ -335,7 +294,7 @@ func TestDevicesOnOffDimStatus(t *testing.T) {
 		t.Fatalf("status of the pressed switch: %+v %v", d.State, err)
 	}
 	// A device that does not answer: an error state that says so.
-	line.sim.SetMissing(dimmerB, true)
+	line.Sim.SetMissing(dimmerB, true)
 	d, err = h.c.On(ctx, "Dimmer")
 	var ae *homeapi.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusGatewayTimeout || !strings.Contains(ae.Message, "did not answer") {
@@ -346,7 +305,7 @@ func TestDevicesOnOffDimStatus(t *testing.T) {
 		t.Fatalf("missing device's state %+v", got.State)
 	}
 	ev.wait(t, 5*time.Second, "error", stateEvent("Dimmer", homeapi.StateError, -1, "api"))
-	line.sim.SetMissing(dimmerB, false)
+	line.Sim.SetMissing(dimmerB, false)
 	if d, err = h.c.Dim(ctx, "Dimmer", 40); err != nil || d.State.Level != 40 {
 		t.Fatalf("dimmer back: %+v %v", d.State, err)
 	}
@@ -363,13 +322,13 @@ func TestDevicesOnOffDimStatus(t *testing.T) {
 func TestHandPressedIsOneEvent(t *testing.T) {
 	dir := shortDir(t)
 	line := newInsteonLine(t, dir)
-	h := startHomed(t, baseConfig(t, dir, insteonModem(line.link)))
+	h := startHomed(t, baseConfig(t, dir, insteonModem(line.Link)))
 	h.waitModems()
 	addDevices(t, h.c)
 	ev := subscribe(t, h.c)
 	// Hall switch is two hops away: the modem hears the broadcast several
 	// times and the cleanup too; subscribers see one change.
-	if err := line.sim.Press(switchC, 1, true); err != nil {
+	if err := line.Sim.Press(switchC, 1, true); err != nil {
 		t.Fatal(err)
 	}
 	ev.wait(t, 5*time.Second, "switch on by hand", stateEvent("Hall switch", homeapi.StateOn, 255, "hand"))
@@ -382,7 +341,7 @@ func TestHandPressedIsOneEvent(t *testing.T) {
 		t.Fatalf("state after the press: %+v", d.State)
 	}
 	// A second real press (off) is not swallowed.
-	if err := line.sim.Press(switchC, 1, false); err != nil {
+	if err := line.Sim.Press(switchC, 1, false); err != nil {
 		t.Fatal(err)
 	}
 	ev.wait(t, 5*time.Second, "switch off by hand", stateEvent("Hall switch", homeapi.StateOff, 0, "hand"))
@@ -391,14 +350,14 @@ func TestHandPressedIsOneEvent(t *testing.T) {
 func TestScenes(t *testing.T) {
 	dir := shortDir(t)
 	line := newInsteonLine(t, dir)
-	h := startHomed(t, baseConfig(t, dir, insteonModem(line.link)))
+	h := startHomed(t, baseConfig(t, dir, insteonModem(line.Link)))
 	h.waitModems()
 	addDevices(t, h.c)
 	ctx := ctxT(t, 60*time.Second)
 	ev := subscribe(t, h.c)
 
 	// An ALL-Link group scene: one message, the members answer cleanups.
-	line.sim.LinkScene(3, map[insteon.Address]byte{lampA: 255, dimmerB: 128})
+	line.Sim.LinkScene(3, map[insteon.Address]byte{lampA: 255, dimmerB: 128})
 	if _, err := h.c.PutScene(ctx, homeapi.Scene{Name: "Evening", Group: 3,
 		Members: []homeapi.SceneMember{{Device: "Lamp", Level: 255}, {Device: "Dimmer", Level: 128}}}); err != nil {
 		t.Fatal(err)
@@ -407,21 +366,21 @@ func TestScenes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if line.level(t, lampA) != 255 || line.level(t, dimmerB) != 128 {
-		t.Fatalf("group fired: lamp %d, dimmer %d", line.level(t, lampA), line.level(t, dimmerB))
+	if line.Level(t, lampA) != 255 || line.Level(t, dimmerB) != 128 {
+		t.Fatalf("group fired: lamp %d, dimmer %d", line.Level(t, lampA), line.Level(t, dimmerB))
 	}
 	if len(ds) != 2 || ds[0].State.Level != 255 || ds[1].State.Level != 128 || ds[1].State.State != homeapi.StateOn {
 		t.Fatalf("members after the scene: %+v", ds)
 	}
-	if line.sim.Count(0x61) != 1 || line.sim.Count(0x62) != 0 {
-		t.Fatalf("a group scene sent %d ALL-Link and %d direct commands, want 1 and 0", line.sim.Count(0x61), line.sim.Count(0x62))
+	if line.Sim.Count(0x61) != 1 || line.Sim.Count(0x62) != 0 {
+		t.Fatalf("a group scene sent %d ALL-Link and %d direct commands, want 1 and 0", line.Sim.Count(0x61), line.Sim.Count(0x62))
 	}
 	ev.wait(t, 5*time.Second, "scene event", func(e homeapi.Event) bool { return e.Kind == homeapi.EventScene && e.Scene == "Evening" && e.On })
-	if _, err := h.c.FireScene(ctx, "Evening", false); err != nil || line.level(t, lampA) != 0 || line.level(t, dimmerB) != 0 {
-		t.Fatalf("group off: %v; lamp %d, dimmer %d", err, line.level(t, lampA), line.level(t, dimmerB))
+	if _, err := h.c.FireScene(ctx, "Evening", false); err != nil || line.Level(t, lampA) != 0 || line.Level(t, dimmerB) != 0 {
+		t.Fatalf("group off: %v; lamp %d, dimmer %d", err, line.Level(t, lampA), line.Level(t, dimmerB))
 	}
 	// A member that does not answer its cleanup is named.
-	line.sim.SetMissing(dimmerB, true)
+	line.Sim.SetMissing(dimmerB, true)
 	_, err = h.c.FireScene(ctx, "Evening", true)
 	if err == nil || !strings.Contains(err.Error(), "Dimmer") {
 		t.Fatalf("group with a missing member: %v", err)
@@ -431,21 +390,21 @@ func TestScenes(t *testing.T) {
 	if d.State.State != homeapi.StateError || l.State.State != homeapi.StateOn {
 		t.Fatalf("after a partial scene: dimmer %+v, lamp %+v", d.State, l.State)
 	}
-	line.sim.SetMissing(dimmerB, false)
+	line.Sim.SetMissing(dimmerB, false)
 
 	// A scene without a group: one command per member.
 	if _, err := h.c.PutScene(ctx, homeapi.Scene{Name: "Night", Members: []homeapi.SceneMember{{Device: "Lamp", Level: 0}, {Device: "Dimmer", Level: 20}},
 		Triggers: []homeapi.Trigger{{Device: "Keypad", Group: 4}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.c.FireScene(ctx, "Night", true); err != nil || line.level(t, lampA) != 0 || line.level(t, dimmerB) != 20 {
-		t.Fatalf("night: %v; lamp %d, dimmer %d", err, line.level(t, lampA), line.level(t, dimmerB))
+	if _, err := h.c.FireScene(ctx, "Night", true); err != nil || line.Level(t, lampA) != 0 || line.Level(t, dimmerB) != 20 {
+		t.Fatalf("night: %v; lamp %d, dimmer %d", err, line.Level(t, lampA), line.Level(t, dimmerB))
 	}
 	// A keypad button fires it by hand: the members' states follow.
 	if _, err := h.c.On(ctx, "Lamp"); err != nil {
 		t.Fatal(err)
 	}
-	if err := line.sim.Press(keypadD, 4, true); err != nil {
+	if err := line.Sim.Press(keypadD, 4, true); err != nil {
 		t.Fatal(err)
 	}
 	ev.wait(t, 5*time.Second, "scene by keypad", func(e homeapi.Event) bool {
@@ -458,7 +417,7 @@ func TestScenes(t *testing.T) {
 		t.Fatalf("after the keypad: lamp %+v, dimmer %+v", l.State, d.State)
 	}
 	// A button with no scene is published as a button.
-	if err := line.sim.Press(keypadD, 5, true); err != nil {
+	if err := line.Sim.Press(keypadD, 5, true); err != nil {
 		t.Fatal(err)
 	}
 	ev.wait(t, 5*time.Second, "button", func(e homeapi.Event) bool {
@@ -485,7 +444,7 @@ func TestScheduleAcrossDSTWithInjectedClock(t *testing.T) {
 	line := newInsteonLine(t, dir)
 	// The clock starts unset (gokrazy boots at 1970).
 	clock := hometest.NewClock(time.Unix(0, 0))
-	cfg := baseConfig(t, dir, insteonModem(line.link))
+	cfg := baseConfig(t, dir, insteonModem(line.Link))
 	cfg.Clock, cfg.TimeZone = clock, "America/New_York"
 	h := startHomed(t, cfg)
 	h.waitModems()
@@ -528,15 +487,15 @@ func TestScheduleAcrossDSTWithInjectedClock(t *testing.T) {
 	}
 	clock.Set(time.Date(2026, 3, 8, 10, 59, 0, 0, time.UTC))
 	time.Sleep(300 * time.Millisecond)
-	if line.level(t, lampA) != 0 {
+	if line.Level(t, lampA) != 0 {
 		t.Fatal("the lamp went on before 07:00")
 	}
 	clock.Set(time.Date(2026, 3, 8, 11, 0, 0, 0, time.UTC))
 	ev.wait(t, 10*time.Second, "schedule fired", func(e homeapi.Event) bool {
 		return e.Kind == homeapi.EventSchedule && e.Schedule == "Morning" && e.Error == ""
 	})
-	if line.level(t, lampA) != 255 {
-		t.Fatalf("lamp at %d after the schedule", line.level(t, lampA))
+	if line.Level(t, lampA) != 255 {
+		t.Fatalf("lamp at %d after the schedule", line.Level(t, lampA))
 	}
 	ev.wait(t, 5*time.Second, "lamp on by schedule", stateEvent("Lamp", homeapi.StateOn, 255, "schedule"))
 	if got, want := next("Morning"), time.Date(2026, 3, 9, 11, 0, 0, 0, time.UTC); !got.Equal(want) {
@@ -553,8 +512,8 @@ func TestScheduleAcrossDSTWithInjectedClock(t *testing.T) {
 	}
 	clock.Set(time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC))
 	ev.wait(t, 10*time.Second, "late fired", func(e homeapi.Event) bool { return e.Kind == homeapi.EventSchedule && e.Schedule == "Late" })
-	if line.level(t, dimmerB) != 77 {
-		t.Fatalf("dimmer at %d", line.level(t, dimmerB))
+	if line.Level(t, dimmerB) != 77 {
+		t.Fatalf("dimmer at %d", line.Level(t, dimmerB))
 	}
 	if _, err := h.c.Off(ctx, "Dimmer"); err != nil {
 		t.Fatal(err)
@@ -562,8 +521,8 @@ func TestScheduleAcrossDSTWithInjectedClock(t *testing.T) {
 	// The second 01:30 (06:30Z): nothing fires.
 	clock.Set(time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC))
 	time.Sleep(500 * time.Millisecond)
-	if n := ev.count(func(e homeapi.Event) bool { return e.Kind == homeapi.EventSchedule && e.Schedule == "Late" }); n != 1 || line.level(t, dimmerB) != 0 {
-		t.Fatalf("late fired %d times; dimmer at %d", n, line.level(t, dimmerB))
+	if n := ev.count(func(e homeapi.Event) bool { return e.Kind == homeapi.EventSchedule && e.Schedule == "Late" }); n != 1 || line.Level(t, dimmerB) != 0 {
+		t.Fatalf("late fired %d times; dimmer at %d", n, line.Level(t, dimmerB))
 	}
 	if got, want := next("Late"), time.Date(2026, 11, 2, 6, 30, 0, 0, time.UTC); !got.Equal(want) {
 		t.Fatalf("next late %s, want %s", got.UTC(), want)
@@ -573,7 +532,7 @@ func TestScheduleAcrossDSTWithInjectedClock(t *testing.T) {
 func TestStateSurvivesRestart(t *testing.T) {
 	dir := shortDir(t)
 	line := newInsteonLine(t, dir)
-	cfg := baseConfig(t, dir, insteonModem(line.link))
+	cfg := baseConfig(t, dir, insteonModem(line.Link))
 	h := startHomed(t, cfg)
 	h.waitModems()
 	addDevices(t, h.c)
@@ -614,7 +573,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("settings after restart %+v", st)
 	}
 	h2.waitModems()
-	if d, err := h2.c.Off(ctx, "Lamp"); err != nil || d.State.State != homeapi.StateOff || line.level(t, lampA) != 0 {
+	if d, err := h2.c.Off(ctx, "Lamp"); err != nil || d.State.State != homeapi.StateOff || line.Level(t, lampA) != 0 {
 		t.Fatalf("command after restart: %+v %v", d, err)
 	}
 }
@@ -658,7 +617,7 @@ func TestDegradedWhenModemMissing(t *testing.T) {
 	}
 	// Plug the modem in: homed finds it and reports ok.
 	line := newInsteonLine(t, t.TempDir())
-	if err := os.Symlink(line.link, missing); err != nil {
+	if err := os.Symlink(line.Link, missing); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(10 * time.Second)
@@ -672,7 +631,7 @@ func TestDegradedWhenModemMissing(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := h.c.On(ctx, "Lamp"); err != nil || line.level(t, lampA) != 255 {
+	if _, err := h.c.On(ctx, "Lamp"); err != nil || line.Level(t, lampA) != 255 {
 		t.Fatalf("on after plugging in: %v", err)
 	}
 }
