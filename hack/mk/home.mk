@@ -1,0 +1,11 @@
+# Home automation (issue 11): homed (packages/home), the oepc home commands
+# and oepcd's proxy run under test-unit. The mDNS advertiser's test
+# (packages/home/mdns) checks it from Debian's python3-zeroconf inside a
+# network namespace it makes (unshare -n, iproute2): have them there first.
+HOME_DEPS := python3-zeroconf iproute2 util-linux
+
+.PHONY: home-deps
+home-deps:
+	@hack/install-deps.sh $(HOME_DEPS)
+
+test-unit: home-deps
