@@ -76,6 +76,10 @@ type Config struct {
 	TokenFile string
 	// HomedSocket is homed's API socket, proxied at /v1/home/; empty: none.
 	HomedSocket string
+	// Advertise makes the box findable on the LAN (_oepc._tcp, oepc.local)
+	// on AdvertiseInterfaces (empty: every LAN interface).
+	Advertise           bool
+	AdvertiseInterfaces []string
 
 	Logger *slog.Logger
 	// APIListener, if set, is used instead of listening on APIAddr.
@@ -152,6 +156,11 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.DurationVar(&cfg.RepairGrace, "repair-grace", 24*time.Hour, "how long a friend's box may be unreachable before the shards it holds are re-placed")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
 	fs.StringVar(&cfg.HomedSocket, "homed-socket", homeapi.DefaultSocket, "homed's API socket, served at /v1/home/ (empty: none)")
+	fs.BoolVar(&cfg.Advertise, "advertise", false, "advertise the box on the LAN over mDNS (_oepc._tcp, oepc.local)")
+	fs.Func("advertise-if", "comma-separated interfaces to advertise on (default: every up multicast interface)", func(v string) error {
+		cfg.AdvertiseInterfaces = strings.Split(v, ",")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -7,20 +7,39 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"time"
 
 	"oepc.dev/oepcos/packages/home/homeapi"
+	"oepc.dev/oepcos/packages/home/mdns"
 	"oepc.dev/oepcos/packages/localapi"
+	"oepc.dev/oepcos/packages/version"
 )
 
 // mountHome serves homed's API (/v1/home/...) by proxying it to homed's
 // unix socket, behind the box's token: the CLI and the web UI reach homed
 // through oepcd.
+//
+// With Advertise it also makes the box findable on the home LAN over mDNS
+// (packages/home/mdns): _oepc._tcp at the API's port, and oepc.local.
 func mountHome(b *Box, api *localapi.Server) error {
-	if b.Cfg.HomedSocket == "" {
+	if b.Cfg.HomedSocket != "" {
+		api.Handle(homeapi.Prefix, HomeProxy(b.Cfg.HomedSocket))
+	}
+	if !b.Cfg.Advertise {
 		return nil
 	}
-	api.Handle(homeapi.Prefix, HomeProxy(b.Cfg.HomedSocket))
+	if b.Cfg.LoopbackOnly {
+		return fmt.Errorf("--advertise multicasts on the LAN; it cannot go with --loopback-only")
+	}
+	_, ps, err := net.SplitHostPort(b.Cfg.APIAddr)
+	port, perr := strconv.Atoi(ps)
+	if err != nil || perr != nil || port <= 0 {
+		return fmt.Errorf("--advertise needs a fixed API port, not %q", b.Cfg.APIAddr)
+	}
+	cfg := mdns.Config{Instance: "OEPC " + b.Cfg.Name, Port: port, ID: b.Node.Host.ID().String(),
+		Version: version.Version, Interfaces: b.Cfg.AdvertiseInterfaces, Logger: b.Log}
+	b.Go(func(ctx context.Context) error { return mdns.Run(ctx, cfg) })
 	return nil
 }
 
