@@ -9,3 +9,12 @@ home-deps:
 	@hack/install-deps.sh $(HOME_DEPS)
 
 test-unit: home-deps
+
+# make bench-home: a command's latency from homed's API to the device's ACK
+# beside the bare driver and the physical limit, and commands/s through one
+# modem (real 19200 baud and power-line timing on the simulated modem).
+.PHONY: bench-home
+BENCH_TARGETS += bench-home
+
+bench-home:
+	$(GO) test -run '^$$' -bench 'API' -benchtime 20x ./packages/home/

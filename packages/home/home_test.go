@@ -71,13 +71,21 @@ type homed struct {
 
 func shortDir(t *testing.T) string {
 	t.Helper()
-	// Unix socket paths are limited to 108 bytes: keep them short.
-	d, err := os.MkdirTemp("", "homed")
+	d, err := shortDirB(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+// shortDirB: unix socket paths are limited to 108 bytes: keep them short.
+func shortDirB(t testing.TB) (string, error) {
+	d, err := os.MkdirTemp("", "homed")
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d, nil
 }
 
 func startHomed(t *testing.T, cfg home.Config) *homed {
