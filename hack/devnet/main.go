@@ -21,6 +21,7 @@ import (
 
 	"oepc.dev/oepcos/hack/devnet/devnet"
 	"oepc.dev/oepcos/packages/box"
+	"oepc.dev/oepcos/packages/home/homesim"
 	"oepc.dev/oepcos/packages/supernode"
 )
 
@@ -31,6 +32,8 @@ func main() {
 		os.Exit(box.Main(os.Args[1:], os.Stderr))
 	case "supernode":
 		os.Exit(supernode.Main(os.Args[1:], os.Stderr))
+	case "homed":
+		os.Exit(homesim.Main(os.Args[1:]))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -68,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc status\n  go run ./appliance/oepc friends ls\n")
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud setup        # once: prints the recovery phrase\n")
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud put FILE /FILE\n  go run ./appliance/oepc cloud health /FILE\n")
+		fmt.Fprintf(stdout, "  go run ./appliance/oepc home ls             # box 1's simulated lights\n  go run ./appliance/oepc home on \"Floor lamp\"\n")
 		fmt.Fprintf(stdout, "\nCtrl-C stops the network; run it again to resume.\n")
 	}
 	if err := devnet.Run(ctx, cfg); err != nil {

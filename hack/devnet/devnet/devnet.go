@@ -204,6 +204,17 @@ func Run(ctx context.Context, cfg Config) error {
 			b.Debug = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", p)
 			args = append(args, "--debug-addr", fmt.Sprintf("127.0.0.1:%d", p))
 		}
+		if i == 0 {
+			// Box 1 has lights: homed on a simulated Insteon modem
+			// (packages/home/homesim), proxied at /v1/home/.
+			hdir, sock := filepath.Join(ddir, "homed"), filepath.Join(ddir, "homed.sock")
+			if err := sup.start(name+"-homed", "homed", hdir, []string{"--data", hdir, "--socket", sock}); err != nil {
+				return err
+			}
+			args = append(args, "--homed-socket", sock)
+		} else {
+			args = append(args, "--homed-socket=")
+		}
 		if err := sup.start(name, "box", ddir, args); err != nil {
 			return err
 		}
