@@ -281,4 +281,3 @@ func (a *App) updateValidators(s store, p Params, h uint64, jailed []tx.Address)
 	}
 	return ups
 }
-

@@ -58,10 +58,14 @@ func (d *closeSafeDB) write(f func() error) error {
 	return f()
 }
 
-func (d *closeSafeDB) Set(k, v []byte) error     { return d.write(func() error { return d.DB.Set(k, v) }) }
-func (d *closeSafeDB) SetSync(k, v []byte) error { return d.write(func() error { return d.DB.SetSync(k, v) }) }
-func (d *closeSafeDB) Delete(k []byte) error     { return d.write(func() error { return d.DB.Delete(k) }) }
-func (d *closeSafeDB) DeleteSync(k []byte) error { return d.write(func() error { return d.DB.DeleteSync(k) }) }
+func (d *closeSafeDB) Set(k, v []byte) error { return d.write(func() error { return d.DB.Set(k, v) }) }
+func (d *closeSafeDB) SetSync(k, v []byte) error {
+	return d.write(func() error { return d.DB.SetSync(k, v) })
+}
+func (d *closeSafeDB) Delete(k []byte) error { return d.write(func() error { return d.DB.Delete(k) }) }
+func (d *closeSafeDB) DeleteSync(k []byte) error {
+	return d.write(func() error { return d.DB.DeleteSync(k) })
+}
 
 func (d *closeSafeDB) Iterator(start, end []byte) (dbm.Iterator, error) {
 	d.mu.RLock()

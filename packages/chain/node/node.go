@@ -76,9 +76,11 @@ func (n *Node) Client() (*rpchttp.HTTP, error) { return rpchttp.New(n.rpcAddr, "
 func (n *Node) CometBFT() *cmtnode.Node { return n.cmt }
 
 // Home paths.
-func GenesisPath(home string) string   { return filepath.Join(home, "config", "genesis.json") }
-func NodeKeyPath(home string) string   { return filepath.Join(home, "config", "node_key.json") }
-func PrivValKeyPath(home string) string { return filepath.Join(home, "config", "priv_validator_key.json") }
+func GenesisPath(home string) string { return filepath.Join(home, "config", "genesis.json") }
+func NodeKeyPath(home string) string { return filepath.Join(home, "config", "node_key.json") }
+func PrivValKeyPath(home string) string {
+	return filepath.Join(home, "config", "priv_validator_key.json")
+}
 func privValStatePath(home string) string {
 	return filepath.Join(home, "data", "priv_validator_state.json")
 }

@@ -303,3 +303,6 @@ func (r *reader) done() error {
 	}
 	return nil
 }
+
+// Bytes returns the address as a slice.
+func (a Address) Bytes() []byte { return a[:] }
