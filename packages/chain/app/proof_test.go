@@ -118,27 +118,35 @@ func TestProofs(t *testing.T) {
 			t.Fatalf("absence proof taken as existence: %v", err)
 		}
 	}
-	// A forged absence proof: neighbours that are not adjacent (a real key
-	// lies between them) are refused.
-	r1 := hs.query(PathAccount, (&tx.Address{0x01}).Bytes())
-	var cp ics23.CommitmentProof
-	_ = cp.Unmarshal(r1.ProofOps.Ops[0].Data)
-	ne := cp.GetNonexist()
-	if ne == nil || ne.Left == nil {
-		t.Fatal("no left neighbour to forge with")
+	// A forged absence proof: bob's key claimed absent with real neighbours
+	// on each side of it that are not adjacent (bob lies between them).
+	var accts []tx.Address
+	hs.a.st().each(prefixAccount, func(k, _ []byte) { accts = append(accts, tx.Address(k[len(prefixAccount):])) })
+	if len(accts) < 3 {
+		t.Fatalf("%d accounts", len(accts))
 	}
-	{
-		bobProof := hs.query(PathAccount, bob[:])
-		var bp ics23.CommitmentProof
-		_ = bp.Unmarshal(bobProof.ProofOps.Ops[0].Data)
-		// Claim bob's key absent, with neighbours around another gap.
-		forged := &ics23.CommitmentProof{Proof: &ics23.CommitmentProof_Nonexist{Nonexist: &ics23.NonExistenceProof{
-			Key: AccountKey(bob), Left: ne.Left, Right: bp.GetExist()}}}
-		bz, _ := forged.Marshal()
-		ops := &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: proof.OpType, Key: AccountKey(bob), Data: bz}}}
-		if err := proof.Verify(root, AccountKey(bob), nil, ops); !errors.Is(err, proof.ErrInvalid) {
-			t.Fatalf("forged absence accepted: %v", err)
+	bob = accts[len(accts)/2] // one with neighbours on both sides
+	below, above := bob, bob
+	below[19]--
+	above[19]++
+	nonexist := func(a tx.Address) *ics23.NonExistenceProof {
+		r := hs.query(PathAccount, a[:])
+		var cp ics23.CommitmentProof
+		if err := cp.Unmarshal(r.ProofOps.Ops[0].Data); err != nil || cp.GetNonexist() == nil {
+			t.Fatalf("no absence proof for %s: %v", a, err)
 		}
+		return cp.GetNonexist()
+	}
+	left, right := nonexist(below).Left, nonexist(above).Right
+	if left == nil || right == nil {
+		t.Fatal("bob has no neighbours to forge with")
+	}
+	forged := &ics23.CommitmentProof{Proof: &ics23.CommitmentProof_Nonexist{Nonexist: &ics23.NonExistenceProof{
+		Key: AccountKey(bob), Left: left, Right: right}}}
+	bz, _ := forged.Marshal()
+	ops := &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: proof.OpType, Key: AccountKey(bob), Data: bz}}}
+	if err := proof.Verify(root, AccountKey(bob), nil, ops); !errors.Is(err, proof.ErrInvalid) {
+		t.Fatalf("forged absence accepted: %v", err)
 	}
 	// Bad queries have their codes.
 	for _, q := range []struct {
