@@ -41,15 +41,15 @@ type Config struct {
 	Dir        string
 	Boxes      int
 	SuperNodes int
-	Private    int    // the last Private boxes are behind "NAT"
-	Profile    bool   // serve each box's Go profiler on a loopback port
+	Private    int  // the last Private boxes are behind "NAT"
+	Profile    bool // serve each box's Go profiler on a loopback port
 	// Chain makes the super nodes the validators of an OEChain devnet
 	// (every super node is needed to make blocks while there are fewer
 	// than 4: CometBFT needs more than 2/3 of the voting power).
-	Chain bool
-	Exe        string // the devnet binary
-	Logger     *slog.Logger
-	Ready      func(State)
+	Chain  bool
+	Exe    string // the devnet binary
+	Logger *slog.Logger
+	Ready  func(State)
 }
 
 // Box is one box as devnet.json lists it.
