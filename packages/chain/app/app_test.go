@@ -79,15 +79,6 @@ func (hs *harness) apply(ups []abci.ValidatorUpdate) {
 	}
 }
 
-func (hs *harness) consIndex(pk []byte) int {
-	for i, c := range hs.cons {
-		if bytes.Equal(pub(c), pk) {
-			return i
-		}
-	}
-	return -1
-}
-
 // tx signs m with k at k's next nonce.
 func (hs *harness) tx(k ed25519.PrivateKey, m tx.Msg) []byte {
 	hs.t.Helper()

@@ -178,7 +178,15 @@ func TestNetwork(t *testing.T) {
 	}
 	// And blocks go on with the new set.
 	net.WaitHeight(ctx, 0, epochEnd+5)
-	t.Logf("network test done at height %d in %v", epochEnd+5, time.Since(start))
+	// The mean block interval, from the headers' times (timeout_commit 100 ms).
+	first, last := int64(2), epochEnd+5
+	b1, err1 := c1.Block(ctx, &first)
+	b2, err2 := c1.Block(ctx, &last)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	t.Logf("network test done at height %d in %v; mean block interval %v", last, time.Since(start),
+		b2.Block.Time.Sub(b1.Block.Time)/time.Duration(last-first))
 }
 
 func inSetV(vals []*cmttypes.Validator, k ed25519.PublicKey) bool {
