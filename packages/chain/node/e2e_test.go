@@ -102,7 +102,9 @@ func TestNetwork(t *testing.T) {
 	if inBlock != res.Height {
 		t.Fatalf("tx proven in block %d, committed in %d", inBlock, res.Height)
 	}
-	// Bob's balance, proven through a third node against a signed app hash.
+	// Bob's balance, proven through a third node against a signed app hash
+	// (once that node has the block: before, it proves bob absent).
+	net.WaitHeight(ctx, 3, res.Height)
 	v, qh, err := node.QueryProven(ctx, c3, net.ChainID, app.PathAccount, bobAddr[:])
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +152,9 @@ func TestNetwork(t *testing.T) {
 		t.Fatalf("delegate: %v %+v", err, res.TxResult)
 	}
 	epochEnd := (res.Height/10 + 1) * 10
-	net.WaitHeight(ctx, out, epochEnd+3)
+	for i := range net.Nodes {
+		net.WaitHeight(ctx, i, epochEnd+3)
+	}
 	h = epochEnd + 2
 	vr, err = c0.Validators(ctx, &h, nil, nil)
 	if err != nil {
@@ -178,6 +182,7 @@ func TestNetwork(t *testing.T) {
 	}
 	// And blocks go on with the new set.
 	net.WaitHeight(ctx, 0, epochEnd+5)
+	net.WaitHeight(ctx, 1, epochEnd+5)
 	// The mean block interval, from the headers' times (timeout_commit 100 ms).
 	first, last := int64(2), epochEnd+5
 	b1, err1 := c1.Block(ctx, &first)
