@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.SuperNodes, "supernodes", 2, "number of super nodes")
 	fs.IntVar(&cfg.Private, "private", 0, "how many of the boxes sit behind \"NAT\" (reached only through a relay)")
 	fs.StringVar(&cfg.Dir, "dir", ".devnet", "directory of the network's state")
+	fs.BoolVar(&cfg.Chain, "chain", true, "make the super nodes the validators of an OEChain devnet")
 	fs.BoolVar(&cfg.Profile, "profile", false, "serve each box's Go profiler on loopback (its address in devnet.json)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -67,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		b := st.Boxes[0]
 		fmt.Fprintf(stdout, "\nOE devnet up: %d super nodes, %d boxes, all friends (state in %s/devnet.json)\n", len(st.SuperNodes), len(st.Boxes), cfg.Dir)
 		fmt.Fprintf(stdout, "box 1 (%s): %s\n\n", b.Name, b.API)
+		if rpc := st.SuperNodes[0].ChainRPC; rpc != "" {
+			fmt.Fprintf(stdout, "OEChain (%d validators): CometBFT RPC %s\n\n", len(st.SuperNodes), rpc)
+		}
 		fmt.Fprintf(stdout, "  export OEPC_BOX=%s OEPC_TOKEN=%s\n", b.API, b.Token)
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc status\n  go run ./appliance/oepc friends ls\n")
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud setup        # once: prints the recovery phrase\n")

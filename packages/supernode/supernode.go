@@ -1,7 +1,8 @@
 // Package supernode runs an OE super node: a bootstrap node for boxes, a DHT
 // server, an AutoNAT service and a circuit relay for boxes that cannot reach
 // each other directly. Super nodes find and stay connected to each other.
-// (The chain validator and the mining pool join it in later issues.)
+// With --chain-dir it is also an OEChain validator (packages/chain/node).
+// (The mining pool joins it in a later issue.)
 package supernode
 
 import (
@@ -11,11 +12,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"golang.org/x/sync/errgroup"
 
+	chainnode "oepc.dev/oepcos/packages/chain/node"
 	"oepc.dev/oepcos/packages/identity"
 	"oepc.dev/oepcos/packages/p2p"
 	"oepc.dev/oepcos/packages/version"
@@ -33,6 +36,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready is called with the node's full addresses once it listens.
 	Ready func(addrs []string)
+	// Chain, when its Home is set, runs an OEChain validator beside the
+	// libp2p node (its P2P and RPC on their own ports).
+	Chain chainnode.Config
 }
 
 // ParseFlags reads a Config from command-line arguments.
@@ -46,6 +52,12 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.Var(&peers, "peers", "comma-separated multiaddrs (with /p2p/ID) of the other super nodes")
 	fs.BoolVar(&cfg.LoopbackOnly, "loopback-only", false, "talk only on 127.0.0.1/::1 (devnet)")
 	p2p.RelayFlags(fs, &cfg.Relay)
+	fs.StringVar(&cfg.Chain.Home, "chain-dir", "", "run an OEChain validator with its keys, config and data here (empty: no chain)")
+	fs.StringVar(&cfg.Chain.Genesis, "chain-genesis", "", "the chain's genesis file (default CHAIN-DIR/config/genesis.json)")
+	fs.StringVar(&cfg.Chain.P2PListen, "chain-p2p", "127.0.0.1:26656", "the validator's CometBFT P2P host:port")
+	fs.StringVar(&cfg.Chain.RPCListen, "chain-rpc", "127.0.0.1:26657", "the validator's CometBFT RPC host:port")
+	chainPeers := fs.String("chain-peers", "", "comma-separated NODEID@host:port of the other validators")
+	fs.DurationVar(&cfg.Chain.TimeoutCommit, "chain-timeout-commit", 0, "CometBFT's timeout_commit (0: its default, 1s)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -53,6 +65,9 @@ func ParseFlags(name string, args []string) (Config, error) {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	cfg.ListenAddrs, cfg.Peers = listen, peers
+	if *chainPeers != "" {
+		cfg.Chain.Peers = strings.Split(*chainPeers, ",")
+	}
 	return cfg, nil
 }
 
@@ -102,6 +117,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return node.Run(gctx) })
+	if cfg.Chain.Home != "" {
+		cc := cfg.Chain
+		cc.Logger = log.With("part", "chain")
+		cc.LoopbackOnly = cc.LoopbackOnly || cfg.LoopbackOnly
+		g.Go(func() error {
+			if err := chainnode.Run(gctx, cc); err != nil {
+				return fmt.Errorf("chain validator: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		// Every super node keeps a connection to every other one it knows.
 		t := time.NewTicker(5 * time.Second)

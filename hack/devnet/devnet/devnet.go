@@ -41,11 +41,15 @@ type Config struct {
 	Dir        string
 	Boxes      int
 	SuperNodes int
-	Private    int    // the last Private boxes are behind "NAT"
-	Profile    bool   // serve each box's Go profiler on a loopback port
-	Exe        string // the devnet binary
-	Logger     *slog.Logger
-	Ready      func(State)
+	Private    int  // the last Private boxes are behind "NAT"
+	Profile    bool // serve each box's Go profiler on a loopback port
+	// Chain makes the super nodes the validators of an OEChain devnet
+	// (every super node is needed to make blocks while there are fewer
+	// than 4: CometBFT needs more than 2/3 of the voting power).
+	Chain  bool
+	Exe    string // the devnet binary
+	Logger *slog.Logger
+	Ready  func(State)
 }
 
 // Box is one box as devnet.json lists it.
@@ -81,6 +85,8 @@ type SuperNode struct {
 	PID     int      `json:"pid"`
 	DataDir string   `json:"data_dir"`
 	P2PPort int      `json:"p2p_port"`
+	// ChainRPC is the CometBFT RPC (tcp://127.0.0.1:port) of its validator.
+	ChainRPC string `json:"chain_rpc,omitempty"`
 }
 
 // State is DIR/devnet.json.
@@ -118,6 +124,8 @@ type layout struct {
 	SuperNodePorts []int `json:"supernode_ports"`
 	BoxP2PPorts    []int `json:"box_p2p_ports"`
 	BoxAPIPorts    []int `json:"box_api_ports"`
+	ChainP2PPorts  []int `json:"chain_p2p_ports,omitempty"`
+	ChainRPCPorts  []int `json:"chain_rpc_ports,omitempty"`
 }
 
 // Run starts (or resumes) the devnet in cfg.Dir and supervises it until ctx
@@ -162,7 +170,14 @@ func Run(ctx context.Context, cfg Config) error {
 			},
 		})
 	}
+	chainArgs, err := setupChain(dir, cfg, lay, st.SuperNodes)
+	if err != nil {
+		return err
+	}
 	for i, sn := range st.SuperNodes {
+		if cfg.Chain {
+			st.SuperNodes[i].ChainRPC = fmt.Sprintf("tcp://127.0.0.1:%d", lay.ChainRPCPorts[i])
+		}
 		var peers []string
 		for j, o := range st.SuperNodes {
 			if j != i {
@@ -173,6 +188,9 @@ func Run(ctx context.Context, cfg Config) error {
 			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d,/ip4/127.0.0.1/udp/%d/quic-v1", sn.P2PPort, sn.P2PPort),
 			"--peers", strings.Join(peers, ",")}
 		args = append(args, relayArgs()...)
+		if cfg.Chain {
+			args = append(args, chainArgs[i]...)
+		}
 		if err := sup.start(sn.Name, "supernode", sn.DataDir, args); err != nil {
 			return err
 		}
@@ -273,6 +291,14 @@ func loadLayout(dir string, cfg Config) (layout, error) {
 	}
 	if lay.BoxAPIPorts, err = grow(lay.BoxAPIPorts, cfg.Boxes); err != nil {
 		return lay, err
+	}
+	if cfg.Chain {
+		if lay.ChainP2PPorts, err = grow(lay.ChainP2PPorts, cfg.SuperNodes); err != nil {
+			return lay, err
+		}
+		if lay.ChainRPCPorts, err = grow(lay.ChainRPCPorts, cfg.SuperNodes); err != nil {
+			return lay, err
+		}
 	}
 	b, _ := store.MarshalJSON(lay)
 	return lay, atomicfile.Write(path, b, 0o600)
