@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"oepc.dev/oepcos/hack/devnet/devnet"
@@ -44,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Private, "private", 0, "how many of the boxes sit behind \"NAT\" (reached only through a relay)")
 	fs.StringVar(&cfg.Dir, "dir", ".devnet", "directory of the network's state")
 	fs.BoolVar(&cfg.Profile, "profile", false, "serve each box's Go profiler on loopback (its address in devnet.json)")
+	fs.BoolVar(&cfg.NoFriends, "no-friends", false, "leave the boxes strangers to each other")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,7 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	cfg.Ready = func(st devnet.State) {
 		b := st.Boxes[0]
-		fmt.Fprintf(stdout, "\nOE devnet up: %d super nodes, %d boxes, all friends (state in %s/devnet.json)\n", len(st.SuperNodes), len(st.Boxes), cfg.Dir)
+		fmt.Fprintf(stdout, "\nbox 1's web UI: %s/   pairing code: %s\n", b.API, webCode(b))
+		fmt.Fprintf(stdout, "\nOE devnet up: %d super nodes, %d boxes, %s (state in %s/devnet.json)\n", len(st.SuperNodes), len(st.Boxes), map[bool]string{false: "all friends", true: "not friends yet"}[cfg.NoFriends], cfg.Dir)
 		fmt.Fprintf(stdout, "box 1 (%s): %s\n\n", b.Name, b.API)
 		fmt.Fprintf(stdout, "  export OEPC_BOX=%s OEPC_TOKEN=%s\n", b.API, b.Token)
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc status\n  go run ./appliance/oepc friends ls\n")
@@ -75,4 +78,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// webCode is what the web UI's first visit asks for: the pairing code, or
+// a note that the password is already set.
+func webCode(b devnet.Box) string {
+	if _, err := os.Stat(filepath.Join(b.DataDir, "webui", "auth.json")); err == nil {
+		return "(already used: sign in with your password)"
+	}
+	return b.PairingCode
 }

@@ -43,6 +43,7 @@ type Config struct {
 	SuperNodes int
 	Private    int    // the last Private boxes are behind "NAT"
 	Profile    bool   // serve each box's Go profiler on a loopback port
+	NoFriends  bool   // leave the boxes strangers (the web UI test makes friends itself)
 	Exe        string // the devnet binary
 	Logger     *slog.Logger
 	Ready      func(State)
@@ -58,6 +59,9 @@ type Box struct {
 	DataDir string `json:"data_dir"`
 	Private bool   `json:"private,omitempty"`
 	Debug   string `json:"debug,omitempty"` // http://... of the Go profiler, with --profile
+	// PairingCode is the code the web UI's first sign-in needs (read
+	// when the box came up; a used code is replaced: see PairingCode()).
+	PairingCode string `json:"pairing_code,omitempty"`
 	P2PPort int    `json:"p2p_port"`
 }
 
@@ -217,8 +221,10 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("devnet: %s did not come up: %w (see %s/log)", b.Name, err, b.DataDir)
 		}
 	}
-	if err := makeFriends(ctx, st.Boxes); err != nil {
-		return err
+	if !cfg.NoFriends {
+		if err := makeFriends(ctx, st.Boxes); err != nil {
+			return err
+		}
 	}
 	sup.onRestart = func() { sup.writeState(dir, &st) }
 	sup.writeState(dir, &st)
@@ -309,6 +315,9 @@ func waitAPI(ctx context.Context, b *Box) error {
 			if err == nil {
 				if st.PeerID != b.PeerID {
 					return fmt.Errorf("answers as %s, want %s", st.PeerID, b.PeerID)
+				}
+				if code, err := os.ReadFile(filepath.Join(b.DataDir, "pairing.code")); err == nil {
+					b.PairingCode = strings.TrimSpace(string(code))
 				}
 				return nil
 			}

@@ -1,0 +1,88 @@
+package webui
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// attemptLimiter rate-limits sign-in attempts (password, pairing code,
+// reset) per client address: a burst of attemptBurst, then one every
+// attemptEvery. The table is bounded; entries idle for an hour go first.
+type attemptLimiter struct {
+	now   func() time.Time
+	every time.Duration
+	burst int
+
+	mu sync.Mutex
+	m  map[string]*limEntry
+}
+
+type limEntry struct {
+	lim  *rate.Limiter
+	last time.Time
+}
+
+const (
+	attemptBurst = 5
+	attemptEvery = 20 * time.Second
+	maxLimiters  = 4096
+)
+
+func newAttemptLimiter(now func() time.Time) *attemptLimiter {
+	return &attemptLimiter{now: now, every: attemptEvery, burst: attemptBurst, m: map[string]*limEntry{}}
+}
+
+// allow takes one attempt for addr; when none is left it says how long to
+// wait.
+func (l *attemptLimiter) allow(addr string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[addr]
+	if e == nil {
+		if len(l.m) >= maxLimiters {
+			l.sweepLocked(now)
+		}
+		e = &limEntry{lim: rate.NewLimiter(rate.Every(l.every), l.burst)}
+		l.m[addr] = e
+	}
+	e.last = now
+	r := e.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// sweepLocked drops idle entries, or if none is idle, the oldest.
+func (l *attemptLimiter) sweepLocked(now time.Time) {
+	var oldest string
+	var ot time.Time
+	for k, e := range l.m {
+		if now.Sub(e.last) > time.Hour {
+			delete(l.m, k)
+			continue
+		}
+		if oldest == "" || e.last.Before(ot) {
+			oldest, ot = k, e.last
+		}
+	}
+	if len(l.m) >= maxLimiters {
+		delete(l.m, oldest)
+	}
+}
+
+// clientAddr is the address a request came from (never a header a client
+// can set: the box is not behind a proxy).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
