@@ -62,7 +62,7 @@ type Box struct {
 	// PairingCode is the code the web UI's first sign-in needs (read
 	// when the box came up; a used code is replaced: see PairingCode()).
 	PairingCode string `json:"pairing_code,omitempty"`
-	P2PPort int    `json:"p2p_port"`
+	P2PPort     int    `json:"p2p_port"`
 }
 
 // relayArgs raise the super nodes' relay limits above production's
