@@ -37,8 +37,10 @@ func newAttemptLimiter(now func() time.Time) *attemptLimiter {
 }
 
 // allow takes one attempt for addr; when none is left it says how long to
-// wait.
-func (l *attemptLimiter) allow(addr string) (bool, time.Duration) {
+// wait. An attempt that succeeds hands its token back (ok): only failures
+// count, so an owner who signs in often is never slowed, while a guesser
+// is, however many requests it sends at once.
+func (l *attemptLimiter) allow(addr string) (ok func(), allowed bool, wait time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -54,9 +56,9 @@ func (l *attemptLimiter) allow(addr string) (bool, time.Duration) {
 	r := e.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return false, d
+		return nil, false, d
 	}
-	return true, 0
+	return func() { r.CancelAt(l.now()) }, true, 0
 }
 
 // sweepLocked drops idle entries, or if none is idle, the oldest.

@@ -321,7 +321,10 @@ func (u *UI) kickPoll() {
 func (u *UI) pollLoop(ctx context.Context) {
 	t := time.NewTicker(u.cfg.PollEvery)
 	defer t.Stop()
+	// have: the last state is known (the first poll after a tab opens only
+	// learns it).
 	var lastFriends, lastHealth string
+	have := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -330,14 +333,14 @@ func (u *UI) pollLoop(ctx context.Context) {
 		case <-u.poll:
 		}
 		if u.hub.count() == 0 {
-			lastFriends, lastHealth = "", ""
+			have = false
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var fs []friendStatus
 		if code, b, err := u.apiCall(cctx, "GET", "/v1/friends", "", nil, "127.0.0.1:0"); err == nil && code == 200 && json.Unmarshal(b, &fs) == nil {
 			key := friendsKey(fs)
-			if lastFriends != "" && key != lastFriends {
+			if have && key != lastFriends {
 				u.Publish("friends", fs)
 			}
 			lastFriends = key
@@ -348,11 +351,12 @@ func (u *UI) pollLoop(ctx context.Context) {
 			for _, r := range h.Reports {
 				fmt.Fprintf(&k, "%s=%s;", r.Name, r.Status)
 			}
-			if lastHealth != "" && k.String() != lastHealth {
+			if have && k.String() != lastHealth {
 				u.Publish("health", h)
 			}
 			lastHealth = k.String()
 		}
+		have = true
 		cancel()
 	}
 }

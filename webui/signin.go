@@ -69,7 +69,8 @@ func (u *UI) postSetup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The password is not accepted: "+err.Error()+".")
 		return
 	}
-	if ok, wait := u.lim.allow(clientAddr(r)); !ok {
+	success, allowed, wait := u.lim.allow(clientAddr(r))
+	if !allowed {
 		u.tooMany(w, r, setupTmpl, v, wait)
 		return
 	}
@@ -84,6 +85,7 @@ func (u *UI) postSetup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "Wrong pairing code. Type the code the box shows on its screen or console.")
 		return
 	}
+	success()
 	if err := u.auth.SetPassword(pw); err != nil {
 		fail(http.StatusInternalServerError, "The password could not be saved: "+err.Error())
 		return
@@ -141,7 +143,8 @@ func (u *UI) postSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The password is missing.")
 		return
 	}
-	if ok, wait := u.lim.allow(clientAddr(r)); !ok {
+	success, allowed, wait := u.lim.allow(clientAddr(r))
+	if !allowed {
 		u.tooMany(w, r, signinTmpl, v, wait)
 		return
 	}
@@ -155,6 +158,7 @@ func (u *UI) postSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, err.Error())
 		return
 	}
+	success()
 	u.log.Info("web UI: signed in", "client", clientAddr(r))
 	u.startSession(w, r, RoleOwner)
 }
@@ -170,7 +174,8 @@ func (u *UI) postReset(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, signinTmpl, nil, errStatus(err), v)
 		return
 	}
-	if ok, wait := u.lim.allow(clientAddr(r)); !ok {
+	// A reset always costs an attempt: it replaces the code on the box.
+	if _, allowed, wait := u.lim.allow(clientAddr(r)); !allowed {
 		u.tooMany(w, r, signinTmpl, v, wait)
 		return
 	}

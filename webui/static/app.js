@@ -82,7 +82,10 @@
       if (kind === "resync") { refresh(null); return; }
       if (liveKinds().has(kind)) refresh(kind);
     };
-    ["hello", "friends", "health", "resync", "transfers", "repairs"].forEach((k) => es.addEventListener(k, handle(k)));
+    const known = new Set(["hello", "friends", "health", "resync", "transfers", "repairs"]);
+    // A page names further kinds it wants in <main data-events>.
+    (document.querySelector("main").dataset.events || "").split(/\s+/).filter(Boolean).forEach((k) => known.add(k));
+    known.forEach((k) => es.addEventListener(k, handle(k)));
     oepc.listen = (kind) => es.addEventListener(kind, handle(kind));
     es.addEventListener("hello", () => document.body.setAttribute("data-live-connected", "1"));
   }
