@@ -22,8 +22,9 @@ type attemptLimiter struct {
 }
 
 type limEntry struct {
-	lim  *rate.Limiter
-	last time.Time
+	lim      *rate.Limiter
+	last     time.Time
+	inflight bool
 }
 
 const (
@@ -36,11 +37,12 @@ func newAttemptLimiter(now func() time.Time) *attemptLimiter {
 	return &attemptLimiter{now: now, every: attemptEvery, burst: attemptBurst, m: map[string]*limEntry{}}
 }
 
-// allow takes one attempt for addr; when none is left it says how long to
-// wait. An attempt that succeeds hands its token back (ok): only failures
-// count, so an owner who signs in often is never slowed, while a guesser
-// is, however many requests it sends at once.
-func (l *attemptLimiter) allow(addr string) (ok func(), allowed bool, wait time.Duration) {
+// allow starts an attempt for addr, or says how long to wait. Only
+// failures cost: done(true) takes one of the address's attempts, done(false)
+// none, so an owner who signs in often is never slowed while a guesser is.
+// An address has one attempt in flight at a time, so parallel guesses
+// cannot all pass before the first failure counts.
+func (l *attemptLimiter) allow(addr string) (done func(failed bool), allowed bool, wait time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -53,12 +55,21 @@ func (l *attemptLimiter) allow(addr string) (ok func(), allowed bool, wait time.
 		l.m[addr] = e
 	}
 	e.last = now
-	r := e.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return nil, false, d
+	if e.inflight {
+		return nil, false, time.Second
 	}
-	return func() { r.CancelAt(l.now()) }, true, 0
+	if tok := e.lim.TokensAt(now); tok < 1 {
+		return nil, false, time.Duration((1 - tok) * float64(l.every))
+	}
+	e.inflight = true
+	return func(failed bool) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		e.inflight = false
+		if failed {
+			e.lim.AllowN(l.now(), 1)
+		}
+	}, true, 0
 }
 
 // sweepLocked drops idle entries, or if none is idle, the oldest.

@@ -69,12 +69,18 @@ func (u *UI) postSetup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The password is not accepted: "+err.Error()+".")
 		return
 	}
-	success, allowed, wait := u.lim.allow(clientAddr(r))
+	done, allowed, wait := u.lim.allow(clientAddr(r))
 	if !allowed {
 		u.tooMany(w, r, setupTmpl, v, wait)
 		return
 	}
 	ok, err := u.checkPairing(code)
+	if !ok {
+		// The failure delay is part of the attempt: the next one waits.
+		defer done(true)
+	} else {
+		done(false)
+	}
 	if err != nil {
 		fail(http.StatusInternalServerError, "The pairing code could not be checked: "+err.Error())
 		return
@@ -85,7 +91,6 @@ func (u *UI) postSetup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "Wrong pairing code. Type the code the box shows on its screen or console.")
 		return
 	}
-	success()
 	if err := u.auth.SetPassword(pw); err != nil {
 		fail(http.StatusInternalServerError, "The password could not be saved: "+err.Error())
 		return
@@ -143,12 +148,18 @@ func (u *UI) postSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The password is missing.")
 		return
 	}
-	success, allowed, wait := u.lim.allow(clientAddr(r))
+	done, allowed, wait := u.lim.allow(clientAddr(r))
 	if !allowed {
 		u.tooMany(w, r, signinTmpl, v, wait)
 		return
 	}
-	if err := u.auth.CheckPassword(pw); err != nil {
+	err := u.auth.CheckPassword(pw)
+	if err != nil {
+		defer done(true)
+	} else {
+		done(false)
+	}
+	if err != nil {
 		if errors.Is(err, ErrWrongPassword) {
 			u.log.Warn("web UI: wrong password", "client", clientAddr(r))
 			time.Sleep(u.cfg.FailDelay)
@@ -158,7 +169,6 @@ func (u *UI) postSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, err.Error())
 		return
 	}
-	success()
 	u.log.Info("web UI: signed in", "client", clientAddr(r))
 	u.startSession(w, r, RoleOwner)
 }
@@ -175,10 +185,12 @@ func (u *UI) postReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A reset always costs an attempt: it replaces the code on the box.
-	if _, allowed, wait := u.lim.allow(clientAddr(r)); !allowed {
+	done, allowed, wait := u.lim.allow(clientAddr(r))
+	if !allowed {
 		u.tooMany(w, r, signinTmpl, v, wait)
 		return
 	}
+	defer done(true)
 	u.pairMu.Lock()
 	code, err := NewPairingCode(u.cfg.PairingFile)
 	u.pairFails = 0
