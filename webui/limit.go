@@ -3,6 +3,7 @@ package webui
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -98,4 +99,20 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// limitKey is what attempts are counted by: the IPv4 address, or the /64
+// of an IPv6 one (a device picks new addresses within its /64 at will).
+func limitKey(r *http.Request) string {
+	a := clientAddr(r)
+	ip, err := netip.ParseAddr(a)
+	if err != nil {
+		return a
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

@@ -69,7 +69,7 @@ func (u *UI) postSetup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The password is not accepted: "+err.Error()+".")
 		return
 	}
-	done, allowed, wait := u.lim.allow(clientAddr(r))
+	done, allowed, wait := u.lim.allow(limitKey(r))
 	if !allowed {
 		u.tooMany(w, r, setupTmpl, v, wait)
 		return
@@ -148,7 +148,7 @@ func (u *UI) postSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The password is missing.")
 		return
 	}
-	done, allowed, wait := u.lim.allow(clientAddr(r))
+	done, allowed, wait := u.lim.allow(limitKey(r))
 	if !allowed {
 		u.tooMany(w, r, signinTmpl, v, wait)
 		return
@@ -185,7 +185,7 @@ func (u *UI) postReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A reset always costs an attempt: it replaces the code on the box.
-	done, allowed, wait := u.lim.allow(clientAddr(r))
+	done, allowed, wait := u.lim.allow(limitKey(r))
 	if !allowed {
 		u.tooMany(w, r, signinTmpl, v, wait)
 		return

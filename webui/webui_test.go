@@ -649,3 +649,20 @@ func TestQRSVG(t *testing.T) {
 		t.Fatalf("svg %q", s[:100])
 	}
 }
+
+func TestLimitKey(t *testing.T) {
+	for addr, want := range map[string]string{
+		"10.0.0.7:5000":              "10.0.0.7",
+		"[::ffff:10.0.0.7]:5000":     "10.0.0.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:80":          "fe80::/64",
+		"not an address":             "not an address",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = addr
+		if got := limitKey(r); got != want {
+			t.Errorf("limitKey(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
