@@ -56,19 +56,19 @@ test("friends between two boxes", async (t) => {
     await row.locator("summary").click();
     await row.getByLabel("New name").fill("Bob's box");
     await row.getByRole("button", { name: "Rename" }).click();
-    await p1.getByRole("status").waitFor();
+    await p1.getByRole("status").filter({ hasText: "Renamed to Bob's box" }).waitFor();
     const row2 = p1.locator(`[data-friend="${b2.peerID}"]`);
     assert.equal((await row2.locator(".fname").innerText()).trim(), "Bob's box");
     const api = await ui.api(b1, "GET", "/v1/friends");
     assert.equal(api.find((f) => f.id === b2.peerID).name, "Bob's box");
     await row2.locator("summary").click();
     await row2.getByRole("button", { name: "Block Bob's box" }).click();
-    await p1.getByRole("status").waitFor();
+    await p1.getByRole("status").filter({ hasText: "is blocked" }).waitFor();
     await p1.locator(`[data-friend="${b2.peerID}"] .badge`, { hasText: "blocked" }).waitFor();
     assert.equal((await ui.api(b1, "GET", "/v1/friends")).find((f) => f.id === b2.peerID).blocked, true);
     await p1.locator(`[data-friend="${b2.peerID}"] summary`).click();
     await p1.locator(`[data-friend="${b2.peerID}"]`).getByRole("button", { name: "Unblock Bob's box" }).click();
-    await p1.getByRole("status").waitFor();
+    await p1.getByRole("status").filter({ hasText: "is unblocked" }).waitFor();
     assert.equal((await ui.api(b1, "GET", "/v1/friends")).find((f) => f.id === b2.peerID).blocked, false);
   });
 

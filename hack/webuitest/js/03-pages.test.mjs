@@ -41,7 +41,7 @@ test("system and network pages", async (t) => {
     const before = await page.locator("ul.list > li").count();
     assert.ok(before >= 2, `only ${before} sessions listed`);
     await rows.first().getByRole("button", { name: /^Sign out the session/ }).click();
-    await page.getByRole("status").waitFor();
+    await page.getByRole("status").filter({ hasText: "signed out" }).waitFor();
     assert.equal(await page.locator("ul.list > li").count(), before - 1);
     // Which one went? At least one of the other browsers is signed out
     // now; ours is not.
@@ -59,7 +59,7 @@ test("system and network pages", async (t) => {
     await row.locator("summary").click();
     await row.getByRole("checkbox").check();
     await row.getByRole("button", { name: /^Remove / }).click();
-    await p2.getByRole("status").waitFor();
+    await p2.getByRole("status").filter({ hasText: "removed" }).waitFor();
     assert.match(await ui.flash(p2), /removed/);
     assert.equal(await p2.locator(`[data-friend="${b1.peerID}"]`).count(), 0);
     assert.ok(!(await ui.api(b2, "GET", "/v1/friends")).some((f) => f.id === b1.peerID));
