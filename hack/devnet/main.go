@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"oepc.dev/oepcos/hack/devnet/devnet"
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Dir, "dir", ".devnet", "directory of the network's state")
 	fs.BoolVar(&cfg.Chain, "chain", true, "make the super nodes the validators of an OEChain devnet")
 	fs.BoolVar(&cfg.Profile, "profile", false, "serve each box's Go profiler on loopback (its address in devnet.json)")
+	fs.BoolVar(&cfg.NoFriends, "no-friends", false, "leave the boxes strangers to each other")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -66,7 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	cfg.Ready = func(st devnet.State) {
 		b := st.Boxes[0]
-		fmt.Fprintf(stdout, "\nOE devnet up: %d super nodes, %d boxes, all friends (state in %s/devnet.json)\n", len(st.SuperNodes), len(st.Boxes), cfg.Dir)
+		fmt.Fprintf(stdout, "\nbox 1's web UI: %s/   pairing code: %s\n", b.API, webCode(b))
+		fmt.Fprintf(stdout, "\nOE devnet up: %d super nodes, %d boxes, %s (state in %s/devnet.json)\n", len(st.SuperNodes), len(st.Boxes), map[bool]string{false: "all friends", true: "not friends yet"}[cfg.NoFriends], cfg.Dir)
 		fmt.Fprintf(stdout, "box 1 (%s): %s\n\n", b.Name, b.API)
 		if rpc := st.SuperNodes[0].ChainRPC; rpc != "" {
 			fmt.Fprintf(stdout, "OEChain (%d validators): CometBFT RPC %s\n\n", len(st.SuperNodes), rpc)
@@ -83,4 +86,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// webCode is what the web UI's first visit asks for: the pairing code, or
+// a note that the password is already set.
+func webCode(b devnet.Box) string {
+	if _, err := os.Stat(filepath.Join(b.DataDir, "webui", "auth.json")); err == nil {
+		return "(already used: sign in with your password)"
+	}
+	return b.PairingCode
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"oepc.dev/oepcos/hack/image"
 	"oepc.dev/oepcos/packages/health"
+	"oepc.dev/oepcos/webui"
 )
 
 // Time budget of the whole boot test (building both images included) and
@@ -183,6 +185,14 @@ func TestBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	webPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	webTLSPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := image.Options{
 		Repo: repo, Instance: "oepc-amd64", WorkDir: filepath.Join(dir, "work"),
 		Version: "boottest-1", ExtraFlags: extra,
@@ -212,7 +222,7 @@ func TestBoot(t *testing.T) {
 		Image: img, Log: filepath.Join(dir, "serial.log"),
 		// gokrazy listens on the update port baked into the image (the
 		// config's HTTPPort), so the guest and host ports are the same.
-		HostFwd:  map[int]int{7070: apiPort, gkPort: gkPort},
+		HostFwd:  map[int]int{7070: apiPort, gkPort: gkPort, 80: webPort, 443: webTLSPort},
 		GuestFwd: guestFwd,
 	})
 	if err != nil {
@@ -292,6 +302,18 @@ func TestBoot(t *testing.T) {
 		return
 	}
 
+	// 1b. The web UI answers on port 80 (gokrazy moved off it) and 443,
+	// with the certificate the box made at its first boot.
+	var webFP string
+	t.Run("webui", func(t *testing.T) {
+		var err error
+		webFP, err = checkWebUI(ctx, webPort, webTLSPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("web UI on port 80 and 443, certificate SHA-256 %s", webFP)
+	})
+
 	// 2. The box joins the network through the super node on the host.
 	t.Run("join", func(t *testing.T) {
 		if sn == nil {
@@ -362,6 +384,11 @@ func TestBoot(t *testing.T) {
 			t.Errorf("version changed across a plain reboot: %s -> %s", first.Version, st.Version)
 		}
 		checkHealth(t, ctx, box)
+		if fp, err := checkWebUI(ctx, webPort, webTLSPort); err != nil {
+			t.Errorf("web UI after the reboot: %v", err)
+		} else if webFP != "" && fp != webFP {
+			t.Errorf("the HTTPS certificate changed across a reboot: %s -> %s (not kept on /perm?)", webFP, fp)
+		}
 	}) {
 		return
 	}
@@ -680,3 +707,43 @@ func (w *testWriter) Write(p []byte) (int, error) {
 }
 
 var verboseBuild = os.Getenv("OEPC_IMAGE_VERBOSE") == "1"
+
+// checkWebUI checks that the box's web UI answers a first visit on port
+// 80 by sending it to the pairing-code set-up, and returns the SHA-256
+// fingerprint of the certificate it serves on 443.
+func checkWebUI(ctx context.Context, port, tlsPort int) (string, error) {
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var loc string
+	err := WaitFor(ctx, 60*time.Second, time.Second, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		loc = resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther {
+			return fmt.Errorf("GET / on port 80: HTTP %d, want 303 (is gokrazy still on port 80?)", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if loc != "/setup" && loc != "/signin" {
+		return "", fmt.Errorf("GET / on port 80 leads to %q, want /setup or /signin", loc)
+	}
+	d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(dctx, "tcp", fmt.Sprintf("127.0.0.1:%d", tlsPort))
+	if err != nil {
+		return "", fmt.Errorf("HTTPS on port 443: %w", err)
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", errors.New("HTTPS on port 443: no certificate")
+	}
+	return webui.Fingerprint(certs[0].Raw), nil
+}

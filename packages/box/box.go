@@ -6,14 +6,12 @@ package box
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"math"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -40,7 +38,8 @@ import (
 	"oepc.dev/oepcos/packages/store"
 	"oepc.dev/oepcos/packages/version"
 
-	"oepc.dev/oepcos/packages/atomicfile"
+	"oepc.dev/oepcos/packages/bootguard"
+	"oepc.dev/oepcos/webui"
 )
 
 // Roles are the supervisors whose health the box reports beside its own.
@@ -80,6 +79,13 @@ type Config struct {
 	// on AdvertiseInterfaces (empty: every LAN interface).
 	Advertise           bool
 	AdvertiseInterfaces []string
+	// WebAddr and WebTLSAddr, if set, serve the web UI over HTTP and
+	// HTTPS (":80", ":443" on the box); it is always served on the API
+	// address too.
+	WebAddr, WebTLSAddr string
+	// GokrazySocket, if set, is gokrazy's local web interface socket, used
+	// to reboot the box from the web UI.
+	GokrazySocket string
 
 	Logger *slog.Logger
 	// APIListener, if set, is used instead of listening on APIAddr.
@@ -87,7 +93,8 @@ type Config struct {
 	// Ready is called once the box serves its API.
 	Ready func(Info)
 	// Mounts add handlers to the local API (the personal cloud and later
-	// roles plug in here); they are called once the box is up.
+	// roles plug in here) and pages to the web UI (Box.UI); they are
+	// called once the box is up.
 	Mounts []func(*Box, *localapi.Server) error
 }
 
@@ -106,6 +113,9 @@ type Box struct {
 	DB      *store.DB
 	Friends *friends.Book
 	Shards  *shard.Store
+	// UI is the web UI: mounts add pages (UI.AddPage) and send live
+	// events to open tabs (UI.Publish).
+	UI      *webui.UI
 	Started time.Time
 
 	mu      sync.Mutex
@@ -161,6 +171,9 @@ func ParseFlags(name string, args []string) (Config, error) {
 		cfg.AdvertiseInterfaces = strings.Split(v, ",")
 		return nil
 	})
+	fs.StringVar(&cfg.WebAddr, "web", "", "also serve the web UI over HTTP here (e.g. :80; it is always on --api)")
+	fs.StringVar(&cfg.WebTLSAddr, "web-tls", "", "also serve the web UI over HTTPS here, with a self-signed certificate made at first start (e.g. :443)")
+	fs.StringVar(&cfg.GokrazySocket, "gokrazy-socket", "", "gokrazy's local web interface socket, to reboot from the web UI (e.g. /run/gokrazy-http.sock; empty: no reboot)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -183,6 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("box: data directory: %w", err)
 	}
+	// The web UI's System page shows the recent log.
+	logs := webui.NewLogRing(500)
+	log = slog.New(logs.Handler(log.Handler()))
 	started := time.Now()
 	key, err := identity.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
@@ -195,7 +211,7 @@ func Run(ctx context.Context, cfg Config) error {
 	pid, _ := peer.IDFromPrivateKey(key)
 	log = log.With("box", cfg.Name)
 	log.Info("box starting", "peer", pid, "version", version.Version, "data", cfg.DataDir)
-	if code, err := pairingCode(cfg.DataDir); err != nil {
+	if code, err := webui.LoadOrCreatePairingCode(filepath.Join(cfg.DataDir, pairingFile)); err != nil {
 		log.Warn("no pairing code", "err", err)
 	} else {
 		log.Info("pairing code for phones and the web UI", "code", code)
@@ -231,6 +247,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer closeHolder()
 	b.routes(api)
+	if b.UI, err = b.newUI(api, token, logs); err != nil {
+		return err
+	}
 	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud, mountHome}, cfg.Mounts...) {
 		if err := m(b, api); err != nil {
 			return err
@@ -300,7 +319,8 @@ func (b *Box) serve(ctx context.Context, ln net.Listener, api *localapi.Server, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Node.Run(gctx) })
 	g.Go(func() error { b.keepFriendsConnected(gctx); return nil })
-	g.Go(func() error { return localapi.Serve(gctx, ln, api) })
+	g.Go(func() error { return localapi.Serve(gctx, ln, b.UI) })
+	g.Go(func() error { return b.UI.Run(gctx) })
 	if dln != nil {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -347,19 +367,22 @@ func loadToken(cfg Config) (string, error) {
 	return identity.LoadOrCreateToken(cfg.DataDir)
 }
 
-// pairingCode is the one-time code a phone or browser proves presence
+// pairingFile holds the one-time code a phone or browser proves presence
 // with; shown in the log (and on the TV, by hdmid).
-func pairingCode(dir string) (string, error) {
-	path := filepath.Join(dir, "pairing.code")
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
+const pairingFile = "pairing.code"
+
+// newUI makes the web UI in front of the local API.
+func (b *Box) newUI(api http.Handler, token string, logs *webui.LogRing) (*webui.UI, error) {
+	cfg := b.Cfg
+	var reboot func(context.Context) error
+	if s := cfg.GokrazySocket; s != "" {
+		reboot = bootguard.GokrazyReboot(s, func(ctx context.Context) (string, error) { return bootguard.GokrazyPassword(ctx, s) })
 	}
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", err
-	}
-	code := fmt.Sprintf("%03d-%03d", n.Int64()/1000, n.Int64()%1000)
-	return code, atomicfile.Write(path, []byte(code+"\n"), 0o600)
+	return webui.New(webui.Config{
+		DataDir: filepath.Join(cfg.DataDir, "webui"), PairingFile: filepath.Join(cfg.DataDir, pairingFile),
+		API: api, Token: token, Name: cfg.Name, Addr: cfg.WebAddr, TLSAddr: cfg.WebTLSAddr,
+		Logs: logs, StorageDir: cfg.DataDir, Reboot: reboot, Logger: b.Log,
+	})
 }
 
 func (b *Box) selfReport() health.Report {

@@ -43,6 +43,7 @@ type Config struct {
 	SuperNodes int
 	Private    int  // the last Private boxes are behind "NAT"
 	Profile    bool // serve each box's Go profiler on a loopback port
+	NoFriends  bool // leave the boxes strangers (the web UI test makes friends itself)
 	// Chain makes the super nodes the validators of an OEChain devnet
 	// (every super node is needed to make blocks while there are fewer
 	// than 4: CometBFT needs more than 2/3 of the voting power).
@@ -62,7 +63,10 @@ type Box struct {
 	DataDir string `json:"data_dir"`
 	Private bool   `json:"private,omitempty"`
 	Debug   string `json:"debug,omitempty"` // http://... of the Go profiler, with --profile
-	P2PPort int    `json:"p2p_port"`
+	// PairingCode is the code the web UI's first sign-in needs (read
+	// when the box came up; a used code is replaced: see PairingCode()).
+	PairingCode string `json:"pairing_code,omitempty"`
+	P2PPort     int    `json:"p2p_port"`
 }
 
 // relayArgs raise the super nodes' relay limits above production's
@@ -246,8 +250,10 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("devnet: %s did not come up: %w (see %s/log)", b.Name, err, b.DataDir)
 		}
 	}
-	if err := makeFriends(ctx, st.Boxes); err != nil {
-		return err
+	if !cfg.NoFriends {
+		if err := makeFriends(ctx, st.Boxes); err != nil {
+			return err
+		}
 	}
 	sup.onRestart = func() { sup.writeState(dir, &st) }
 	sup.writeState(dir, &st)
@@ -346,6 +352,9 @@ func waitAPI(ctx context.Context, b *Box) error {
 			if err == nil {
 				if st.PeerID != b.PeerID {
 					return fmt.Errorf("answers as %s, want %s", st.PeerID, b.PeerID)
+				}
+				if code, err := os.ReadFile(filepath.Join(b.DataDir, "pairing.code")); err == nil {
+					b.PairingCode = strings.TrimSpace(string(code))
 				}
 				return nil
 			}
