@@ -54,16 +54,16 @@ type varScreenInfo struct {
 // where unsigned long is 8 bytes; Go's uintptr has the kernel's size and
 // alignment there).
 type fixScreenInfo struct {
-	ID                              [16]byte
-	SmemStart                       uintptr
-	SmemLen, Type, TypeAux, Visual  uint32
-	XPanStep, YPanStep, YWrapStep   uint16
-	_                               uint16
-	LineLength                      uint32
-	MMIOStart                       uintptr
-	MMIOLen, Accel                  uint32
-	Capabilities                    uint16
-	Reserved                        [2]uint16
+	ID                             [16]byte
+	SmemStart                      uintptr
+	SmemLen, Type, TypeAux, Visual uint32
+	XPanStep, YPanStep, YWrapStep  uint16
+	_                              uint16
+	LineLength                     uint32
+	MMIOStart                      uintptr
+	MMIOLen, Accel                 uint32
+	Capabilities                   uint16
+	Reserved                       [2]uint16
 }
 
 // Channel is where one colour channel sits in a pixel.

@@ -260,9 +260,9 @@ func (r *Renderer) Draw(dst draw.Image, st Status) {
 	r.section(dst, l, l.Network, "NETWORK", netV, netC, netD)
 
 	// Storage.
-	var stV, stD string
+	stV, stD, stC := "", "", colText
 	if s := st.Storage; !s.Known {
-		stV, stD = "Storage unknown", "waiting for oepcd"
+		stV, stD, stC = "Storage unknown", "waiting for oepcd", colWarn
 	} else {
 		stV = Bytes(s.Used) + " used"
 		if s.Quota > 0 {
@@ -273,10 +273,10 @@ func (r *Renderer) Draw(dst draw.Image, st Status) {
 			stD += fmt.Sprintf(" (%s)", plural(s.HostedFor, "household"))
 		}
 	}
-	r.section(dst, l, l.Storage, "STORAGE", stV, colText, stD)
+	r.section(dst, l, l.Storage, "STORAGE", stV, stC, stD)
 
 	// Home.
-	homeV, homeD, homeC := "No home devices yet", "add devices in the web UI", colDim
+	homeV, homeD, homeC := "No home devices yet", "home automation is not in this build yet", colDim
 	if st.Home.Enabled && len(st.Home.Devices) > 0 {
 		homeC = colText
 		var parts []string
