@@ -227,7 +227,7 @@ func (r *Renderer) Render(w, h int, st Status) *image.RGBA {
 }
 
 // Draw draws st over the whole of dst.
-func (r *Renderer) Draw(dst draw.Image, st Status) {
+func (r *Renderer) Draw(dst *image.RGBA, st Status) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l := LayoutFor(dst.Bounds())
@@ -330,7 +330,7 @@ func (r *Renderer) Draw(dst draw.Image, st Status) {
 }
 
 // section draws a label, a value line and a detail line into rect.
-func (r *Renderer) section(dst draw.Image, l Layout, rect image.Rectangle, label, value string, vc color.Color, detail string) {
+func (r *Renderer) section(dst *image.RGBA, l Layout, rect image.Rectangle, label, value string, vc color.Color, detail string) {
 	px := func(ref int) int { return int(float64(ref)*l.Scale + 0.5) }
 	h := rect.Dy()
 	y0 := rect.Min.Y
@@ -347,11 +347,17 @@ const centred align = 1
 
 // text draws s in one line inside rect, its baseline at base (a fraction
 // of rect's height), shortened with an ellipsis when it does not fit.
-func (r *Renderer) text(dst draw.Image, rect image.Rectangle, fontName string, px int, c color.Color, s string, base float64, opts ...align) {
+func (r *Renderer) text(dst *image.RGBA, rect image.Rectangle, fontName string, px int, c color.Color, s string, base float64, opts ...align) {
 	f := r.face(fontName, px)
 	maxW := fixed.I(rect.Dx())
 	s = fit(f, s, maxW)
-	d := font.Drawer{Dst: clip{dst, rect}, Src: image.NewUniform(c), Face: f}
+	// A sub-image, not a wrapper: drawing into an *image.RGBA takes
+	// the image/draw fast paths (ten times faster).
+	sub, ok := dst.SubImage(rect).(*image.RGBA)
+	if !ok || sub.Rect.Empty() {
+		return
+	}
+	d := font.Drawer{Dst: sub, Src: image.NewUniform(c), Face: f}
 	x := fixed.I(rect.Min.X)
 	if len(opts) > 0 && opts[0] == centred {
 		x += (maxW - d.MeasureString(s)) / 2
@@ -376,17 +382,9 @@ func fit(f font.Face, s string, w fixed.Int26_6) string {
 	return ""
 }
 
-// clip keeps a drawer inside one rectangle of its image.
-type clip struct {
-	draw.Image
-	r image.Rectangle
-}
-
-func (c clip) Bounds() image.Rectangle { return c.r.Intersect(c.Image.Bounds()) }
-
 // drawQR draws a QR code of s, black on white with its quiet zone, as
 // large as fits in rect with whole-pixel modules, centred.
-func drawQR(dst draw.Image, rect image.Rectangle, s string) {
+func drawQR(dst *image.RGBA, rect image.Rectangle, s string) {
 	q, err := qrcode.New(s, qrcode.Medium)
 	if err != nil {
 		// Only content too long for any QR version fails; the URL is
