@@ -91,7 +91,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	h.cfg = Config{
 		Name: "fallback-name", StateDir: filepath.Join(dir, "state"), HealthDir: filepath.Join(dir, "h"),
 		Sysfs: sys.Dir, Framebuffer: filepath.Join(dir, "fb0"), FramebufferInfo: &info,
-		Source: h.src,
+		Source:    h.src,
 		PollSysfs: 20 * time.Millisecond, PollStatus: 20 * time.Millisecond,
 		OnRender: func(st screen.Status, img image.Image) { h.renders <- rendered{st, img.(*image.RGBA)} },
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, nil)),
