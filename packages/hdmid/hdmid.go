@@ -365,6 +365,9 @@ func (d *daemon) closeOutput() {
 // poll asks the source for the box's state.
 func (d *daemon) poll(ctx context.Context) {
 	st, err := d.cfg.Source.Status(ctx)
+	if st.Name == "" {
+		st.Name = d.status.Name // a box keeps its name while oepcd is away
+	}
 	d.status = st
 	e := ""
 	if err != nil {
