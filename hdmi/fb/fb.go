@@ -137,7 +137,7 @@ func Encode(dst []byte, i Info, img image.Image) ([]byte, error) {
 		dst = make([]byte, i.Size())
 	}
 	dst = dst[:i.Size()]
-	clear(dst)
+	clear(dst) // what the picture does not cover is black
 	rgba, ok := img.(*image.RGBA)
 	if !ok || rgba.Rect.Min != (image.Point{}) {
 		rgba = image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
@@ -146,23 +146,37 @@ func Encode(dst []byte, i Info, img image.Image) ([]byte, error) {
 	w, h := min(i.Width, rgba.Rect.Dx()), min(i.Height, rgba.Rect.Dy())
 	bpp := i.BitsPerPixel / 8
 	xrgb := bpp == 4 && i.Red == (Channel{16, 8}) && i.Green == (Channel{8, 8}) && i.Blue == (Channel{0, 8})
+	rgb565 := bpp == 2 && i.Red == (Channel{11, 5}) && i.Green == (Channel{5, 6}) && i.Blue == (Channel{0, 5})
+	if w <= 0 {
+		return dst, nil
+	}
 	for y := range h {
 		src := rgba.Pix[y*rgba.Stride : y*rgba.Stride+w*4]
 		row := dst[y*i.Stride : y*i.Stride+w*bpp]
-		if xrgb {
-			// Fast path for the common format: B, G, R, X in memory.
+		switch {
+		case xrgb:
+			// The common formats get loops the compiler keeps free of
+			// bounds checks: B, G, R, X in memory.
 			for x := 0; x < w; x++ {
-				s, d := src[x*4:x*4+4:x*4+4], row[x*4:x*4+4:x*4+4]
+				s := src[x*4 : x*4+4 : x*4+4]
+				d := row[x*4 : x*4+4 : x*4+4]
 				d[0], d[1], d[2], d[3] = s[2], s[1], s[0], 0
 			}
-			continue
-		}
-		for x := range w {
-			s := src[x*4 : x*4+3]
-			v := pack(s[0], i.Red) | pack(s[1], i.Green) | pack(s[2], i.Blue)
-			d := row[x*bpp : x*bpp+bpp]
-			for b := range bpp { // little-endian, as on amd64 and arm64
-				d[b] = byte(v >> (8 * b))
+		case rgb565:
+			for x := 0; x < w; x++ {
+				s := src[x*4 : x*4+3 : x*4+3]
+				v := uint16(s[0]>>3)<<11 | uint16(s[1]>>2)<<5 | uint16(s[2]>>3)
+				d := row[x*2 : x*2+2 : x*2+2]
+				d[0], d[1] = byte(v), byte(v>>8)
+			}
+		default:
+			for x := range w {
+				s := src[x*4 : x*4+3]
+				v := pack(s[0], i.Red) | pack(s[1], i.Green) | pack(s[2], i.Blue)
+				d := row[x*bpp : x*bpp+bpp]
+				for b := range bpp { // little-endian, as on amd64 and arm64
+					d[b] = byte(v >> (8 * b))
+				}
 			}
 		}
 	}
