@@ -10,6 +10,11 @@
 // degraded (saying so) while no display is connected, and error when a
 // display is connected but the framebuffer cannot be drawn on.
 //
+// A framebuffer without any DRM connector in sysfs (efifb or vesafb: the
+// firmware's framebuffer, as the amd64 kernel has it) tells nothing about
+// displays or hotplug: hdmid then draws on it whenever it opens, and says
+// in its health that it cannot know whether a display is there.
+//
 // hdmid does not program the display mode itself: on the box the kernel's
 // DRM driver lights the display and offers a framebuffer at the mode it
 // chose (normally the preferred one too). hdmid draws at the framebuffer's
@@ -209,6 +214,9 @@ type daemon struct {
 	// The display.
 	conn      Connector
 	connected bool
+	// blind: sysfs lists no DRM connector at all (a firmware framebuffer
+	// such as efifb): whether a display is there cannot be known.
+	blind bool
 	connKey   string
 	scanErr   string
 	choice    *mode.Choice
@@ -268,6 +276,12 @@ func (d *daemon) scan(ctx context.Context) {
 		return
 	}
 	d.scanErr = ""
+	if blind := len(cs) == 0; blind != d.blind {
+		d.blind = blind
+		if blind {
+			d.log.Info("no DRM connectors; drawing on the framebuffer whether or not a display is there", "dir", d.cfg.Sysfs)
+		}
+	}
 	c, ok := pick(cs)
 	if k := c.key(); k != d.connKey || ok != d.connected {
 		d.connKey, d.conn, d.connected = k, c, ok
@@ -280,7 +294,7 @@ func (d *daemon) scan(ctx context.Context) {
 			d.chooseMode(ctx, c)
 		}
 	}
-	if d.connected && d.fb == nil && d.cfg.Framebuffer != "" {
+	if (d.connected || d.blind) && d.fb == nil && d.cfg.Framebuffer != "" {
 		d.openFB()
 	}
 }
@@ -390,7 +404,10 @@ func (d *daemon) want() screen.Status {
 		st.Name = d.cfg.Name
 	}
 	st.Display = d.display
-	if !d.connected {
+	switch {
+	case d.blind && d.fb != nil:
+		st.Display = d.fb.Info().ID + " framebuffer"
+	case !d.connected:
 		st.Display = "none connected"
 	}
 	if d.srcErr != "" {
@@ -412,7 +429,7 @@ func (d *daemon) redraw() {
 	default:
 		size = d.cfg.PNGSize
 	}
-	drawFB := d.fb != nil && d.connected
+	drawFB := d.fb != nil && (d.connected || d.blind)
 	drawPNG := d.cfg.PNG != ""
 	if (drawFB || drawPNG) && !(d.haveDrawn && st.Equal(d.drawn) && size == d.drawnSize && d.outGen == d.drawnGen) {
 		img := d.r.Render(size.X, size.Y, st)
@@ -452,6 +469,13 @@ func (d *daemon) updateHealth() {
 	switch {
 	case d.scanErr != "":
 		d.setHealth(health.Error, "cannot read the display connectors in "+d.cfg.Sysfs+": "+d.scanErr)
+	case d.blind && d.fb != nil:
+		d.setHealth(health.OK, fmt.Sprintf("showing the status screen on the %s framebuffer %s at %d×%d; "+
+			"no DRM connectors in %s, so whether a display is plugged in cannot be known",
+			d.fb.Info().ID, d.cfg.Framebuffer, d.drawnSize.X, d.drawnSize.Y, d.cfg.Sysfs))
+	case d.blind && d.cfg.Framebuffer != "":
+		d.setHealth(health.Degraded, fmt.Sprintf("no display found: no DRM connectors in %s, and the framebuffer %s cannot be opened: %s",
+			d.cfg.Sysfs, d.cfg.Framebuffer, d.fbErr))
 	case !d.connected:
 		d.setHealth(health.Degraded, "no display connected: no connector in "+d.cfg.Sysfs+
 			" reports \"connected\"; plug a TV or monitor into the box's HDMI port")

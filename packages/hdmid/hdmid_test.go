@@ -468,3 +468,22 @@ func FuzzParseUevent(f *testing.F) {
 		}
 	})
 }
+
+// A firmware framebuffer (efifb) without DRM connectors: drawn on, health
+// ok but saying it cannot know about displays.
+func TestNoConnectors(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Sysfs = filepath.Join(filepath.Dir(c.Sysfs), "empty")
+		c.FramebufferInfo.ID = "EFI VGA"
+	})
+	h.start()
+	h.waitHealth(health.OK, "no DRM connectors in "+h.cfg.Sysfs+", so whether a display is plugged in cannot be known")
+	r := h.next("start")
+	if r.st.Display != "EFI VGA framebuffer" {
+		t.Errorf("display %q", r.st.Display)
+	}
+	if fi, err := os.Stat(h.cfg.Framebuffer); err != nil || fi.Size() != int64(h.cfg.FramebufferInfo.Size()) {
+		t.Errorf("framebuffer not written: %v", err)
+	}
+	h.none(100 * time.Millisecond)
+}
