@@ -309,3 +309,52 @@ func (fb *FB) Show(img image.Image) error {
 
 // Close closes the device.
 func (fb *FB) Close() error { return fb.f.Close() }
+
+// The console ioctls of <linux/kd.h>.
+const (
+	ioctlKDSetMode = 0x4B3A // KDSETMODE
+	kdText         = 0x00
+	kdGraphics     = 0x01
+)
+
+// Console is a virtual terminal switched to graphics mode: the kernel's
+// framebuffer console stops drawing its text and cursor over the picture.
+type Console struct{ f *os.File }
+
+// GraphicsMode switches the console at path (/dev/tty0: the active
+// virtual terminal) to graphics mode until Close.
+func GraphicsMode(path string) (*Console, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("fb: console: %w", err)
+	}
+	if err := kdSetMode(f, kdGraphics); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fb: console %s: KDSETMODE: %w", path, err)
+	}
+	return &Console{f: f}, nil
+}
+
+// Close gives the console back to text mode.
+func (c *Console) Close() error {
+	err := kdSetMode(c.f, kdText)
+	c.f.Close()
+	return err
+}
+
+func kdSetMode(f *os.File, mode uintptr) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var e unix.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, e = unix.Syscall(unix.SYS_IOCTL, fd, ioctlKDSetMode, mode)
+	}); err != nil {
+		return err
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
+}

@@ -178,3 +178,11 @@ func TestOpenFileShow(t *testing.T) {
 		t.Fatalf("file holds % x", b)
 	}
 }
+
+func TestGraphicsModeNotConsole(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tty0")
+	os.WriteFile(p, nil, 0o644)
+	if _, err := GraphicsMode(p); err == nil {
+		t.Fatal("a plain file accepted as a console")
+	}
+}

@@ -64,6 +64,10 @@ type Config struct {
 	// FramebufferInfo, if set, makes Framebuffer a plain file of this
 	// format instead of a device (tests, the devnet).
 	FramebufferInfo *fb.Info
+	// Console, if set, is the virtual terminal (/dev/tty0) switched to
+	// graphics mode while hdmid draws on a framebuffer device, so the
+	// kernel's console does not draw over the screen.
+	Console string
 	// PNG, if set, is a file the screen is also written to (atomically),
 	// at the chosen mode's size, or PNGSize without one.
 	PNG     string
@@ -216,15 +220,16 @@ type daemon struct {
 	connected bool
 	// blind: sysfs lists no DRM connector at all (a firmware framebuffer
 	// such as efifb): whether a display is there cannot be known.
-	blind bool
-	connKey   string
-	scanErr   string
-	choice    *mode.Choice
-	display   string // what the footer says about it
+	blind   bool
+	connKey string
+	scanErr string
+	choice  *mode.Choice
+	display string // what the footer says about it
 
 	// The output.
 	fb     *fb.FB
 	fbErr  string
+	tty    *fb.Console
 	outGen int // bumped when the output is (re)opened: redraw then
 
 	// The box's state.
@@ -365,6 +370,13 @@ func (d *daemon) openFB() {
 	}
 	d.fb, d.fbErr = f, ""
 	d.outGen++
+	if d.cfg.Console != "" && d.tty == nil {
+		if c, err := fb.GraphicsMode(d.cfg.Console); err != nil {
+			d.log.Warn("console stays in text mode; its cursor may draw over the screen", "err", err)
+		} else {
+			d.tty = c
+		}
+	}
 	d.log.Info("framebuffer open", "path", d.cfg.Framebuffer, "format", f.Info().String(), "driver", f.Info().ID)
 	d.checkFBMode()
 }
@@ -373,6 +385,10 @@ func (d *daemon) closeOutput() {
 	if d.fb != nil {
 		d.fb.Close()
 		d.fb = nil
+	}
+	if d.tty != nil {
+		d.tty.Close()
+		d.tty = nil
 	}
 }
 

@@ -32,6 +32,7 @@ func Main(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Name, "name", host, "box name shown until oepcd tells its own")
 	fs.StringVar(&cfg.Sysfs, "sysfs", DefaultSysfs, "directory of the DRM connectors")
 	fs.StringVar(&cfg.Framebuffer, "fb", "/dev/fb0", "framebuffer device; empty: none")
+	fs.StringVar(&cfg.Console, "console", "/dev/tty0", "console switched to graphics mode while drawing; empty: none")
 	fs.StringVar(&cfg.PNG, "png", "", "also write the screen to this PNG file (atomically)")
 	fs.StringVar(&size, "png-size", "1920x1080", "PNG size when no display mode is known")
 	fs.StringVar(&api, "api", "http://127.0.0.1:7070", "oepcd's local API")
