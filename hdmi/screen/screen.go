@@ -245,7 +245,7 @@ func (r *Renderer) Draw(dst *image.RGBA, st Status) {
 
 	// Network.
 	var netV, netD string
-	netC := colText
+	var netC color.RGBA
 	switch n := st.Network; {
 	case !n.Known:
 		netV, netD, netC = "Network state unknown", "waiting for oepcd", colWarn
