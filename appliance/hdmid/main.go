@@ -1,17 +1,15 @@
-// Command hdmid is the box's HDMI status screen.
-//
-// Choosing the display mode from EDID and drawing the status screen are not
-// in this build yet. Until then it runs as its own gokrazy package, keeps
-// its state directory under /perm/home/hdmid, reports "not enabled" on its
-// health socket and stays up (see packages/role).
+// Command hdmid is the box's HDMI status screen (packages/hdmid): it reads
+// the connected display's EDID, picks its mode, and draws the box's status
+// and pairing code on the framebuffer, redrawing only when something
+// changes. Flags come from the gokrazy instance config; state lives under
+// /perm/home/hdmid; exit status 125 means a configuration gokrazy should
+// not restart.
 package main
 
 import (
 	"os"
 
-	"oepc.dev/oepcos/packages/role"
+	"oepc.dev/oepcos/packages/hdmid"
 )
 
-const detail = "HDMI status screen (EDID mode choice, framebuffer, pairing code) is not in this build yet"
-
-func main() { os.Exit(role.Main("hdmid", detail, os.Args[1:], os.Stderr)) }
+func main() { os.Exit(hdmid.Main(os.Args[1:], os.Stderr)) }

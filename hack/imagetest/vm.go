@@ -35,6 +35,9 @@ type VMConfig struct {
 	GuestFwd map[string]string
 	// MemMB defaults to 1024.
 	MemMB int
+	// Extra is appended to QEMU's arguments (e.g. a display and a
+	// monitor socket for the screen test).
+	Extra []string
 	// UEFI boots with OVMF (Debian's ovmf package) instead of SeaBIOS's
 	// legacy BIOS boot.
 	UEFI bool
@@ -117,6 +120,7 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 		}
 		args = append(args, "-bios", OVMF)
 	}
+	args = append(args, c.Extra...)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -1,0 +1,177 @@
+package hdmid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"oepc.dev/oepcos/hdmi/screen"
+	"oepc.dev/oepcos/packages/localapi"
+)
+
+// Source tells what the screen shows. Status returns what it could learn;
+// with an error, the Status still carries what it knows (e.g. the pairing
+// code read from disk) and the error says what is missing.
+type Source interface {
+	Status(ctx context.Context) (screen.Status, error)
+}
+
+// SourceFunc adapts a function to Source.
+type SourceFunc func(ctx context.Context) (screen.Status, error)
+
+// Status calls f.
+func (f SourceFunc) Status(ctx context.Context) (screen.Status, error) { return f(ctx) }
+
+// APISource reads the box's state from oepcd's local API: GET /v1/status
+// (name, network, friends), GET /v1/cloud/hosted (storage used and kept
+// for others) and the pairing code file the web UI keeps.
+type APISource struct {
+	Client *localapi.Client
+	// TokenFile, read while Client.Token is empty, holds oepcd's API
+	// token (/perm/home/oepcd/api.token on the box; oepcd makes it at
+	// its first start, which may come after hdmid's).
+	TokenFile string
+	// PairingFile holds the web UI's one-time pairing code
+	// (/perm/home/oepcd/pairing.code on the box); empty: none.
+	PairingFile string
+	// WebURL is the web UI's address for the QR code; empty: WebPort on
+	// the box's first LAN address.
+	WebURL  string
+	WebPort int
+	// Timeout bounds each call (default 3 s).
+	Timeout time.Duration
+}
+
+// apiStatus is the part of GET /v1/status the screen uses (packages/box
+// Status); PairingCode is read when oepcd sends one.
+type apiStatus struct {
+	Name    string `json:"name"`
+	Network struct {
+		Joined  bool  `json:"joined"`
+		Direct  int64 `json:"direct"`
+		Relayed int64 `json:"relayed"`
+	} `json:"network"`
+	Friends []struct {
+		Connected bool `json:"connected"`
+	} `json:"friends"`
+	FriendsConnected int    `json:"friends_connected"`
+	PairingCode      string `json:"pairing_code"`
+}
+
+// apiHosted is GET /v1/cloud/hosted (cloud.HostedReport).
+type apiHosted struct {
+	Used   int64 `json:"used"`
+	Quota  int64 `json:"quota"`
+	Owners []struct {
+		Bytes int64 `json:"bytes"`
+	} `json:"owners"`
+}
+
+// Status asks oepcd.
+func (s *APISource) Status(ctx context.Context) (screen.Status, error) {
+	var st screen.Status
+	st.PairingCode = s.pairingCode()
+	st.WebURL = s.WebURL
+	if st.WebURL == "" && s.WebPort > 0 {
+		if ip := LANAddress(); ip != "" {
+			st.WebURL = "http://" + net.JoinHostPort(ip, strconv.Itoa(s.WebPort)) + "/"
+		}
+	}
+	to := s.Timeout
+	if to <= 0 {
+		to = 3 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, to)
+	defer cancel()
+	if s.Client.Token == "" && s.TokenFile != "" {
+		tok, err := ReadToken(s.TokenFile)
+		if err != nil {
+			return st, fmt.Errorf("no API token for oepcd yet: %w", err)
+		}
+		s.Client.Token = tok
+	}
+	var as apiStatus
+	if err := s.Client.Do(cctx, "GET", "/v1/status", nil, &as); err != nil {
+		return st, fmt.Errorf("oepcd status: %w", err)
+	}
+	st.Name = as.Name
+	if as.PairingCode != "" {
+		st.PairingCode = as.PairingCode
+	}
+	st.Network = screen.Network{Known: true, Joined: as.Network.Joined, Direct: int(as.Network.Direct),
+		Relayed: int(as.Network.Relayed), Friends: len(as.Friends), FriendsOnline: as.FriendsConnected}
+	var h apiHosted
+	if err := s.Client.Do(cctx, "GET", "/v1/cloud/hosted", nil, &h); err != nil {
+		var ae *localapi.APIError
+		if errors.As(err, &ae) && ae.Status == 404 {
+			return st, nil // a box without the cloud mounted
+		}
+		return st, fmt.Errorf("oepcd storage: %w", err)
+	}
+	st.Storage = screen.Storage{Known: true, Used: h.Used, Quota: h.Quota, HostedFor: len(h.Owners)}
+	for _, o := range h.Owners {
+		st.Storage.Hosted += o.Bytes
+	}
+	return st, nil
+}
+
+func (s *APISource) pairingCode() string {
+	if s.PairingFile == "" {
+		return ""
+	}
+	b, err := readSmall(s.PairingFile, 256)
+	if err != nil {
+		return "" // none yet, or unreadable: the screen says "none offered yet"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// LANAddress is the box's first global unicast IPv4 address on an
+// interface that is up, or "" (then the first IPv6 one).
+func LANAddress() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	var v6 string
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || !ipn.IP.IsGlobalUnicast() {
+				continue
+			}
+			if ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+			if v6 == "" {
+				v6 = ipn.IP.String()
+			}
+		}
+	}
+	return v6
+}
+
+// ReadToken reads oepcd's API token from path.
+func ReadToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return tok, nil
+}
