@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
@@ -91,6 +92,9 @@ type Client struct {
 	db      dbm.DB
 	chainID string
 	mu      sync.Mutex
+	// written is the height of the last transaction this client proved:
+	// queries read no older state, so a sender sees its own transfer.
+	written atomic.Int64
 }
 
 // Start opens the trusted store, picks the primary and the witnesses and
@@ -326,6 +330,16 @@ func (c *Client) wrap(err error) error {
 // cross-checking it if it is not in the store yet). It waits, until ctx
 // ends, for a height the chain has not reached.
 func (c *Client) VerifiedHeader(ctx context.Context, height int64) (*types.LightBlock, error) {
+	if lb, err := c.lc.TrustedLightBlock(height); err == nil {
+		return lb, nil
+	}
+	// Wait until the primary has the block after it: CometBFT's light
+	// client takes a height its primary lacks for a failing primary, and
+	// waits MaxBlockLag for a witness that lacks it; one block later the
+	// witnesses have it too.
+	if _, err := c.waitLatest(ctx, height+1); err != nil {
+		return nil, err
+	}
 	for {
 		c.mu.Lock()
 		lb, err := c.lc.VerifyLightBlockAtHeight(ctx, height, c.cfg.Now())
@@ -344,16 +358,42 @@ func (c *Client) VerifiedHeader(ctx context.Context, height int64) (*types.Light
 	}
 }
 
-// Query runs a proven state query at the latest height and checks the
-// proof against the verified app hash of that height (in header h+1).
-// value is nil when the key is proven absent.
+// waitLatest waits until the primary's latest height is at least h, and
+// returns it.
+func (c *Client) waitLatest(ctx context.Context, h int64) (int64, error) {
+	for {
+		a, err := c.primary().call(ctx, Request{Op: OpStatus})
+		if err == nil && a.Error == "" && a.Latest >= h {
+			return a.Latest, nil
+		}
+		if err == nil && a.Error != "" {
+			err = c.primary().answer(a, OpStatus)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("light node: waiting for the chain to reach height %d: %w (last: %v)", h, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Query runs a proven state query and checks the proof against the
+// verified app hash of its height (in header h+1). It reads the state of
+// two blocks before the primary's latest, so that header h+1 is at every
+// witness already, and no older than the block of the last transaction
+// this client proved. value is nil when the key is proven absent.
 func (c *Client) Query(ctx context.Context, path string, data []byte) (value []byte, height int64, err error) {
 	key, err := app.QueryKey(path, data)
 	if err != nil || key == nil {
 		return nil, 0, fmt.Errorf("light node: query %s: %v", path, err)
 	}
+	latest, err := c.waitLatest(ctx, max(3, c.written.Load()+2))
+	if err != nil {
+		return nil, 0, err
+	}
+	qh := latest - 2
 	p := c.primary()
-	a, err := p.call(ctx, Request{Op: OpQuery, Path: path, Data: data})
+	a, err := p.call(ctx, Request{Op: OpQuery, Path: path, Data: data, Height: qh})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -367,8 +407,8 @@ func (c *Client) Query(ctx context.Context, path string, data []byte) (value []b
 	if qa.Code != 0 {
 		return nil, 0, fmt.Errorf("query %s: code %d: %s", path, qa.Code, qa.Log)
 	}
-	if qa.Height <= 0 {
-		return nil, 0, fmt.Errorf("%w: super node %s answered at height %d", ErrRefused, p.Peer(), qa.Height)
+	if qa.Height != qh {
+		return nil, 0, fmt.Errorf("%w: super node %s answered for height %d, not %d", ErrRefused, p.Peer(), qa.Height, qh)
 	}
 	var ops cmtcrypto.ProofOps
 	if err := ops.Unmarshal(qa.Proof); err != nil {
@@ -506,6 +546,12 @@ func (c *Client) ProveTx(ctx context.Context, raw []byte) (int64, error) {
 	}
 	if err := tp.Validate(lb.DataHash); err != nil {
 		return 0, fmt.Errorf("%w: transaction %X is not in verified block %d: %v", ErrRefused, hash, a.TxHeight, err)
+	}
+	for {
+		w := c.written.Load()
+		if w >= a.TxHeight || c.written.CompareAndSwap(w, a.TxHeight) {
+			break
+		}
 	}
 	return a.TxHeight, nil
 }

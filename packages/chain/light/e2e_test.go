@@ -13,6 +13,7 @@ import (
 
 	"github.com/cometbft/cometbft/crypto"
 	"github.com/cometbft/cometbft/privval"
+	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 	"github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/cometbft/cometbft/types"
@@ -101,14 +102,18 @@ func liar(t *testing.T, w *world, s *light.Server, lie func(light.Request, *ligh
 func TestLightNodeEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	t0 := time.Now()
 	w := setup(t)
+	t.Logf("setup %s", time.Since(t0))
 	dir := filepath.Join(t.TempDir(), "oepcd")
 	c := w.start(t, ctx, dir, w.supers[:3], "")
 
+	t.Logf("started %s", time.Since(t0))
 	st, err := c.Update(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("updated %s: %+v", time.Since(t0), st)
 	if st.VerifiedHeight < 1 || len(st.Witnesses) != 2 || st.Primary == "" {
 		t.Fatalf("status after update: %+v", st)
 	}
@@ -147,9 +152,11 @@ func TestLightNodeEndToEnd(t *testing.T) {
 	// Fund it from the genesis account (signed and broadcast through the
 	// light node), then the wallet sends on.
 	funder := w.net.Funded[0]
+	t.Logf("before send %s", time.Since(t0))
 	if _, err := c.Send(ctx, funder, waddr, 5000, 1); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("sent %s", time.Since(t0))
 	acc, exists, _, err := c.Account(ctx, waddr)
 	if err != nil || !exists || acc.Balance != 5000 {
 		t.Fatalf("wallet after funding: %+v %v %v", acc, exists, err)
@@ -228,15 +235,17 @@ func TestLyingPrimary(t *testing.T) {
 	funded := tx.AddressOf(w.net.Funded[0].Public().(ed25519.PublicKey))
 
 	// A proof of some other key, to swap in.
+	w.net.WaitHeight(ctx, 0, 2)
 	other := w.servers[0].Answer(ctx, light.Request{Op: light.OpQuery, Path: app.PathValidators})
-	if other.Query == nil {
-		t.Fatal(other.Error)
+	if other.Query == nil || len(other.Query.Proof) == 0 {
+		t.Fatalf("validators query: %+v", other)
 	}
 
 	for name, lie := range map[string]func(light.Request, *light.Response){
 		"balance":   balanceLie,
 		"absence":   absenceLie,
 		"proof":     proofLie(other.Query.Proof),
+		"bytes":     flipLie,
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := liar(t, w, w.servers[0], lie)
@@ -289,6 +298,21 @@ func TestLyingPrimary(t *testing.T) {
 	t.Log(err)
 }
 
+// flipLie flips one bit in the ICS23 proof's bytes.
+func flipLie(q light.Request, a *light.Response) {
+	if q.Op != light.OpQuery || a.Query == nil {
+		return
+	}
+	var ops cmtcrypto.ProofOps
+	if ops.Unmarshal(a.Query.Proof) != nil || len(ops.Ops) != 1 {
+		return
+	}
+	d := bytes.Clone(ops.Ops[0].Data)
+	d[len(d)/2] ^= 0x10
+	ops.Ops[0].Data = d
+	a.Query.Proof, _ = ops.Marshal()
+}
+
 // forge returns lb with another app hash, its commit signed again by the
 // validators' keys.
 func forge(t *testing.T, chainID string, lb *types.LightBlock, keys map[string]crypto.PrivKey) *types.LightBlock {
@@ -310,4 +334,46 @@ func forge(t *testing.T, chainID string, lb *types.LightBlock, keys map[string]c
 		cm.Signatures[i].Signature = sig
 	}
 	return &types.LightBlock{SignedHeader: &types.SignedHeader{Header: &h, Commit: &cm}, ValidatorSet: lb.ValidatorSet}
+}
+
+// A primary whose header is not signed (its app hash changed after the
+// validators signed) is dropped; the header verified is the honest one.
+func TestUnsignedHeaderFromPrimary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := setup(t)
+	var forgeAt atomic.Int64
+	forgeAt.Store(1 << 40)
+	bad := liar(t, w, w.servers[0], func(q light.Request, a *light.Response) {
+		if q.Op != light.OpLightBlock || q.Height != forgeAt.Load() || a.LightBlock == nil {
+			return
+		}
+		lb, _ := light.DecodeLightBlock(a.LightBlock)
+		lb.AppHash = bytes.Repeat([]byte{0xCD}, 32)
+		pb, _ := lb.ToProto()
+		a.LightBlock, _ = pb.Marshal()
+	})
+	c := w.start(t, ctx, t.TempDir(), []peer.ID{bad, w.supers[1], w.supers[2]}, bad)
+	defer c.Close()
+	st, err := c.Update(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := st.VerifiedHeight + 3
+	forgeAt.Store(target)
+	lb, err := c.VerifiedHeader(ctx, target)
+	if err != nil {
+		t.Fatalf("the honest witnesses' header was not taken: %v", err)
+	}
+	honest := w.servers[1].Answer(ctx, light.Request{Op: light.OpLightBlock, Height: target})
+	hl, err := light.DecodeLightBlock(honest.LightBlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(lb.Hash(), hl.Hash()) {
+		t.Fatalf("verified header %d is %X, the chain's is %X", target, lb.Hash(), hl.Hash())
+	}
+	if p := c.Status(ctx).Primary; p == bad {
+		t.Fatal("the primary that sent an unsigned header is still the primary")
+	}
 }
