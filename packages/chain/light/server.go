@@ -2,7 +2,7 @@ package light
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"time"
@@ -43,6 +43,14 @@ func (s *Server) log() *slog.Logger {
 
 func (s *Server) handle(st network.Stream) {
 	defer st.Close()
+	defer func() {
+		// A node library's panic on odd input must not take the super
+		// node down: the stream is reset and the panic logged.
+		if r := recover(); r != nil {
+			s.log().Error("light request panicked", "peer", st.Conn().RemotePeer(), "panic", r)
+			_ = st.Reset()
+		}
+	}()
 	_ = st.SetDeadline(time.Now().Add(ServerTimeout))
 	ctx, cancel := context.WithTimeout(context.Background(), ServerTimeout)
 	defer cancel()
@@ -161,8 +169,9 @@ func (s *Server) lightBlock(ctx context.Context, height int64) (*types.LightBloc
 	if err != nil {
 		return nil, err
 	}
-	if cm.IsEmpty() {
-		return nil, errors.New("height 1 must be less than or equal to the current blockchain height 0")
+	if cm == nil || cm.IsEmpty() || cm.Header == nil || cm.Commit == nil {
+		// No block yet (or not this one): a height the node has not reached.
+		return nil, fmt.Errorf("height %d must be less than or equal to the current blockchain height", max(height, 1))
 	}
 	sh := cm.SignedHeader
 	h := sh.Height
