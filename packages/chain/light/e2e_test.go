@@ -272,10 +272,10 @@ func TestLyingPrimary(t *testing.T) {
 	}
 
 	for name, lie := range map[string]func(light.Request, *light.Response){
-		"balance":   balanceLie,
-		"absence":   absenceLie,
-		"proof":     proofLie(other.Query.Proof),
-		"bytes":     flipLie,
+		"balance": balanceLie,
+		"absence": absenceLie,
+		"proof":   proofLie(other.Query.Proof),
+		"bytes":   flipLie,
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := liar(t, w, w.servers[0], lie)
