@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"oepc.dev/oepcos/packages/cloud"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,6 +88,9 @@ type Config struct {
 	// to reboot the box from the web UI.
 	GokrazySocket string
 
+	// Chain is the light node and wallet (off without a genesis).
+	Chain ChainConfig
+
 	Logger *slog.Logger
 	// APIListener, if set, is used instead of listening on APIAddr.
 	APIListener net.Listener
@@ -116,6 +120,7 @@ type Box struct {
 	// UI is the web UI: mounts add pages (UI.AddPage) and send live
 	// events to open tabs (UI.Publish).
 	UI      *webui.UI
+	Cloud   *cloud.Service // set by mountCloud (the wallet key comes from its owner)
 	Started time.Time
 
 	mu      sync.Mutex
@@ -164,6 +169,10 @@ func ParseFlags(name string, args []string) (Config, error) {
 	fs.DurationVar(&cfg.ShardGrace, "shard-grace", shard.DefaultGrace, "how long a removed or blocked friend's shards are kept before they are evicted")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler here (e.g. 127.0.0.1:6060; empty: off)")
 	fs.DurationVar(&cfg.RepairGrace, "repair-grace", 24*time.Hour, "how long a friend's box may be unreachable before the shards it holds are re-placed")
+	fs.StringVar(&cfg.Chain.Genesis, "chain-genesis", "", "OEChain genesis file: runs the light node and wallet (empty: off)")
+	chainSupers := fs.String("chain-super-nodes", "", "comma-separated peer IDs of super nodes serving the chain (default: the bootstrap peers)")
+	fs.StringVar(&cfg.Chain.Checkpoint, "chain-checkpoint", "", "trust root HEIGHT:HASH newer than the genesis (empty: the genesis)")
+	fs.DurationVar(&cfg.Chain.TrustingPeriod, "chain-trusting-period", 0, "light node trusting period, shorter than unbonding (0: 2/3 of it)")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the API token from this file instead of DATA/api.token")
 	fs.StringVar(&cfg.HomedSocket, "homed-socket", homeapi.DefaultSocket, "homed's API socket, served at /v1/home/ (empty: none)")
 	fs.BoolVar(&cfg.Advertise, "advertise", false, "advertise the box on the LAN over mDNS (_oepc._tcp, oepc.local)")
@@ -181,6 +190,9 @@ func ParseFlags(name string, args []string) (Config, error) {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	cfg.ListenAddrs, cfg.Bootstrap, cfg.Quota = listen, boot, int64(quota)
+	if *chainSupers != "" {
+		cfg.Chain.SuperNodes = strings.Split(*chainSupers, ",")
+	}
 	return cfg, nil
 }
 
@@ -250,7 +262,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if b.UI, err = b.newUI(api, token, logs); err != nil {
 		return err
 	}
-	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud, mountHome}, cfg.Mounts...) {
+	for _, m := range append([]func(*Box, *localapi.Server) error{mountCloud, mountHome, mountWallet}, cfg.Mounts...) {
 		if err := m(b, api); err != nil {
 			return err
 		}

@@ -79,6 +79,7 @@ func mountCloud(b *Box, api *localapi.Server) error {
 	if err != nil {
 		return err
 	}
+	b.Cloud = svc
 	cloudapi.Mount(api, svc)
 	b.Go(func(ctx context.Context) error {
 		defer svc.Close()

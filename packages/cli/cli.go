@@ -70,6 +70,9 @@ func commands() map[string]Command {
 	for name, c := range homeCommands() {
 		cmds[name] = c
 	}
+	for name, c := range walletCommands() {
+		cmds[name] = c
+	}
 	return cmds
 }
 

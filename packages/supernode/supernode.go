@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/cometbft/cometbft/rpc/client/local"
 	"log/slog"
 	"os"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"golang.org/x/sync/errgroup"
 
+	chainlight "oepc.dev/oepcos/packages/chain/light"
 	chainnode "oepc.dev/oepcos/packages/chain/node"
 	"oepc.dev/oepcos/packages/identity"
 	"oepc.dev/oepcos/packages/p2p"
@@ -121,6 +123,15 @@ func Run(ctx context.Context, cfg Config) error {
 		cc := cfg.Chain
 		cc.Logger = log.With("part", "chain")
 		cc.LoopbackOnly = cc.LoopbackOnly || cfg.LoopbackOnly
+		ready := cc.Ready
+		cc.Ready = func(n *chainnode.Node) {
+			// Boxes' light nodes reach the chain over libp2p.
+			(&chainlight.Server{Client: local.New(n.CometBFT()), Logger: log.With("part", "chain-light")}).Register(node.Host)
+			log.Info("serving the chain's light protocol", "protocol", chainlight.Protocol)
+			if ready != nil {
+				ready(n)
+			}
+		}
 		g.Go(func() error {
 			if err := chainnode.Run(gctx, cc); err != nil {
 				return fmt.Errorf("chain validator: %w", err)

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"oepc.dev/oepcos/packages/box"
+	"oepc.dev/oepcos/packages/chain/app"
+	"oepc.dev/oepcos/packages/chain/light"
+)
+
+func walletCommands() map[string]Command {
+	return map[string]Command{
+		"wallet address": {"wallet address [--json]", "the box's OEChain address (its key comes from the cloud's recovery phrase)", cmdWalletAddress},
+		"wallet balance": {"wallet balance [--json]", "the wallet's balance, proven against a verified block", cmdWalletBalance},
+		"wallet send":    {"wallet send [--fee N] [--json] ADDRESS AMOUNT", "send AMOUNT base units; waits until the transfer is proven in a block", cmdWalletSend},
+		"chain status":   {"chain status [--json]", "the light node: verified height, lag, primary and witnesses", cmdChainStatus},
+	}
+}
+
+func wallet(ctx context.Context, c *Ctx) (box.WalletAnswer, error) {
+	var a box.WalletAnswer
+	err := c.API.Do(ctx, "GET", "/v1/wallet", nil, &a)
+	return a, err
+}
+
+func cmdWalletAddress(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	if _, err := flags("wallet address", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
+		return err
+	}
+	a, err := wallet(ctx, c)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, map[string]string{"address": a.Address})
+	}
+	_, err = fmt.Fprintln(c.Stdout, a.Address)
+	return err
+}
+
+func oec(n uint64) string {
+	return fmt.Sprintf("%d.%0*d OEC", n/app.BaseUnitsPerOEC, len(strconv.FormatUint(app.BaseUnitsPerOEC, 10))-1, n%app.BaseUnitsPerOEC)
+}
+
+func cmdWalletBalance(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	if _, err := flags("wallet balance", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
+		return err
+	}
+	a, err := wallet(ctx, c)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, a)
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "address\t%s\n", a.Address)
+	fmt.Fprintf(w, "balance\t%s (%d base units)\n", oec(a.Balance), a.Balance)
+	fmt.Fprintf(w, "proven at\theight %d\n", a.Height)
+	return w.Flush()
+}
+
+func cmdWalletSend(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	var fee uint64
+	rest, err := flags("wallet send", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "")
+		fs.Uint64Var(&fee, "fee", 1, "fee in base units")
+	})
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 {
+		return Usagef("wallet send: want ADDRESS AMOUNT")
+	}
+	amount, err := strconv.ParseUint(rest[1], 10, 64)
+	if err != nil || amount == 0 {
+		return Usagef("wallet send: AMOUNT %q: want a whole number of base units above 0", rest[1])
+	}
+	var s box.WalletSendAnswer
+	if err := c.API.Do(ctx, "POST", "/v1/wallet/send", box.WalletSendRequest{To: rest[0], Amount: amount, Fee: fee}, &s); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, s)
+	}
+	_, err = fmt.Fprintf(c.Stdout, "sent %d base units to %s: transaction %s, proven in block %d\n", amount, rest[0], s.Hash, s.Height)
+	return err
+}
+
+func cmdChainStatus(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	if _, err := flags("chain status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
+		return err
+	}
+	var st light.Status
+	if err := c.API.Do(ctx, "GET", "/v1/chain/status", nil, &st); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, st)
+	}
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "chain\t%s\n", st.ChainID)
+	fmt.Fprintf(w, "verified height\t%d (%s), %d behind the primary\n", st.VerifiedHeight, st.VerifiedTime.Format("2006-01-02 15:04:05Z07:00"), st.Lag)
+	fmt.Fprintf(w, "primary\t%s\n", st.Primary)
+	for _, p := range st.Witnesses {
+		fmt.Fprintf(w, "witness\t%s\n", p)
+	}
+	return w.Flush()
+}
