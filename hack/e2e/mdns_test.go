@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/box"
 	"oepc.dev/oepcos/packages/friends"
-	"oepc.dev/oepcos/packages/p2p"
 )
 
 // TestMDNSInOneHouse puts two boxes in two network namespaces joined by a
@@ -114,7 +114,7 @@ func TestMDNSInOneHouse(t *testing.T) {
 	})
 	WaitFor(t, "the boxes to find each other by mDNS", 60*time.Second, func() bool {
 		st, err := statusOf(nsA, dirA)
-		return err == nil && slices.ContainsFunc(st.Network.Peers, func(p p2p.PeerStatus) bool { return p.ID == b.PeerID })
+		return err == nil && slices.ContainsFunc(st.Network.Peers, func(p apitype.PeerStatus) bool { return p.ID == b.PeerID })
 	})
 	out, err := oepc(nsA, dirA, "friends", "invite", "--json")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/hack/devnet/devnet"
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/box"
 	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/localapi"
@@ -164,7 +165,7 @@ func TestNetwork(t *testing.T) {
 			t.Fatalf("box1's friends lack the newcomer: %+v", fl)
 		}
 		OepcJSON(t, newcomer, &fl, "friends", "ls", "--json")
-		if len(fl) != 1 || fl[0].ID.String() != box1.PeerID || friends.Verify(peer.ID(mustDecode(t, newcomer.PeerID)), fl[0].Friend) != nil {
+		if len(fl) != 1 || fl[0].ID.String() != box1.PeerID || friends.Verify(peer.ID(mustDecode(t, newcomer.PeerID)), bookFriend(t, fl[0].Friend)) != nil {
 			t.Fatalf("newcomer's friends: %+v", fl)
 		}
 		// Rename and block, then end the friendship from the newcomer.
@@ -253,4 +254,10 @@ func mustDecode(t *testing.T, s string) peer.ID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// bookFriend is the friend book's entry that the API's friend f shows.
+func bookFriend(t *testing.T, f apitype.Friend) friends.Friend {
+	return friends.Friend{ID: mustDecode(t, f.ID.String()), Name: f.Name, TheirName: f.TheirName, Since: f.Since,
+		Blocked: f.Blocked, Addrs: f.Addrs, SigSelf: f.SigSelf, SigFriend: f.SigFriend}
 }

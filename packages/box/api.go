@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/health"
 	"oepc.dev/oepcos/packages/localapi"
@@ -19,44 +20,43 @@ import (
 
 const maxBody = 64 << 10
 
-// Status is the answer of GET /v1/status.
-type Status struct {
-	Name             string         `json:"name"`
-	Version          string         `json:"version"`
-	PeerID           string         `json:"peer_id"`
-	Uptime           string         `json:"uptime"`
-	Network          p2p.Stats      `json:"network"`
-	Friends          []FriendStatus `json:"friends"`
-	FriendsConnected int            `json:"friends_connected"`
+// The answers and bodies of the box's routes are packages/apitype's; the
+// names here stay for the code that knew them.
+type (
+	Status        = apitype.Status
+	FriendStatus  = apitype.FriendStatus
+	HealthAnswer  = apitype.HealthAnswer
+	InviteRequest = apitype.InviteRequest
+	AcceptRequest = apitype.AcceptRequest
+	FriendUpdate  = apitype.FriendUpdate
+	PeerAnswer    = apitype.PeerAnswer
+)
+
+// apiFriend is f as the API shows it.
+func apiFriend(f friends.Friend) apitype.Friend {
+	return apitype.Friend{ID: apitype.PeerID(f.ID.String()), Name: f.Name, TheirName: f.TheirName, Since: f.Since,
+		Blocked: f.Blocked, Addrs: f.Addrs, SigSelf: f.SigSelf, SigFriend: f.SigFriend}
 }
 
-// FriendStatus is a friend as the API shows it.
-type FriendStatus struct {
-	friends.Friend
-	Connected bool `json:"connected"`
-	Relayed   bool `json:"relayed"`
+// apiNetwork is st as the API shows it.
+func apiNetwork(st p2p.Stats) apitype.NetworkStats {
+	n := apitype.NetworkStats{PeerID: st.PeerID, Addrs: st.Addrs, Bootstrap: st.Bootstrap, Joined: st.Joined, JoinedAt: st.JoinedAt,
+		RoutingTable: st.RoutingTable, Direct: st.Direct, Relayed: st.Relayed, DirectTotal: st.DirectTotal,
+		RelayedTotal: st.RelayedTotal, DirectRatio: st.DirectRatio}
+	for _, p := range st.Peers {
+		n.Peers = append(n.Peers, apitype.PeerStatus{ID: p.ID, Addr: p.Addr, Relayed: p.Relayed})
+	}
+	return n
 }
 
-// HealthAnswer is the answer of GET /v1/health.
-type HealthAnswer struct {
-	Healthy bool            `json:"healthy"`
-	Reports []health.Report `json:"reports"`
-}
-
-// InviteRequest is the body of POST /v1/friends/invite.
-type InviteRequest struct {
-	TTL string `json:"ttl,omitempty"` // Go duration, default 15m
-}
-
-// AcceptRequest is the body of POST /v1/friends/accept.
-type AcceptRequest struct {
-	Invite string `json:"invite"` // short code or oe://friend URI
-}
-
-// FriendUpdate is the body of PATCH /v1/friends/{id}.
-type FriendUpdate struct {
-	Name    *string `json:"name,omitempty"`
-	Blocked *bool   `json:"blocked,omitempty"`
+// apiReports are reps as the API shows them.
+func apiReports(reps []health.Report) []apitype.HealthReport {
+	out := make([]apitype.HealthReport, 0, len(reps))
+	for _, r := range reps {
+		out = append(out, apitype.HealthReport{Name: r.Name, Status: string(r.Status), Detail: r.Detail, Version: r.Version,
+			Since: r.Since, PID: r.PID, RSSBytes: r.RSSBytes})
+	}
+	return out
 }
 
 func (b *Box) routes(api *localapi.Server) {
@@ -73,7 +73,7 @@ func (b *Box) routes(api *localapi.Server) {
 func (b *Box) friendStatuses() []FriendStatus {
 	var out []FriendStatus
 	for _, f := range b.Friends.List() {
-		fs := FriendStatus{Friend: f}
+		fs := FriendStatus{Friend: apiFriend(f)}
 		for _, c := range b.Node.Host.Network().ConnsToPeer(f.ID) {
 			fs.Connected = true
 			fs.Relayed = c.Stat().Limited
@@ -92,7 +92,7 @@ func (b *Box) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Version: version.Version,
 		PeerID:  b.Node.Host.ID().String(),
 		Uptime:  time.Since(b.Started).Truncate(time.Second).String(),
-		Network: b.Node.Stats(),
+		Network: apiNetwork(b.Node.Stats()),
 		Friends: b.friendStatuses(),
 	}
 	for _, f := range st.Friends {
@@ -114,7 +114,7 @@ func (b *Box) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Unlock()
 	reps = append(reps, collectRoles(r.Context(), b.Cfg)...)
-	localapi.WriteJSON(w, http.StatusOK, HealthAnswer{Healthy: health.AllHealthy(reps), Reports: reps})
+	localapi.WriteJSON(w, http.StatusOK, HealthAnswer{Healthy: health.AllHealthy(reps), Reports: apiReports(reps)})
 }
 
 func (b *Box) handleInvite(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +138,7 @@ func (b *Box) handleInvite(w http.ResponseWriter, r *http.Request) {
 		localapi.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, inv)
+	localapi.WriteJSON(w, http.StatusOK, apitype.Invite{Code: inv.Code, URI: inv.URI, Expires: inv.Expires})
 }
 
 func (b *Box) handleAccept(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +165,7 @@ func (b *Box) handleAccept(w http.ResponseWriter, r *http.Request) {
 		localapi.WriteError(w, code, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, f)
+	localapi.WriteJSON(w, http.StatusOK, apiFriend(f))
 }
 
 func (b *Box) handleFriends(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +217,7 @@ func (b *Box) handleFriendUpdate(w http.ResponseWriter, r *http.Request) {
 		b.kickSweep()
 	}
 	f, _ = b.Friends.Get(f.ID)
-	localapi.WriteJSON(w, http.StatusOK, f)
+	localapi.WriteJSON(w, http.StatusOK, apiFriend(f))
 }
 
 func (b *Box) handleFriendRemove(w http.ResponseWriter, r *http.Request) {
@@ -230,14 +230,7 @@ func (b *Box) handleFriendRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.kickSweep()
-	localapi.WriteJSON(w, http.StatusOK, map[string]string{"removed": f.ID.String()})
-}
-
-// PeerAnswer is the answer of GET /v1/peers/{id}.
-type PeerAnswer struct {
-	ID        string   `json:"id"`
-	Addrs     []string `json:"addrs"`
-	Connected bool     `json:"connected"`
+	localapi.WriteJSON(w, http.StatusOK, apitype.FriendRemoved{Removed: apitype.PeerID(f.ID.String())})
 }
 
 func (b *Box) handleFindPeer(w http.ResponseWriter, r *http.Request) {

@@ -413,7 +413,7 @@ func degraded(ctx context.Context, cfg Config, api *localapi.Server, ln net.List
 	}
 	api.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		reps := append([]health.Report{rep()}, collectRoles(r.Context(), cfg)...)
-		localapi.WriteJSON(w, http.StatusOK, HealthAnswer{Healthy: false, Reports: reps})
+		localapi.WriteJSON(w, http.StatusOK, HealthAnswer{Healthy: false, Reports: apiReports(reps)})
 	})
 	api.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		localapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{

@@ -51,7 +51,7 @@ func TestCorruptDatabaseRunsDegraded(t *testing.T) {
 	if err := c.Do(ctx, "GET", "/v1/health", nil, &h); err != nil {
 		t.Fatal(err)
 	}
-	if h.Healthy || len(h.Reports) == 0 || h.Reports[0].Status != health.Error || !strings.Contains(h.Reports[0].Detail, "database unusable") {
+	if h.Healthy || len(h.Reports) == 0 || h.Reports[0].Status != string(health.Error) || !strings.Contains(h.Reports[0].Detail, "database unusable") {
 		t.Fatalf("health of a box with a corrupt database: %+v", h)
 	}
 	var apiErr *localapi.APIError

@@ -1,6 +1,8 @@
 // Package cli is the `oepc` command line: every command goes through the
 // box's local API, picked with --box and --token (or OEPC_BOX and
-// OEPC_TOKEN). Errors go to stderr with a non-zero exit status.
+// OEPC_TOKEN), with the typed client of packages/localapi and the types
+// of packages/apitype only (so `oepc` links neither libp2p nor badger).
+// Errors go to stderr with a non-zero exit status.
 package cli
 
 import (
@@ -10,15 +12,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"oepc.dev/oepcos/packages/box"
-	"oepc.dev/oepcos/packages/friends"
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/version"
 )
@@ -214,8 +214,8 @@ func cmdStatus(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var st box.Status
-	if err := c.API.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+	st, err := c.API.Status(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -246,8 +246,8 @@ func cmdHealth(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("health", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var h box.HealthAnswer
-	if err := c.API.Do(ctx, "GET", "/v1/health", nil, &h); err != nil {
+	h, err := c.API.Health(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -268,7 +268,7 @@ func cmdInvite(ctx context.Context, c *Ctx, args []string) error {
 	var ttl time.Duration
 	var asJSON bool
 	pos, err := flags("friends invite", args, func(fs *flag.FlagSet) {
-		fs.DurationVar(&ttl, "ttl", friends.DefaultInviteTTL, "")
+		fs.DurationVar(&ttl, "ttl", apitype.DefaultInviteTTL, "")
 		fs.BoolVar(&asJSON, "json", false, "")
 	})
 	if err != nil {
@@ -277,8 +277,8 @@ func cmdInvite(ctx context.Context, c *Ctx, args []string) error {
 	if len(pos) > 0 {
 		return Usagef("unexpected arguments %q", pos)
 	}
-	var inv friends.Invite
-	if err := c.API.Do(ctx, "POST", "/v1/friends/invite", box.InviteRequest{TTL: ttl.String()}, &inv); err != nil {
+	inv, err := c.API.Invite(ctx, ttl.String())
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -293,8 +293,8 @@ func cmdAccept(ctx context.Context, c *Ctx, args []string) error {
 	if len(args) != 1 {
 		return Usagef("want one invite code or URI")
 	}
-	var f friends.Friend
-	if err := c.API.Do(ctx, "POST", "/v1/friends/accept", box.AcceptRequest{Invite: args[0]}, &f); err != nil {
+	f, err := c.API.Accept(ctx, args[0])
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.Stdout, "now friends with %s (%s)\n", f.Name, f.ID)
@@ -306,9 +306,12 @@ func cmdFriendsLs(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("friends ls", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var fs []box.FriendStatus
-	if err := c.API.Do(ctx, "GET", "/v1/friends", nil, &fs); err != nil {
+	fs, err := c.API.Friends(ctx)
+	if err != nil {
 		return err
+	}
+	if fs == nil {
+		fs = []apitype.FriendStatus{}
 	}
 	if asJSON {
 		return printJSON(c.Stdout, fs)
@@ -334,14 +337,15 @@ func cmdRename(ctx context.Context, c *Ctx, args []string) error {
 	if len(args) != 2 {
 		return Usagef("want FRIEND and NAME")
 	}
-	return c.API.Do(ctx, "PATCH", "/v1/friends/"+url.PathEscape(args[0]), box.FriendUpdate{Name: &args[1]}, nil)
+	_, err := c.API.UpdateFriend(ctx, args[0], apitype.FriendUpdate{Name: &args[1]})
+	return err
 }
 
 func cmdFriendsRm(ctx context.Context, c *Ctx, args []string) error {
 	if len(args) != 1 {
 		return Usagef("want one FRIEND")
 	}
-	return c.API.Do(ctx, "DELETE", "/v1/friends/"+url.PathEscape(args[0]), nil, nil)
+	return c.API.RemoveFriend(ctx, args[0])
 }
 
 func cmdBlock(blocked bool) func(context.Context, *Ctx, []string) error {
@@ -349,6 +353,7 @@ func cmdBlock(blocked bool) func(context.Context, *Ctx, []string) error {
 		if len(args) != 1 {
 			return Usagef("want one FRIEND")
 		}
-		return c.API.Do(ctx, "PATCH", "/v1/friends/"+url.PathEscape(args[0]), box.FriendUpdate{Blocked: &blocked}, nil)
+		_, err := c.API.UpdateFriend(ctx, args[0], apitype.FriendUpdate{Blocked: &blocked})
+		return err
 	}
 }

@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,9 +16,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"oepc.dev/oepcos/packages/cloud"
-	"oepc.dev/oepcos/packages/cloud/index"
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/directio"
+	"oepc.dev/oepcos/packages/localapi"
 )
 
 // cloudCommands are the personal cloud's commands (issue 4).
@@ -116,26 +113,15 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer f.Close()
-	q := url.Values{"path": {remote}}
-	if k > 0 || m > 0 {
-		q.Set("k", strconv.Itoa(k))
-		q.Set("m", strconv.Itoa(m))
-	}
-	if force {
-		q.Set("force", "1")
-	}
 	start := time.Now()
-	resp, err := upload(ctx, c, "/v1/cloud/put?"+q.Encode(), f)
+	e, err := upload(ctx, c, f, func(body io.Reader, size int64) (*apitype.Entry, error) {
+		return c.API.CloudPut(ctx, remote, body, size, localapi.PutOptions{K: k, M: m, Force: force})
+	})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	var e index.Entry
-	if err := decode(resp.Body, &e); err != nil {
-		return err
-	}
 	el := time.Since(start)
-	fmt.Fprintf(c.Stdout, "%s  %s  %d+%d  id %s  (%.1f MB/s)\n", e.Path, mib(e.Size), e.K, e.M, e.File, float64(e.Size)/el.Seconds()/1e6)
+	fmt.Fprintf(c.Stdout, "%s  %s  %d+%d  id %s  (%.1f MB/s)\n", e.Path, mib(e.Size), e.K, e.M, e.ID, float64(e.Size)/el.Seconds()/1e6)
 	return nil
 }
 
@@ -147,7 +133,7 @@ func cmdCloudGet(ctx context.Context, c *Ctx, args []string) error {
 	if len(pos) != 2 {
 		return Usagef("want REMOTE|ID LOCAL")
 	}
-	resp, err := c.API.Send(ctx, "GET", "/v1/cloud/get?ref="+url.QueryEscape(pos[0]), "", nil)
+	resp, err := c.API.CloudGet(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -331,11 +317,8 @@ func cmdCloudLs(ctx context.Context, c *Ctx, args []string) error {
 	} else if len(pos) == 1 {
 		dir = pos[0]
 	}
-	var out struct {
-		Dir   string       `json:"dir"`
-		Items []index.Item `json:"items"`
-	}
-	if err := c.API.Do(ctx, "GET", "/v1/cloud/ls?dir="+url.QueryEscape(dir), nil, &out); err != nil {
+	out, err := c.API.List(ctx, dir, 0, 0)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -347,7 +330,7 @@ func cmdCloudLs(ctx context.Context, c *Ctx, args []string) error {
 			fmt.Fprintf(w, "%s/\t\t\t\n", it.Name)
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", it.Name, it.Size, it.Created.Local().Format("2006-01-02 15:04"), it.File)
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", it.Name, it.Size, it.Created.Local().Format("2006-01-02 15:04"), it.ID)
 	}
 	return w.Flush()
 }
@@ -361,11 +344,11 @@ func cmdCloudRm(ctx context.Context, c *Ctx, args []string) error {
 	if len(pos) != 1 {
 		return Usagef("want PATH")
 	}
-	var out map[string]int
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/rm", map[string]any{"path": pos[0], "recursive": rec}, &out); err != nil {
+	n, err := c.API.Remove(ctx, pos[0], rec)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "removed %s (%d files)\n", pos[0], out["removed_files"])
+	fmt.Fprintf(c.Stdout, "removed %s (%d files)\n", pos[0], n)
 	return nil
 }
 
@@ -373,11 +356,11 @@ func cmdCloudMv(ctx context.Context, c *Ctx, args []string) error {
 	if len(args) != 2 {
 		return Usagef("want FROM TO")
 	}
-	var out map[string]string
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/mv", map[string]string{"from": args[0], "to": args[1]}, &out); err != nil {
+	to, err := c.API.Move(ctx, args[0], args[1])
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "%s -> %s\n", args[0], out["path"])
+	fmt.Fprintf(c.Stdout, "%s -> %s\n", args[0], to)
 	return nil
 }
 
@@ -385,7 +368,7 @@ func cmdCloudMkdir(ctx context.Context, c *Ctx, args []string) error {
 	if len(args) != 1 {
 		return Usagef("want PATH")
 	}
-	return c.API.Do(ctx, "POST", "/v1/cloud/mkdir", map[string]string{"path": args[0]}, nil)
+	return c.API.Mkdir(ctx, args[0])
 }
 
 func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
@@ -400,12 +383,8 @@ func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
 	if len(pos) != 1 {
 		return Usagef("want PATH|ID")
 	}
-	var h cloud.Health
-	q := "/v1/cloud/health?ref=" + url.QueryEscape(pos[0])
-	if deep {
-		q += "&deep=1"
-	}
-	if err := c.API.Do(ctx, "GET", q, nil, &h); err != nil {
+	h, err := c.API.FileHealth(ctx, pos[0], deep)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -419,7 +398,7 @@ func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
 		}
 	}
 	fmt.Fprintf(c.Stdout, "%s  id %s  %s  %d+%d  %d segments  %s (fewest healthy shards in a segment: %d)\n",
-		h.Path, h.File, mib(h.Size), h.K, h.M, len(h.Segments), state, h.MinHealthy)
+		h.Path, h.ID, mib(h.Size), h.K, h.M, len(h.Segments), state, h.MinHealthy)
 	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "segment\tshard\tholder\tstate\tid")
 	for _, sg := range h.Segments {
@@ -428,21 +407,21 @@ func cmdCloudHealth(ctx context.Context, c *Ctx, args []string) error {
 			if holder == "" {
 				holder = sh.Holder.String()
 			}
-			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%.16s\n", sg.Index, sh.Index, holder, sh.State, sh.ID.String())
+			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%.16s\n", sg.Index, sh.Index, holder, sh.State, sh.ID)
 		}
 	}
 	return w.Flush()
 }
 
 func cmdCloudRepair(ctx context.Context, c *Ctx, args []string) error {
-	body := map[string]string{}
+	var p string
 	if len(args) == 1 {
-		body["path"] = args[0]
+		p = args[0]
 	} else if len(args) > 1 {
 		return Usagef("want [PATH]")
 	}
-	var r cloud.RepairReport
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/repair", body, &r); err != nil {
+	r, err := c.API.Repair(ctx, p)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.Stdout, "checked %d files: %d shards repaired, %d could not be\n", r.Files, r.Repaired, r.Failed)
@@ -453,12 +432,12 @@ func cmdCloudShare(ctx context.Context, c *Ctx, args []string) error {
 	if len(args) != 2 {
 		return Usagef("want PATH FRIEND")
 	}
-	var out map[string]string
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/share", map[string]string{"path": args[0], "friend": args[1]}, &out); err != nil {
+	out, err := c.API.Share(ctx, args[0], args[1])
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(c.Stdout, out["address"])
-	fmt.Fprintln(c.Stderr, "On the friend's box: oepc cloud get", out["address"], "LOCAL")
+	fmt.Fprintln(c.Stdout, out.Address)
+	fmt.Fprintln(c.Stderr, "On the friend's box: oepc cloud get", out.Address, "LOCAL")
 	return nil
 }
 
@@ -467,26 +446,8 @@ func cmdCloudHosted(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("cloud hosted", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var out struct {
-		Used   int64 `json:"used"`
-		Quota  int64 `json:"quota"`
-		Owners []struct {
-			Owner  string `json:"owner"`
-			Shards int    `json:"shards"`
-			Bytes  int64  `json:"bytes"`
-			Since  time.Time
-			Boxes  []struct {
-				Peer string `json:"peer"`
-				Name string `json:"name"`
-			} `json:"boxes"`
-			EvictAt time.Time `json:"evict_at"`
-		} `json:"owners"`
-		Own struct {
-			Shards int   `json:"shards"`
-			Bytes  int64 `json:"bytes"`
-		} `json:"own"`
-	}
-	if err := c.API.Do(ctx, "GET", "/v1/cloud/hosted", nil, &out); err != nil {
+	out, err := c.API.Hosted(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -510,7 +471,7 @@ func cmdCloudHosted(ctx context.Context, c *Ctx, args []string) error {
 			if b.Name != "" {
 				boxes = append(boxes, b.Name)
 			} else {
-				boxes = append(boxes, b.Peer)
+				boxes = append(boxes, b.Peer.String())
 			}
 		}
 		evict := "-"
@@ -528,11 +489,11 @@ func cmdCloudHosted(ctx context.Context, c *Ctx, args []string) error {
 }
 
 func cmdCloudSetup(ctx context.Context, c *Ctx, args []string) error {
-	var out map[string]string
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/setup", struct{}{}, &out); err != nil {
+	out, err := c.API.Setup(ctx)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "Recovery phrase:\n\n    %s\n\n%s\n", out["phrase"], out["note"])
+	fmt.Fprintf(c.Stdout, "Recovery phrase:\n\n    %s\n\n%s\n", out.Phrase, out.Note)
 	return nil
 }
 
@@ -545,20 +506,20 @@ func cmdCloudRecover(ctx context.Context, c *Ctx, args []string) error {
 		}
 		phrase = string(b)
 	}
-	var out map[string]int
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/recover", map[string]string{"phrase": phrase}, &out); err != nil {
+	n, err := c.API.Recover(ctx, phrase)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "recovered the owner key and %d files\n", out["files"])
+	fmt.Fprintf(c.Stdout, "recovered the owner key and %d files\n", n)
 	return nil
 }
 
 func cmdCloudBackup(ctx context.Context, c *Ctx, args []string) error {
-	var out map[string]int
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/backup", struct{}{}, &out); err != nil {
+	n, err := c.API.Backup(ctx)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "index backed up; %d friends keep its root record\n", out["friends"])
+	fmt.Fprintf(c.Stdout, "index backed up; %d friends keep its root record\n", n)
 	return nil
 }
 
@@ -567,8 +528,8 @@ func cmdCloudStatus(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("cloud status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var st cloud.Status
-	if err := c.API.Do(ctx, "GET", "/v1/cloud/status", nil, &st); err != nil {
+	st, err := c.API.CloudStatus(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -593,56 +554,39 @@ func cmdSend(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer f.Close()
-	q := url.Values{"friend": {args[0]}, "name": {filepath.Base(args[1])}}
-	resp, err := upload(ctx, c, "/v1/send?"+q.Encode(), f)
+	out, err := upload(ctx, c, f, func(body io.Reader, size int64) (*apitype.SendAnswer, error) {
+		return c.API.SendFile(ctx, args[0], filepath.Base(args[1]), body, size, "")
+	})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	var out map[string]string
-	if err := decode(resp.Body, &out); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Stdout, "delivered to %s: %s\n", args[0], out["path"])
+	fmt.Fprintf(c.Stdout, "delivered to %s: %s\n", args[0], out.Path)
 	return nil
 }
 
-func decode(r io.Reader, v any) error {
-	if err := jsonDecode(r, v); err != nil {
-		return fmt.Errorf("bad answer from box: %w", err)
-	}
-	return nil
-}
-
-func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
-
-// upload sends a file's bytes to path, with progress on a terminal. A
+// upload sends a file's bytes with send, with progress on a terminal. A
 // regular file goes with its size, straight from the page cache to the
 // socket when there is no progress to draw.
-func upload(ctx context.Context, c *Ctx, path string, f *os.File) (*http.Response, error) {
+func upload[T any](ctx context.Context, c *Ctx, f *os.File, send func(body io.Reader, size int64) (T, error)) (T, error) {
 	size := int64(-1)
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 	}
 	if !isTerminal(c.Stderr) {
-		return c.API.SendSized(ctx, "POST", path, "application/octet-stream", f, size)
+		return send(f, size)
 	}
 	pr := &progress{r: f, w: c.Stderr, total: max(size, 0), start: time.Now()}
-	resp, err := c.API.SendSized(ctx, "POST", path, "application/octet-stream", pr, size)
+	v, err := send(pr, size)
 	fmt.Fprintln(pr.w)
-	return resp, err
+	return v, err
 }
 
 // friendNames maps peer IDs to the names of the friend book, best effort.
 func friendNames(ctx context.Context, c *Ctx) map[string]string {
-	var fs []struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	}
 	names := map[string]string{}
-	if c.API.Do(ctx, "GET", "/v1/friends", nil, &fs) == nil {
+	if fs, err := c.API.Friends(ctx); err == nil {
 		for _, f := range fs {
-			names[f.ID] = f.Name
+			names[f.ID.String()] = f.Name
 		}
 	}
 	return names
@@ -653,17 +597,14 @@ func cmdCloudReceived(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("cloud received", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var out struct {
-		DefaultQuota int64                    `json:"default_quota"`
-		Friends      []cloud.FriendDeliveries `json:"friends"`
-	}
-	if err := c.API.Do(ctx, "GET", "/v1/cloud/received", nil, &out); err != nil {
+	out, err := c.API.Received(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
 		return printJSON(c.Stdout, out)
 	}
-	fmt.Fprintf(c.Stdout, "each friend may have %s of deliveries pending (in %s, not yet looked at)\n", size(out.DefaultQuota), cloud.ReceivedDir)
+	fmt.Fprintf(c.Stdout, "each friend may have %s of deliveries pending (in %s, not yet looked at)\n", size(out.DefaultQuota), apitype.ReceivedDir)
 	if len(out.Friends) == 0 {
 		return nil
 	}
@@ -694,26 +635,21 @@ func cmdCloudReceivedQuota(ctx context.Context, c *Ctx, args []string) error {
 	default:
 		return Usagef("want [FRIEND] SIZE|default")
 	}
-	req := map[string]any{}
-	if friend != "" {
-		req["friend"] = friend
-	}
+	req := apitype.QuotaRequest{Friend: friend}
 	if sz == "default" {
 		if friend == "" {
 			return Usagef("default needs a FRIEND")
 		}
-		req["default"] = true
+		req.Default = true
 	} else {
 		n, err := parseSize(sz)
 		if err != nil {
 			return Usagef("%v", err)
 		}
-		req["bytes"] = n
+		req.Bytes = &n
 	}
-	var out struct {
-		Quota int64 `json:"quota"`
-	}
-	if err := c.API.Do(ctx, "POST", "/v1/cloud/received/quota", req, &out); err != nil {
+	out, err := c.API.SetReceivedQuota(ctx, req)
+	if err != nil {
 		return err
 	}
 	if friend == "" {

@@ -29,6 +29,10 @@ type PutOptions struct {
 	Force bool
 	// Progress, if set, is called with the plaintext bytes stored so far.
 	Progress func(done int64)
+	// Sealed, if set, is called once segment i is sealed and erasure-coded,
+	// before its shards go out (the web UI's progress; Progress follows
+	// once they are all placed).
+	Sealed func(i int)
 	// freeName: never replace; commit under the first free name after
 	// the path ("a (2).jpg"), chosen under the index lock (deliveries).
 	freeName bool
@@ -293,6 +297,7 @@ type putJob struct {
 	sealer   *codec.Sealer
 	pl       *placer
 	progress func(done int64)
+	sealed   func(i int)
 	done     atomic.Int64 // plaintext bytes placed
 
 	mu     sync.Mutex
@@ -318,7 +323,7 @@ func (s *Service) newPutJob(file codec.FileID, key []byte, o PutOptions) (*putJo
 		return nil, err
 	}
 	man := &index.Manifest{Version: index.ManifestVersion, File: file, K: k, M: m, SegmentSize: s.cfg.SegmentSize, Created: s.cfg.Clock().UTC()}
-	return &putJob{s: s, coder: coder, sealer: sealer, pl: pl, progress: o.Progress, man: man}, nil
+	return &putJob{s: s, coder: coder, sealer: sealer, pl: pl, progress: o.Progress, sealed: o.Sealed, man: man}, nil
 }
 
 // addSegment makes room in the manifest for the next segment read.
@@ -336,6 +341,9 @@ func (j *putJob) storeSegment(ctx context.Context, i int, buf []byte, n int, las
 	enc, err := codec.EncodeSegment(j.sealer, j.coder, buf, n, uint32(i), last)
 	if err != nil {
 		return err
+	}
+	if j.sealed != nil {
+		j.sealed(i)
 	}
 	refs := make([]index.ShardRef, len(enc.IDs))
 	for k, id := range enc.IDs {

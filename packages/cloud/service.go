@@ -402,6 +402,10 @@ type Status struct {
 	BackupHeld int    `json:"backup_friends,omitempty"`
 }
 
+// SegmentSize is the plaintext bytes of each segment of a put (the last
+// may be shorter): a file of n bytes has max(1, ⌈n/SegmentSize⌉).
+func (s *Service) SegmentSize() int { return s.cfg.SegmentSize }
+
 // Status summarizes the cloud.
 func (s *Service) Status() Status {
 	st := Status{OwnerKey: s.owner.Load() != nil, Boxes: len(s.peers()), K: s.cfg.K, M: s.cfg.M}

@@ -1,11 +1,14 @@
 // Package localapi is the box's local HTTP/JSON API, the one door the CLI,
 // the web UI and scripts use. Every request must carry the box's bearer
 // token (kept in its data directory); anything else gets 401. The package
-// also holds the client the CLI and tests use.
+// also holds the typed client (Client) that the CLI, the web UI and the
+// tests use; its request and answer types are packages/apitype. Neither
+// links libp2p or badger, so `oepc` stays small.
 package localapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"oepc.dev/oepcos/packages/identity"
+	"oepc.dev/oepcos/packages/apitype"
 )
 
 // Server authenticates requests and routes them to handlers.
@@ -42,7 +45,7 @@ func (s *Server) HandleFunc(pattern string, f http.HandlerFunc) { s.mux.HandleFu
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !identity.TokenEqual(tok, s.token) {
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="oepc"`)
 		WriteError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
 		return
@@ -73,9 +76,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 // Error is the JSON body of every failed request.
-type Error struct {
-	Error string `json:"error"`
-}
+type Error = apitype.Error
 
 // WriteJSON answers v with status code.
 func WriteJSON(w http.ResponseWriter, code int, v any) {

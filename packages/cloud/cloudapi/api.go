@@ -10,15 +10,31 @@ import (
 	"net/http"
 	"strconv"
 
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/cloud"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/localapi"
+	"oepc.dev/oepcos/packages/shard"
 )
 
+// API serves a cloud service's routes; its answers are packages/apitype's.
+type API struct {
+	s   *cloud.Service
+	mux *http.ServeMux
+	tr  *Transfers
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// Transfers are the uploads named with ?transfer=ID, under way and
+// recently ended (for a page's progress bars).
+func (a *API) Transfers() *Transfers { return a.tr }
+
 // Handler serves svc's routes under /v1/cloud/ and /v1/send.
-func Handler(svc *cloud.Service) http.Handler {
-	a := &api{s: svc}
+func Handler(svc *cloud.Service) *API {
+	a := &API{s: svc, tr: NewTransfers()}
 	mux := http.NewServeMux()
+	a.mux = mux
 	mux.HandleFunc("POST /v1/cloud/put", a.put)
 	mux.HandleFunc("GET /v1/cloud/get", a.get)
 	mux.HandleFunc("GET /v1/cloud/ls", a.ls)
@@ -37,19 +53,18 @@ func Handler(svc *cloud.Service) http.Handler {
 	mux.HandleFunc("GET /v1/cloud/received", a.deliveries)
 	mux.HandleFunc("POST /v1/cloud/received/quota", a.deliveryQuota)
 	mux.HandleFunc("POST /v1/send", a.send)
-	return mux
+	mux.HandleFunc("GET /v1/cloud/transfers", a.transferList)
+	mux.HandleFunc("GET /v1/cloud/transfers/events", a.transferEvents)
+	mux.HandleFunc("GET /v1/cloud/transfers/{id}", a.transferGet)
+	return a
 }
 
 // Mount registers svc's handler on the box's local API server.
-func Mount(api interface{ Handle(string, http.Handler) }, svc *cloud.Service) {
+func Mount(api interface{ Handle(string, http.Handler) }, svc *cloud.Service) *API {
 	h := Handler(svc)
 	api.Handle("/v1/cloud/", h)
 	api.Handle("/v1/send", h)
-}
-
-// api is the handlers' receiver.
-type api struct {
-	s *cloud.Service
+	return h
 }
 
 // errStatus is the status that answers err (see ../API.md).
@@ -67,6 +82,8 @@ func errStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, cloud.ErrBadPath), errors.Is(err, keys.ErrPhrase):
 		return http.StatusBadRequest
+	case errors.Is(err, shard.ErrDiskFull):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -96,7 +113,7 @@ func ref(r *http.Request) string {
 	return ""
 }
 
-func (a *api) put(w http.ResponseWriter, r *http.Request) {
+func (a *API) put(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var o cloud.PutOptions
 	var err error
@@ -117,12 +134,32 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.Force, _ = strconv.ParseBool(q.Get("force"))
+	tr, ok := a.startTransfer(w, r, apitype.Transfer{Kind: apitype.TransferPut, Path: q.Get("path")})
+	if !ok {
+		return
+	}
+	if tr != nil {
+		if seg := int64(a.s.SegmentSize()); r.ContentLength >= 0 && seg > 0 {
+			tr.update(func(v *apitype.Transfer) { v.SegmentsTotal = int(max(1, (r.ContentLength+seg-1)/seg)) })
+		}
+		o.Sealed = func(int) { tr.update(func(v *apitype.Transfer) { v.SegmentsSealed++ }) }
+		o.Progress = func(done int64) {
+			tr.update(func(v *apitype.Transfer) { v.SegmentsPlaced++; v.Placed = max(v.Placed, done) })
+		}
+	}
 	e, err := a.s.Put(r.Context(), q.Get("path"), r.Body, o)
 	if err != nil {
+		if tr != nil {
+			tr.end(err, errStatus(err), nil)
+		}
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, e)
+	ae := apiEntry(e)
+	if tr != nil {
+		tr.end(nil, http.StatusOK, func(v *apitype.Transfer) { v.Entry = &ae; v.Path = ae.Path })
+	}
+	localapi.WriteJSON(w, http.StatusOK, ae)
 }
 
 // lazyWriter sends the response headers with the first byte, so an error
@@ -141,7 +178,7 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func (a *api) get(w http.ResponseWriter, r *http.Request) {
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	ref := ref(r)
 	if ref == "" {
 		badRequest(w, "give path, id or ref")
@@ -179,32 +216,45 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *api) ls(w http.ResponseWriter, r *http.Request) {
+func (a *API) ls(w http.ResponseWriter, r *http.Request) {
 	dir := r.URL.Query().Get("dir")
 	if dir == "" {
 		dir = "/"
+	}
+	q := r.URL.Query()
+	offset, limit := 0, 0
+	for _, p := range []struct {
+		name string
+		v    *int
+	}{{"offset", &offset}, {"limit", &limit}} {
+		if s := q.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				badRequest(w, "bad %s %q: want a whole number, 0 or more", p.name, s)
+				return
+			}
+			*p.v = n
+		}
 	}
 	items, err := a.s.List(dir)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]any{"dir": dir, "items": items})
+	localapi.WriteJSON(w, http.StatusOK, listing(dir, items, offset, limit))
 }
 
-func (a *api) stat(w http.ResponseWriter, r *http.Request) {
+func (a *API) stat(w http.ResponseWriter, r *http.Request) {
 	e, err := a.s.Stat(r.URL.Query().Get("path"))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, e)
+	localapi.WriteJSON(w, http.StatusOK, apiEntry(e))
 }
 
-func (a *api) mkdir(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Path string `json:"path"`
-	}
+func (a *API) mkdir(w http.ResponseWriter, r *http.Request) {
+	var req apitype.MkdirRequest
 	if !readBody(w, r, &req) {
 		return
 	}
@@ -212,14 +262,11 @@ func (a *api) mkdir(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]string{"path": req.Path})
+	localapi.WriteJSON(w, http.StatusOK, apitype.PathAnswer{Path: req.Path})
 }
 
-func (a *api) rm(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Path      string `json:"path"`
-		Recursive bool   `json:"recursive"`
-	}
+func (a *API) rm(w http.ResponseWriter, r *http.Request) {
+	var req apitype.RemoveRequest
 	if !readBody(w, r, &req) {
 		return
 	}
@@ -228,14 +275,11 @@ func (a *api) rm(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]int{"removed_files": n})
+	localapi.WriteJSON(w, http.StatusOK, apitype.RemoveAnswer{RemovedFiles: n})
 }
 
-func (a *api) mv(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		From string `json:"from"`
-		To   string `json:"to"`
-	}
+func (a *API) mv(w http.ResponseWriter, r *http.Request) {
+	var req apitype.MoveRequest
 	if !readBody(w, r, &req) {
 		return
 	}
@@ -244,10 +288,10 @@ func (a *api) mv(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]string{"path": p})
+	localapi.WriteJSON(w, http.StatusOK, apitype.PathAnswer{Path: p})
 }
 
-func (a *api) health(w http.ResponseWriter, r *http.Request) {
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	health := a.s.Health
 	if deep, _ := strconv.ParseBool(r.URL.Query().Get("deep")); deep {
 		health = a.s.Verify
@@ -257,13 +301,11 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, h)
+	localapi.WriteJSON(w, http.StatusOK, apiHealth(h))
 }
 
-func (a *api) repair(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Path string `json:"path,omitempty"`
-	}
+func (a *API) repair(w http.ResponseWriter, r *http.Request) {
+	var req apitype.RepairRequest
 	if r.ContentLength != 0 && !readBody(w, r, &req) {
 		return
 	}
@@ -273,7 +315,7 @@ func (a *api) repair(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		localapi.WriteJSON(w, http.StatusOK, rep)
+		localapi.WriteJSON(w, http.StatusOK, apitype.RepairReport(rep))
 		return
 	}
 	man, err := a.s.Manifest(req.Path)
@@ -286,14 +328,11 @@ func (a *api) repair(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, cloud.RepairReport{Files: 1, Repaired: n, Failed: f})
+	localapi.WriteJSON(w, http.StatusOK, apitype.RepairReport{Files: 1, Repaired: n, Failed: f})
 }
 
-func (a *api) share(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Path   string `json:"path"`
-		Friend string `json:"friend"`
-	}
+func (a *API) share(w http.ResponseWriter, r *http.Request) {
+	var req apitype.ShareRequest
 	if !readBody(w, r, &req) {
 		return
 	}
@@ -307,59 +346,67 @@ func (a *api) share(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]string{"address": addr, "friend": p.String()})
+	localapi.WriteJSON(w, http.StatusOK, apitype.ShareAnswer{Address: addr, Friend: apitype.PeerID(p.String())})
 }
 
-func (a *api) send(w http.ResponseWriter, r *http.Request) {
+func (a *API) send(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p, err := a.s.ResolveFriend(q.Get("friend"))
 	if err != nil {
 		fail(w, err)
 		return
 	}
+	tr, ok := a.startTransfer(w, r, apitype.Transfer{Kind: apitype.TransferSend, Path: q.Get("name"), Friend: q.Get("friend")})
+	if !ok {
+		return
+	}
 	// The size, when the client gave it, lets the friend's box refuse a
 	// file over its limits before any byte is sent.
 	path, err := a.s.SendFile(r.Context(), p, q.Get("name"), r.Body, cloud.SendOptions{Size: max(r.ContentLength, -1), FriendName: q.Get("friend")})
 	if err != nil {
+		if tr != nil {
+			tr.end(err, errStatus(err), nil)
+		}
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]string{"friend": p.String(), "path": path})
+	if tr != nil {
+		tr.end(nil, http.StatusOK, func(v *apitype.Transfer) { v.SentTo = path })
+	}
+	localapi.WriteJSON(w, http.StatusOK, apitype.SendAnswer{Friend: apitype.PeerID(p.String()), Path: path})
 }
 
-func (a *api) hosted(w http.ResponseWriter, r *http.Request) {
+func (a *API) hosted(w http.ResponseWriter, r *http.Request) {
 	v, ok, err := a.s.Hosted(r.Context())
 	if !ok {
-		localapi.WriteJSON(w, http.StatusOK, map[string]any{"shards": []any{}})
+		localapi.WriteJSON(w, http.StatusOK, apitype.Hosted{Owners: []apitype.HostedOwner{}})
 		return
 	}
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, v)
+	localapi.WriteJSON(w, http.StatusOK, apiHosted(v))
 }
 
-func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	localapi.WriteJSON(w, http.StatusOK, a.s.Status())
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	localapi.WriteJSON(w, http.StatusOK, apitype.CloudStatus(a.s.Status()))
 }
 
-func (a *api) setup(w http.ResponseWriter, r *http.Request) {
+func (a *API) setup(w http.ResponseWriter, r *http.Request) {
 	phrase, err := a.s.Setup()
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]string{
-		"phrase": phrase,
-		"note":   "Write these words down and keep them safe. They are shown only once; with them and your friends' boxes, your files come back on a new box.",
+	localapi.WriteJSON(w, http.StatusOK, apitype.SetupAnswer{
+		Phrase: phrase,
+		Note:   "Write these words down and keep them safe. They are shown only once; with them and your friends' boxes, your files come back on a new box.",
 	})
 }
 
-func (a *api) recover(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Phrase string `json:"phrase"`
-	}
+func (a *API) recover(w http.ResponseWriter, r *http.Request) {
+	var req apitype.RecoverRequest
 	if !readBody(w, r, &req) {
 		return
 	}
@@ -368,14 +415,14 @@ func (a *api) recover(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]int{"files": n})
+	localapi.WriteJSON(w, http.StatusOK, apitype.RecoverAnswer{Files: n})
 }
 
-func (a *api) backup(w http.ResponseWriter, r *http.Request) {
+func (a *API) backup(w http.ResponseWriter, r *http.Request) {
 	n, err := a.s.Backup(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]int{"friends": n})
+	localapi.WriteJSON(w, http.StatusOK, apitype.BackupAnswer{Friends: n})
 }

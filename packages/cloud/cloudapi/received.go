@@ -5,27 +5,29 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/localapi"
 )
 
 // The /v1/cloud/received routes: friends' pending deliveries and their
 // quotas (see cloud's inbox.go).
 
-func (a *api) deliveries(w http.ResponseWriter, r *http.Request) {
+func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 	def, friends, err := a.s.Deliveries()
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, map[string]any{"default_quota": def, "friends": friends})
+	out := apitype.Received{DefaultQuota: def, Friends: make([]apitype.FriendDeliveries, 0, len(friends))}
+	for _, f := range friends {
+		out.Friends = append(out.Friends, apitype.FriendDeliveries{Friend: apiPeer(f.Friend), Quota: f.Quota, OwnQuota: f.OwnQuota,
+			PendingFiles: f.PendingFiles, PendingBytes: f.PendingBytes})
+	}
+	localapi.WriteJSON(w, http.StatusOK, out)
 }
 
-func (a *api) deliveryQuota(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Friend  string `json:"friend,omitempty"`
-		Bytes   *int64 `json:"bytes,omitempty"`
-		Default bool   `json:"default,omitempty"`
-	}
+func (a *API) deliveryQuota(w http.ResponseWriter, r *http.Request) {
+	var req apitype.QuotaRequest
 	if !readBody(w, r, &req) {
 		return
 	}
@@ -57,5 +59,5 @@ func (a *api) deliveryQuota(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, _ := a.s.DeliveryQuota(p) // p "": the default
-	localapi.WriteJSON(w, http.StatusOK, map[string]any{"friend": p, "quota": q})
+	localapi.WriteJSON(w, http.StatusOK, apitype.QuotaAnswer{Friend: apiPeer(p), Quota: q})
 }
