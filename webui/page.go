@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"mime"
+	"path"
 	"net/http"
 	"strings"
 	"time"
@@ -190,6 +191,8 @@ var funcs = template.FuncMap{
 	},
 	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
 	"short": func(s string) string { return shortID(s) },
+	"add":   func(a, b int) int { return a + b },
+	"base":  path.Base,
 	"has": func(list []string, s string) bool {
 		for _, v := range list {
 			if v == s {

@@ -80,7 +80,10 @@ func mountCloud(b *Box, api *localapi.Server) error {
 		return err
 	}
 	b.Cloud = svc
-	cloudapi.Mount(api, svc)
+	capi := cloudapi.Mount(api, svc)
+	if b.UI != nil {
+		b.Go(func(ctx context.Context) error { publishTransfers(ctx, capi.Transfers(), b.UI.Publish); return nil })
+	}
 	b.Go(func(ctx context.Context) error {
 		defer svc.Close()
 		return svc.Run(ctx)
@@ -122,5 +125,34 @@ func (b *Box) kickSweep() {
 	select {
 	case b.sweep <- struct{}{}:
 	default:
+	}
+}
+
+// transferGap spaces the transfer events sent to the web UI's tabs.
+const transferGap = 100 * time.Millisecond
+
+// publishTransfers sends the cloud's transfers (uploads named by a page)
+// to the web UI's tabs as "transfers" events as they change, coalesced so
+// a fast upload sends a few events a second, the last state always.
+func publishTransfers(ctx context.Context, ts *cloudapi.Transfers, publish func(kind string, v any)) {
+	notify, changed, cancel, err := ts.Subscribe()
+	if err != nil {
+		return
+	}
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-notify:
+		}
+		for _, t := range changed() {
+			publish("transfers", t)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(transferGap):
+		}
 	}
 }
