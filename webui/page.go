@@ -9,8 +9,8 @@ import (
 	"html/template"
 	"io/fs"
 	"mime"
-	"path"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 )
