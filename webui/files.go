@@ -131,6 +131,7 @@ type filesData struct {
 	Recv    *apitype.Received
 	Names   map[string]string // peer ID → friend name
 	Pending int               // deliveries not yet looked at
+	Others  int64             // bytes hosted for friends
 }
 
 type crumb struct{ Name, Path string }
@@ -174,7 +175,11 @@ func loadFiles(c *Ctx) (any, error) {
 			d.Names[f.ID.String()] = f.Name
 		}
 	}
-	d.Hosted, _ = api.Hosted(c.Context())
+	if d.Hosted, _ = api.Hosted(c.Context()); d.Hosted != nil {
+		for _, o := range d.Hosted.Owners {
+			d.Others += o.Bytes
+		}
+	}
 	if d.Recv, _ = api.Received(c.Context()); d.Recv != nil {
 		for _, f := range d.Recv.Friends {
 			d.Pending += f.PendingFiles
