@@ -18,7 +18,7 @@ func TestHandlerTransport(t *testing.T) {
 		switch r.URL.Path {
 		case "/echo":
 			if r.Header.Get("Authorization") != "Bearer tok" {
-				http.Error(w, `{"error":"no token"}`, 401)
+				http.Error(w, `{"error":"no token"}`, http.StatusUnauthorized)
 				return
 			}
 			w.Header().Set("Content-Length", r.Header.Get("X-Len"))

@@ -262,7 +262,7 @@ func (a *API) mkdir(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	localapi.WriteJSON(w, http.StatusOK, apitype.PathAnswer{Path: req.Path})
+	localapi.WriteJSON(w, http.StatusOK, apitype.PathAnswer(req))
 }
 
 func (a *API) rm(w http.ResponseWriter, r *http.Request) {
