@@ -186,6 +186,10 @@ func loadFiles(c *Ctx) (any, error) {
 		}
 	}
 	l, err := api.List(c.Context(), dir, offset, filesWindow)
+	var ae *localapi.APIError
+	if err != nil && dir == apitype.ReceivedDir && errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		l, err = &apitype.Listing{Dir: dir}, nil // nothing received yet
+	}
 	if err != nil {
 		return d, friendly(err, "")
 	}
