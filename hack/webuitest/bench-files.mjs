@@ -20,7 +20,7 @@ try {
   if (state !== "done") throw new Error("upload ended " + state);
 
   const firstRender = {}, bytes = {};
-  for (const [name, path] of [["files /", "/files"], ["files /many (10,000)", "/files?dir=/many"], ["file page", "/files/item?path=/cli.bin"]]) {
+  for (const [name, path] of [["files /", "/files"], ["files /many (" + (process.env.OEPC_BENCH_ITEMS || "?") + " items)", "/files?dir=/many"], ["file page", "/files/item?path=/cli.bin"]]) {
     const p = await ui.newPage(browser);
     await p.context().addCookies(await page.context().cookies());
     const sizes = [];

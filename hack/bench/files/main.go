@@ -152,7 +152,7 @@ func run(mib, items int) error {
 	var out strings.Builder
 	_, browserRSS, err := measure(b1.PID, func() error {
 		node := exec.CommandContext(ctx, "node", "hack/webuitest/bench-files.mjs", file)
-		node.Env = append(os.Environ(), "OEPC_WEBUI_DEVNET="+dir)
+		node.Env = append(os.Environ(), "OEPC_WEBUI_DEVNET="+dir, fmt.Sprint("OEPC_BENCH_ITEMS=", items))
 		node.Stdout, node.Stderr = &out, os.Stderr
 		return node.Run()
 	})
