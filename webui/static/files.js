@@ -110,7 +110,7 @@
     busy = true;
     while (queue.length) await upload(queue.shift());
     busy = false;
-    if (window.oepc && oepc.refresh) oepc.refresh("transfers");
+    if (window.oepc && oepc.refresh) oepc.refresh("files"); // the listing, once the queue is done
   }
 
   function add(files) {
