@@ -5,5 +5,5 @@
 .PHONY: bench-files
 BENCH_TARGETS += bench-files
 
-bench-files:
+bench-files: webuitest-deps
 	$(GO) run ./hack/bench/files $(if $(MIB),-mib $(MIB)) $(if $(ITEMS),-items $(ITEMS))
