@@ -203,7 +203,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-
 func writeRandom(path string, n int64) error {
 	f, err := os.Create(path)
 	if err != nil {
