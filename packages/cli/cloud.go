@@ -59,19 +59,34 @@ type progress struct {
 	r     io.Reader
 	w     io.Writer
 	total int64
-	done  int64
 	start time.Time
-	last  time.Time
+
+	mu   sync.Mutex
+	done int64
+	last time.Time
+	box  *apitype.Transfer // the box's own progress of a put, if known
 }
 
 func (p *progress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.done += int64(n)
 	if p.w != nil && (time.Since(p.last) > 200*time.Millisecond || err == io.EOF) {
 		p.last = time.Now()
 		p.draw()
 	}
 	return n, err
+}
+
+// setBox shows the box's progress of the put (its transfer events).
+func (p *progress) setBox(t apitype.Transfer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.box = &t
+	if p.w != nil {
+		p.draw()
+	}
 }
 
 func (p *progress) draw() {
@@ -81,7 +96,11 @@ func (p *progress) draw() {
 	if p.total > 0 {
 		pct = fmt.Sprintf(" %3.0f%%", 100*float64(p.done)/float64(p.total))
 	}
-	fmt.Fprintf(p.w, "\r%s / %s%s  %.1f MB/s ", mib(p.done), mib(p.total), pct, rate)
+	box := ""
+	if t := p.box; t != nil && t.SegmentsTotal > 0 {
+		box = fmt.Sprintf("  box: %d/%d segments sealed, %d placed", t.SegmentsSealed, t.SegmentsTotal, t.SegmentsPlaced)
+	}
+	fmt.Fprintf(p.w, "\r%s / %s%s  %.1f MB/s%s ", mib(p.done), mib(p.total), pct, rate, box)
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -114,8 +133,8 @@ func cmdCloudPut(ctx context.Context, c *Ctx, args []string) error {
 	}
 	defer f.Close()
 	start := time.Now()
-	e, err := upload(ctx, c, f, func(body io.Reader, size int64) (*apitype.Entry, error) {
-		return c.API.CloudPut(ctx, remote, body, size, localapi.PutOptions{K: k, M: m, Force: force})
+	e, err := upload(ctx, c, f, true, func(body io.Reader, size int64, transfer string) (*apitype.Entry, error) {
+		return c.API.CloudPut(ctx, remote, body, size, localapi.PutOptions{K: k, M: m, Force: force, Transfer: transfer})
 	})
 	if err != nil {
 		return err
@@ -554,7 +573,7 @@ func cmdSend(ctx context.Context, c *Ctx, args []string) error {
 		return err
 	}
 	defer f.Close()
-	out, err := upload(ctx, c, f, func(body io.Reader, size int64) (*apitype.SendAnswer, error) {
+	out, err := upload(ctx, c, f, false, func(body io.Reader, size int64, _ string) (*apitype.SendAnswer, error) {
 		return c.API.SendFile(ctx, args[0], filepath.Base(args[1]), body, size, "")
 	})
 	if err != nil {
@@ -564,19 +583,38 @@ func cmdSend(ctx context.Context, c *Ctx, args []string) error {
 	return nil
 }
 
-// upload sends a file's bytes with send, with progress on a terminal. A
-// regular file goes with its size, straight from the page cache to the
-// socket when there is no progress to draw.
-func upload[T any](ctx context.Context, c *Ctx, f *os.File, send func(body io.Reader, size int64) (T, error)) (T, error) {
+// upload sends a file's bytes with send, with progress on a terminal (with
+// watch, also the box's own: segments sealed and placed, from its transfer
+// events). A regular file goes with its size, straight from the page
+// cache to the socket when there is no progress to draw.
+func upload[T any](ctx context.Context, c *Ctx, f *os.File, watch bool, send func(body io.Reader, size int64, transfer string) (T, error)) (T, error) {
 	size := int64(-1)
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 	}
 	if !isTerminal(c.Stderr) {
-		return send(f, size)
+		return send(f, size, "")
 	}
 	pr := &progress{r: f, w: c.Stderr, total: max(size, 0), start: time.Now()}
-	v, err := send(pr, size)
+	transfer := ""
+	stop := func() {}
+	if watch {
+		transfer = localapi.NewTransferID()
+		ectx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		stop = func() { cancel(); <-done }
+		go func() {
+			defer close(done)
+			c.API.TransferEvents(ectx, func(t apitype.Transfer) error {
+				if t.ID == transfer {
+					pr.setBox(t)
+				}
+				return nil
+			})
+		}()
+	}
+	v, err := send(pr, size, transfer)
+	stop()
 	fmt.Fprintln(pr.w)
 	return v, err
 }
