@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"oepc.dev/oepcos/packages/apitype"
+	"oepc.dev/oepcos/packages/chain/app"
 	"oepc.dev/oepcos/packages/friends"
 	"oepc.dev/oepcos/packages/health"
 	"oepc.dev/oepcos/packages/localapi"
@@ -31,6 +32,10 @@ type (
 	FriendUpdate  = apitype.FriendUpdate
 	PeerAnswer    = apitype.PeerAnswer
 )
+
+// The API's copy of the coin's unit must be chain/app's (a compile error
+// otherwise).
+var _ = [1]struct{}{}[app.BaseUnitsPerOEC-apitype.BaseUnitsPerOEC]
 
 // apiFriend is f as the API shows it.
 func apiFriend(f friends.Friend) apitype.Friend {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"oepc.dev/oepcos/packages/apitype"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,28 +36,13 @@ type ChainConfig struct {
 }
 
 // WalletAnswer is GET /v1/wallet.
-type WalletAnswer struct {
-	Address string `json:"address"`
-	// Balance and Nonce are proven against a verified app hash at Height.
-	Balance uint64 `json:"balance"`
-	Nonce   uint64 `json:"nonce"`
-	Exists  bool   `json:"exists"`
-	Height  int64  `json:"height"`
-}
+type WalletAnswer = apitype.WalletAnswer
 
 // WalletSendRequest is POST /v1/wallet/send.
-type WalletSendRequest struct {
-	To     string `json:"to"`
-	Amount uint64 `json:"amount"` // base units
-	Fee    uint64 `json:"fee"`
-}
+type WalletSendRequest = apitype.WalletSendRequest
 
 // WalletSendAnswer is a transfer proven in a block.
-type WalletSendAnswer struct {
-	Hash   string `json:"hash"`
-	Height int64  `json:"height"`
-	Nonce  uint64 `json:"nonce"`
-}
+type WalletSendAnswer = apitype.WalletSendAnswer
 
 func parseCheckpoint(s string) (int64, []byte, error) {
 	if s == "" {

@@ -7,9 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"oepc.dev/oepcos/packages/box"
-	"oepc.dev/oepcos/packages/chain/app"
-	"oepc.dev/oepcos/packages/chain/light"
+	"oepc.dev/oepcos/packages/apitype"
 )
 
 func walletCommands() map[string]Command {
@@ -21,8 +19,8 @@ func walletCommands() map[string]Command {
 	}
 }
 
-func wallet(ctx context.Context, c *Ctx) (box.WalletAnswer, error) {
-	var a box.WalletAnswer
+func wallet(ctx context.Context, c *Ctx) (apitype.WalletAnswer, error) {
+	var a apitype.WalletAnswer
 	err := c.API.Do(ctx, "GET", "/v1/wallet", nil, &a)
 	return a, err
 }
@@ -44,7 +42,7 @@ func cmdWalletAddress(ctx context.Context, c *Ctx, args []string) error {
 }
 
 func oec(n uint64) string {
-	return fmt.Sprintf("%d.%0*d OEC", n/app.BaseUnitsPerOEC, len(strconv.FormatUint(app.BaseUnitsPerOEC, 10))-1, n%app.BaseUnitsPerOEC)
+	return fmt.Sprintf("%d.%0*d OEC", n/apitype.BaseUnitsPerOEC, len(strconv.FormatUint(apitype.BaseUnitsPerOEC, 10))-1, n%apitype.BaseUnitsPerOEC)
 }
 
 func cmdWalletBalance(ctx context.Context, c *Ctx, args []string) error {
@@ -83,8 +81,8 @@ func cmdWalletSend(ctx context.Context, c *Ctx, args []string) error {
 	if err != nil || amount == 0 {
 		return Usagef("wallet send: AMOUNT %q: want a whole number of base units above 0", rest[1])
 	}
-	var s box.WalletSendAnswer
-	if err := c.API.Do(ctx, "POST", "/v1/wallet/send", box.WalletSendRequest{To: rest[0], Amount: amount, Fee: fee}, &s); err != nil {
+	var s apitype.WalletSendAnswer
+	if err := c.API.Do(ctx, "POST", "/v1/wallet/send", apitype.WalletSendRequest{To: rest[0], Amount: amount, Fee: fee}, &s); err != nil {
 		return err
 	}
 	if asJSON {
@@ -99,7 +97,7 @@ func cmdChainStatus(ctx context.Context, c *Ctx, args []string) error {
 	if _, err := flags("chain status", args, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "") }); err != nil {
 		return err
 	}
-	var st light.Status
+	var st apitype.ChainStatus
 	if err := c.API.Do(ctx, "GET", "/v1/chain/status", nil, &st); err != nil {
 		return err
 	}
