@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"oepc.dev/oepcos/hdmi/screen"
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/box"
 	"oepc.dev/oepcos/packages/health"
 	"oepc.dev/oepcos/packages/localapi"
@@ -90,13 +91,13 @@ func TestRealBox(t *testing.T) {
 		if err := (&localapi.Client{Base: info.API, Token: info.Token}).Do(ctx, "GET", "/v1/health", nil, &ans); err != nil {
 			t.Fatal(err)
 		}
-		var rep health.Report
+		var rep apitype.HealthReport
 		for _, x := range ans.Reports {
 			if x.Name == Name {
 				rep = x
 			}
 		}
-		if rep.Status == health.OK && strings.Contains(rep.Detail, "card0-HDMI-A-1") {
+		if rep.Status == string(health.OK) && strings.Contains(rep.Detail, "card0-HDMI-A-1") {
 			break
 		}
 		if time.Now().After(deadline) {
