@@ -29,7 +29,7 @@ import (
 // is two boots (the box makes its gokrazy password and reboots so that
 // gokrazy uses it).
 const (
-	bootTestBudget = 11 * time.Minute
+	bootTestBudget = 17 * time.Minute
 	bootTimeout    = 150 * time.Second
 )
 

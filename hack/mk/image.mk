@@ -52,7 +52,7 @@ update:
 # skipped by plain "go test ./hack/..." unless OEPC_IMAGE_TEST=1.
 test-image:
 	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
-	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 14m -v -run 'TestBoot' ./hack/imagetest
+	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 20m -v -run 'TestBoot' ./hack/imagetest
 
 bench-image:
 	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
