@@ -347,6 +347,8 @@ func checkChange(before, after []LinkRecord, code ManageCode, rec LinkRecord) er
 // Link starts ALL-Linking (0x64) for group g and waits until a device's
 // SET button completes it (0x53) or ctx ends, then cancels (0x65).
 func (m *Modem) Link(ctx context.Context, code LinkCode, g byte) (LinkingCompleted, error) {
+	m.linkMu.Lock()
+	defer m.linkMu.Unlock()
 	for {
 		select { // drop a stale report
 		case <-m.linked:

@@ -60,6 +60,9 @@ type Config struct {
 	ReplyTimeout time.Duration
 	// SceneTimeout: how long a scene's cleanups may take. Default 6 s.
 	SceneTimeout time.Duration
+	// LinkTimeout: how long a device told to enter linking mode may take
+	// to join the modem's group (0x53). Default 20 s.
+	LinkTimeout time.Duration
 	// Retries: how many more times a direct command is sent when its
 	// device did not answer. Default 1; negative means none.
 	Retries int
@@ -104,6 +107,7 @@ func (c *Config) defaults() {
 	def(&c.EchoTimeout, time.Second)
 	def(&c.ReplyTimeout, 2*time.Second)
 	def(&c.SceneTimeout, 6*time.Second)
+	def(&c.LinkTimeout, 20*time.Second)
 	def(&c.BusyBackoff, 40*time.Millisecond)
 	def(&c.WriteGap, 5*time.Millisecond)
 	def(&c.Quiet, 100*time.Millisecond)
@@ -141,6 +145,12 @@ type Modem struct {
 	waiter *waiter
 	linked chan LinkingCompleted
 	backup []LinkRecord
+	// selfAddr is the modem's own address, once asked.
+	selfAddr  Address
+	selfKnown bool
+
+	// linkMu: one linking session at a time (the modem has one linking mode).
+	linkMu sync.Mutex
 
 	evMu     sync.Mutex
 	events   chan plc.Event

@@ -85,9 +85,57 @@ type device struct {
 	level   byte
 	delta   byte // ALDB delta, bumped on every database change
 	missing bool // unplugged: answers nothing
-	// responders: this device's responder records for groups of the modem:
-	// group -> on level.
-	responds map[byte]byte
+	noJoin  bool // takes 0x09 but never joins a linking session
+	// links is the device's own ALL-Link database: record i lives at
+	// memory address 0x0FFF - 8i (read and written with 0x2F). A responder
+	// record of a modem group holds the level the device goes to when the
+	// group fires (data 1), its ramp rate and its button.
+	links []insteon.LinkRecord
+}
+
+// responderLevel is the on level of d's responder record for group g of
+// controller c, if it has one in use.
+func (d *device) responderLevel(c insteon.Address, g byte) (byte, bool) {
+	for _, r := range d.links {
+		if r.InUse() && !r.Controller() && r.Group == g && r.Address == c {
+			return r.Data[0], true
+		}
+	}
+	return 0, false
+}
+
+// addLink puts rec into d's database: over the record of the same link
+// (role, group, device), else into the first unused slot, else at the end.
+func (d *device) addLink(rec insteon.LinkRecord) {
+	d.delta++
+	for i, r := range d.links {
+		if r.InUse() && r.Same(rec) {
+			d.links[i] = rec
+			return
+		}
+	}
+	for i, r := range d.links {
+		if !r.InUse() {
+			d.links[i] = rec
+			return
+		}
+	}
+	d.links = append(d.links, rec)
+}
+
+// linkAt is the record at memory address at: its index, or -1 when at is
+// not a record's address; past the end it is the zero record, the
+// high-water mark.
+func (d *device) linkAt(at uint16) (int, insteon.LinkRecord) {
+	off := int(insteon.ALDBFirst) - int(at)
+	if off < 0 || off%insteon.ALDBRecordSize != 0 {
+		return -1, insteon.LinkRecord{}
+	}
+	i := off / insteon.ALDBRecordSize
+	if i < len(d.links) {
+		return i, d.links[i]
+	}
+	return i, insteon.LinkRecord{}
 }
 
 // Config sets up the simulated modem.
@@ -109,27 +157,34 @@ type Sim struct {
 	cfg Config
 	log *slog.Logger
 
-	mu          sync.Mutex
-	devs        map[insteon.Address]*device
-	aldb        []insteon.LinkRecord
-	cursor      int
-	config      insteon.IMConfig
-	lineBusy    time.Time // the power line carries a message until then
-	linking     *linkMode
-	faults      faults
-	hostFrames  int
-	resets      int // 0x67 received (a driver must never send it)
-	aldbWrites  int // 0x6F changes
-	cmdCount    map[byte]int
-	out         chan []byte // the current line's output queue
-	lineCtx     context.Context
-	interrupted bool // the next scene's cleanup reports NAK
+	mu         sync.Mutex
+	devs       map[insteon.Address]*device
+	aldb       []insteon.LinkRecord
+	cursor     int
+	config     insteon.IMConfig
+	lineBusy   time.Time // the power line carries a message until then
+	linking    *linkMode
+	faults     faults
+	hostFrames int
+	resets     int // 0x67 received (a driver must never send it)
+	aldbWrites int // 0x6F changes
+	// aldbDevWrites: 0x2F writes into the devices' databases.
+	aldbDevWrites int
+	cmdCount      map[byte]int
+	out           chan []byte // the current line's output queue
+	lineCtx       context.Context
+	interrupted   bool // the next scene's cleanup reports NAK
 }
 
 type linkMode struct {
 	code  insteon.LinkCode
 	group byte
+	since time.Time
 }
+
+// LinkingWindow is how long the modem stays in linking mode (0x64) when
+// no device joins: 4 minutes, as the 2413's.
+const LinkingWindow = 4 * time.Minute
 
 type faults struct {
 	busy    int // lone NAK instead of an echo
@@ -165,7 +220,7 @@ func (s *Sim) Address() insteon.Address { return s.cfg.Address }
 func (s *Sim) Add(d Device) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.devs[d.Address] = &device{Device: d, responds: map[byte]byte{}}
+	s.devs[d.Address] = &device{Device: d}
 }
 
 // Level is a device's current level.
@@ -188,6 +243,17 @@ func (s *Sim) SetMissing(a insteon.Address, missing bool) {
 	}
 }
 
+// NotJoining makes a device ACK Enter Linking Mode (0x09) but never join
+// the modem's linking session (an old device that ignores it, or one whose
+// SET button is locked).
+func (s *Sim) NotJoining(a insteon.Address, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.devs[a]; ok {
+		d.noJoin = on
+	}
+}
+
 // LinkScene makes group g of the modem a scene: for each member the modem
 // gets a controller record and the member a responder record with its on
 // level, as linking them by hand would leave them.
@@ -199,8 +265,7 @@ func (s *Sim) LinkScene(g byte, members map[insteon.Address]byte) {
 		if d == nil {
 			continue
 		}
-		d.responds[g] = on
-		d.delta++
+		d.addLink(insteon.LinkRecord{Flags: insteon.LinkInUse | 0x22, Group: g, Address: s.cfg.Address, Data: [3]byte{on, insteon.DefaultRamp, 0x01}})
 		cat, sub := d.Kind.category()
 		s.aldb = append(s.aldb, insteon.LinkRecord{Flags: insteon.LinkInUse | insteon.LinkController | 0x22, Group: g, Address: a, Data: [3]byte{cat, sub, 0x41}})
 	}
@@ -437,7 +502,7 @@ func (s *Sim) host(ctx context.Context, f []byte) {
 		s.aldb = nil
 		s.sendLocked(insteon.Echo(f, true))
 	case insteon.CmdStartLinking:
-		s.linking = &linkMode{code: insteon.LinkCode(f[2]), group: f[3]}
+		s.linking = &linkMode{code: insteon.LinkCode(f[2]), group: f[3], since: now}
 		s.sendLocked(insteon.Echo(f, true))
 	case insteon.CmdCancelLinking:
 		s.linking = nil
@@ -547,7 +612,10 @@ func (s *Sim) slots(n int, extended bool) time.Duration {
 	return time.Duration(n) * s.cfg.Slot
 }
 
-// direct carries a direct message to its device and the device's ACK back.
+// direct carries a direct message to its device and the device's ACK back,
+// then what the command makes the device send after its ACK: the records
+// of a database read (0x2F), the SET-button broadcast of a remote link
+// (0x09).
 func (s *Sim) direct(ctx context.Context, msg insteon.Message, now time.Time) {
 	maxHops := int(msg.Flags.MaxHops)
 	out := s.slots(maxHops+1, msg.Flags.Extended)
@@ -559,8 +627,58 @@ func (s *Sim) direct(ctx context.Context, msg insteon.Message, now time.Time) {
 	}
 	used := min(d.Hops, maxHops)
 	back := s.slots(used+1, false)
-	s.lineBusy = now.Add(out + back)
-	s.later(ctx, out+back, func() {
+	acked := false
+	var after []step
+	var afterTime time.Duration
+	then := func(wait time.Duration, fn func()) {
+		after = append(after, step{wait, func() {
+			if acked {
+				fn()
+			}
+		}})
+		afterTime += wait
+	}
+	reply := func(m insteon.Message) {
+		m.From, m.To = d.Address, s.cfg.Address
+		m.Flags = insteon.Flags{Type: insteon.Direct, Extended: true, HopsLeft: 0, MaxHops: uint8(used)}
+		m.SetChecksum()
+		s.sendLocked(insteon.EncodeReceived(m))
+	}
+	ext := msg.Flags.Extended && msg.ChecksumOK()
+	switch {
+	case ext && msg.Cmd1 == insteon.CmdReadWriteDB:
+		if op, err := insteon.DecodeALDB(msg); err == nil && op.Action == insteon.ALDBRead {
+			// One record, or (count 0) every record to the high-water mark,
+			// each an extended message of its own.
+			i, _ := d.linkAt(op.At)
+			n := 1
+			if op.Count == 0 {
+				op.At, i, n = insteon.ALDBFirst, 0, len(d.links)+1
+			}
+			for k := 0; k < n && i >= 0; k++ {
+				at := op.At - uint16(k*insteon.ALDBRecordSize)
+				then(s.slots(used+1, true), func() {
+					_, rec := d.linkAt(at)
+					reply(insteon.ALDBRecordMsg(d.Address, s.cfg.Address, at, rec))
+				})
+			}
+		}
+	case ext && msg.Cmd1 == insteon.CmdEnterLinking:
+		// As if its SET button were pressed: its SET broadcast (max hops
+		// 3), then the modem, if in linking mode, completes the link.
+		hl := 3 - min(d.Hops, 3)
+		then(s.slots(4, false), func() {
+			if d.noJoin {
+				return
+			}
+			cat, sub := d.Kind.category()
+			s.sendLocked(insteon.EncodeReceived(insteon.Message{From: d.Address, To: insteon.Address{cat, sub, 0x41},
+				Flags: insteon.Flags{Type: insteon.Broadcast, HopsLeft: uint8(hl), MaxHops: 3}, Cmd1: insteon.CmdAssignToGroup, Cmd2: msg.Cmd2}))
+			s.linkLocked(d)
+		})
+	}
+	s.lineBusy = now.Add(out + back + afterTime)
+	s.sequence(ctx, append([]step{{out + back, func() {
 		ackType := insteon.DirectACK
 		cmd1, cmd2 := msg.Cmd1, msg.Cmd2
 		switch msg.Cmd1 {
@@ -577,13 +695,19 @@ func (s *Sim) direct(ctx context.Context, msg insteon.Message, now time.Time) {
 			cmd1, cmd2 = d.delta, d.level
 		case insteon.CmdPing, insteon.CmdIDRequest:
 		default:
-			if msg.Flags.Extended && !msg.ChecksumOK() {
+			switch {
+			case msg.Flags.Extended && !msg.ChecksumOK():
 				ackType, cmd2 = insteon.DirectNAK, 0xFD
-			} else if !msg.Flags.Extended {
+			case !msg.Flags.Extended:
 				ackType, cmd2 = insteon.DirectNAK, 0xFC
+			case msg.Cmd1 == insteon.CmdReadWriteDB:
+				if !s.aldbLocked(d, msg) {
+					ackType, cmd2 = insteon.DirectNAK, 0xFB
+				}
 			}
 		}
-		s.log.Debug("insteonsim: device answered", "address", d.Address, "cmd1", msg.Cmd1, "level", d.level)
+		acked = ackType == insteon.DirectACK
+		s.log.Debug("insteonsim: device answered", "address", d.Address, "cmd1", msg.Cmd1, "level", d.level, "ack", acked)
 		ack := insteon.EncodeReceived(insteon.Message{From: d.Address, To: s.cfg.Address,
 			Flags: insteon.Flags{Type: ackType, HopsLeft: 0, MaxHops: uint8(used)}, Cmd1: cmd1, Cmd2: cmd2})
 		if s.faults.dropAck > 0 {
@@ -591,7 +715,34 @@ func (s *Sim) direct(ctx context.Context, msg insteon.Message, now time.Time) {
 			s.faults.dropAck = 0
 		}
 		s.sendLocked(ack)
-	})
+	}}}, after...))
+}
+
+// aldbLocked checks a 0x2F read and carries out a write; false: a value
+// the device refuses (NAK 0xFB).
+func (s *Sim) aldbLocked(d *device, msg insteon.Message) bool {
+	op, err := insteon.DecodeALDB(msg)
+	if err != nil {
+		return false
+	}
+	i, _ := d.linkAt(op.At)
+	switch op.Action {
+	case insteon.ALDBRead:
+		return i >= 0 || op.Count == 0
+	case insteon.ALDBWrite:
+		if i < 0 || i > len(d.links) {
+			return false // not a record's address, or past the high-water mark
+		}
+		if i == len(d.links) {
+			d.links = append(d.links, op.Record)
+		} else {
+			d.links[i] = op.Record
+		}
+		d.delta++
+		s.aldbDevWrites++
+		return true
+	}
+	return false
 }
 
 // scene fires group g of the modem: the broadcast, each member's state,
@@ -610,7 +761,7 @@ func (s *Sim) scene(ctx context.Context, g, cmd1 byte, now time.Time) {
 		if d == nil {
 			continue
 		}
-		if _, ok := d.responds[g]; !ok {
+		if _, ok := d.responderLevel(s.cfg.Address, g); !ok {
 			continue
 		}
 		members = append(members, d)
@@ -640,7 +791,7 @@ func (s *Sim) scene(ctx context.Context, g, cmd1 byte, now time.Time) {
 				continue
 			}
 			if cmd1 == insteon.CmdOn || cmd1 == insteon.CmdFastOn {
-				d.level = d.responds[g]
+				d.level, _ = d.responderLevel(s.cfg.Address, g)
 			} else if cmd1 == insteon.CmdOff || cmd1 == insteon.CmdFastOff {
 				d.level = 0
 			}
@@ -717,23 +868,61 @@ func (s *Sim) PressSet(a insteon.Address) error {
 	if d == nil {
 		return fmt.Errorf("insteonsim: no device %s", a)
 	}
-	if s.linking == nil {
-		return nil // a SET press outside linking mode does nothing here
-	}
+	s.linkLocked(d)
+	return nil
+}
+
+// linkLocked: d's SET was pressed (by hand or by 0x09). With the modem in
+// linking mode, they link: the controller gets a controller record, the
+// responder a responder record (its on level the device's level now, or
+// full), the modem reports 0x53 and leaves linking mode. Outside linking
+// mode nothing happens.
+func (s *Sim) linkLocked(d *device) {
 	lm := s.linking
+	if lm == nil || time.Since(lm.since) > LinkingWindow {
+		s.linking = nil
+		return
+	}
 	s.linking = nil
 	cat, sub := d.Kind.category()
 	code := lm.code
 	if code == insteon.LinkEither {
 		code = insteon.LinkAsController
 	}
-	rec := insteon.LinkRecord{Flags: insteon.LinkInUse | 0x22, Group: lm.group, Address: a, Data: [3]byte{cat, sub, 0x41}}
+	rec := insteon.LinkRecord{Flags: insteon.LinkInUse | 0x22, Group: lm.group, Address: d.Address, Data: [3]byte{cat, sub, 0x41}}
+	on := d.level
+	if on == 0 {
+		on = 0xFF
+	}
 	if code == insteon.LinkAsController {
 		rec.Flags |= insteon.LinkController
-		d.responds[lm.group] = 0xFF
-		d.delta++
+		d.addLink(insteon.LinkRecord{Flags: insteon.LinkInUse | 0x22, Group: lm.group, Address: s.cfg.Address, Data: [3]byte{on, insteon.DefaultRamp, 0x01}})
+	} else {
+		d.addLink(insteon.LinkRecord{Flags: insteon.LinkInUse | insteon.LinkController | 0x22, Group: lm.group, Address: s.cfg.Address, Data: [3]byte{0x03, 0x15, 0x9E}})
 	}
-	s.aldb = append(s.aldb, rec)
-	s.sendLocked(insteon.EncodeLinkingCompleted(insteon.LinkingCompleted{Code: code, Group: lm.group, Address: a, Category: cat, Subcat: sub, Firmware: 0x41}))
+	replaced := false
+	for i, r := range s.aldb {
+		if r.Same(rec) {
+			s.aldb[i], replaced = rec, true
+			break
+		}
+	}
+	if !replaced {
+		s.aldb = append(s.aldb, rec)
+	}
+	s.sendLocked(insteon.EncodeLinkingCompleted(insteon.LinkingCompleted{Code: code, Group: lm.group, Address: d.Address, Category: cat, Subcat: sub, Firmware: 0x41}))
+}
+
+// DeviceLinks is a device's own ALL-Link database, record i at memory
+// address 0x0FFF - 8i.
+func (s *Sim) DeviceLinks(a insteon.Address) []insteon.LinkRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.devs[a]; d != nil {
+		return append([]insteon.LinkRecord(nil), d.links...)
+	}
 	return nil
 }
+
+// DeviceLinkWrites counts the 0x2F writes the devices took.
+func (s *Sim) DeviceLinkWrites() int { s.mu.Lock(); defer s.mu.Unlock(); return s.aldbDevWrites }
