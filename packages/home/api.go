@@ -62,7 +62,20 @@ func (h *Home) Handler() http.Handler {
 		reply(w, s, err)
 	})
 	mux.HandleFunc("DELETE "+p+"scenes/{name}", func(w http.ResponseWriter, r *http.Request) {
-		replyEmpty(w, h.DeleteScene(r.PathValue("name")))
+		force := r.URL.Query().Get("force") != ""
+		sc, err := h.RemoveScene(r.PathValue("name"), force)
+		if err != nil || sc == nil {
+			replyEmpty(w, err)
+			return
+		}
+		// Unlinking its members first: the scene, marked removing.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(sc)
+	})
+	mux.HandleFunc("POST "+p+"scenes/{name}/link", func(w http.ResponseWriter, r *http.Request) {
+		sc, err := h.RelinkScene(r.PathValue("name"))
+		reply(w, sc, err)
 	})
 	mux.HandleFunc("POST "+p+"scenes/{name}/{op}", func(w http.ResponseWriter, r *http.Request) {
 		op := r.PathValue("op")

@@ -85,6 +85,10 @@ type Config struct {
 	Logger *slog.Logger
 	// CommandTimeout bounds one device command. Default 10 s.
 	CommandTimeout time.Duration
+	// LinkTimeout bounds linking (or unlinking) one scene member into its
+	// ALL-Link group: reading the device's database a record at a time,
+	// the linking session, the write and its read-back. Default 2 min.
+	LinkTimeout time.Duration
 	// MaxInFlight bounds the commands waiting on the modems at once
 	// (beyond: "busy" at once). Default 32.
 	MaxInFlight int
@@ -134,6 +138,9 @@ func (c *Config) defaults() {
 	}
 	if c.OpenRetry <= 0 {
 		c.OpenRetry = 30 * time.Second
+	}
+	if c.LinkTimeout <= 0 {
+		c.LinkTimeout = 2 * time.Minute
 	}
 }
 
@@ -215,6 +222,13 @@ type Home struct {
 
 	modems   []*modemSlot
 	inflight chan struct{}
+	// The linker's queue of scenes whose links need work (links.go), the
+	// scenes queued, and a generation per scene bumped on every change.
+	linkq      chan string
+	linkQueued map[string]bool
+	linkGen    map[string]uint64
+	// ctx is Run's: what a keypad trigger fires a scene's group under.
+	ctx context.Context
 	kick     chan struct{}
 	started  time.Time
 }
@@ -260,7 +274,8 @@ func broken(ctx context.Context, cfg Config, log *slog.Logger, err error) error 
 func run(ctx context.Context, cfg Config, log *slog.Logger, kv store.KV) error {
 	h := &Home{cfg: cfg, log: log, kv: kv, hub: newHub(cfg.MaxSubscribers, cfg.EventQueue), clock: cfg.Clock,
 		devices: map[string]*homeapi.Device{}, scenes: map[string]homeapi.Scene{}, schedules: map[string]*schedEntry{},
-		inflight: make(chan struct{}, cfg.MaxInFlight), kick: make(chan struct{}, 1), started: time.Now()}
+		inflight: make(chan struct{}, cfg.MaxInFlight), kick: make(chan struct{}, 1), started: time.Now(),
+		linkq: make(chan string, cfg.MaxScenes+1), linkQueued: map[string]bool{}, linkGen: map[string]uint64{}}
 	if err := h.load(); err != nil {
 		return broken(ctx, cfg, log, err)
 	}
@@ -289,6 +304,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, kv store.KV) error {
 		"scenes", len(h.scenes), "schedules", len(h.schedules))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	h.ctx = ctx
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	for _, s := range h.modems {
@@ -297,6 +313,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, kv store.KV) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); h.runScheduler(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); h.runLinker(ctx) }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -401,6 +419,7 @@ func (h *Home) load() error {
 		if err := store.GetJSONBytes(v, &s); err != nil {
 			return err
 		}
+		resumeLinks(&s)
 		h.scenes[s.Name] = s
 		return nil
 	})

@@ -104,6 +104,7 @@ func (h *Home) runModem(ctx context.Context, s *modemSlot) {
 		s.op, s.err = &op, nil
 		s.mu.Unlock()
 		log.Info("modem open")
+		h.enqueuePort(s.cfg.Path)
 		stop := context.AfterFunc(ctx, func() { op.Modem.Close() })
 		for ev := range op.Modem.Events() {
 			h.deviceEvent(s, ev)
@@ -159,17 +160,34 @@ func (h *Home) deviceEvent(s *modemSlot, ev plc.Event) {
 	}
 	group := max(ev.Group, 1)
 	var fired []string
+	var groups []string // scenes whose modem group homed fires for the button
 	if switched {
 		for _, sc := range h.scenes {
+			if sc.Removing {
+				continue
+			}
 			for _, tr := range sc.Triggers {
 				if tr.Device == name && tr.Group == group {
 					fired = append(fired, sc.Name)
+					if sc.Group > 0 && len(sc.Links) > 0 {
+						// homed linked the members to the modem, not to the
+						// button: the modem fires the group for it.
+						groups = append(groups, sc.Name)
+						continue
+					}
 					changed = append(changed, h.followSceneLocked(sc, on, now, name)...)
 				}
 			}
 		}
 	}
 	h.mu.Unlock()
+	for _, sc := range groups {
+		go func() {
+			if _, err := h.FireScene(h.ctx, sc, on, "hand"); err != nil {
+				h.log.Warn("scene fired by a button: not every member confirmed", "scene", sc, "device", name, "err", err)
+			}
+		}()
+	}
 	h.log.Info("device event", "device", name, "kind", ev.Kind, "group", ev.Group, "command", ev.Command, "level", ev.Level, "scenes", fired)
 	if len(fired) == 0 && ev.Kind == plc.EventButton {
 		changed = append(changed, homeapi.Event{Time: now, Kind: homeapi.EventButton, Device: name, Group: ev.Group, On: on, Source: "hand"})

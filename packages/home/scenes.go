@@ -84,6 +84,9 @@ func (h *Home) PutScene(s homeapi.Scene) (homeapi.Scene, error) {
 			port = slot.cfg.Path
 		}
 	}
+	old := h.scenes[s.Name]
+	s.Removing = false
+	s.Links = h.reconcileLocked(old.Links, s, port)
 	for _, t := range s.Triggers {
 		if h.devices[t.Device] == nil {
 			return s, errf(http.StatusBadRequest, "scene %q: trigger: no device %q", s.Name, t.Device)
@@ -96,27 +99,56 @@ func (h *Home) PutScene(s homeapi.Scene) (homeapi.Scene, error) {
 		return s, errf(http.StatusInternalServerError, "saving scene %q: %v", s.Name, err)
 	}
 	h.scenes[s.Name] = s
-	h.log.Info("scene saved", "scene", s.Name, "members", len(s.Members), "group", s.Group)
+	h.linkGen[s.Name]++
+	if linkWork(s) {
+		h.enqueueLinkLocked(s.Name)
+	}
+	h.log.Info("scene saved", "scene", s.Name, "members", len(s.Members), "group", s.Group, "links", len(s.Links))
 	return s, nil
 }
 
-// DeleteScene removes a scene no schedule uses.
+// DeleteScene removes a scene no schedule uses, at once.
 func (h *Home) DeleteScene(name string) error {
+	_, err := h.RemoveScene(name, true)
+	return err
+}
+
+// RemoveScene removes a scene no schedule uses. When homed linked its
+// members into its group, it unlinks them first: the scene is returned,
+// marked Removing, and disappears once they are unlinked (a member that
+// does not answer keeps it, failed, until RelinkScene or a forced
+// removal). force removes it at once and leaves the links.
+func (h *Home) RemoveScene(name string, force bool) (*homeapi.Scene, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.scenes[name]; !ok {
-		return errf(http.StatusNotFound, "no scene %q", name)
+	sc, ok := h.scenes[name]
+	if !ok {
+		return nil, errf(http.StatusNotFound, "no scene %q", name)
 	}
 	for _, s := range h.schedules {
 		if s.Scene == name {
-			return errf(http.StatusConflict, "schedule %q fires scene %q: remove the schedule first", s.Name, name)
+			return nil, errf(http.StatusConflict, "schedule %q fires scene %q: remove the schedule first", s.Name, name)
 		}
 	}
+	if !force {
+		sc.Removing = true
+		sc.Links = h.reconcileLocked(sc.Links, sc, "")
+		if len(sc.Links) > 0 {
+			h.linkGen[name]++
+			h.saveSceneLocked(sc)
+			h.enqueueLinkLocked(name)
+			h.log.Info("scene removed: unlinking its members first", "scene", name, "links", len(sc.Links))
+			return &sc, nil
+		}
+	} else if len(sc.Links) > 0 {
+		h.log.Warn("scene removed without unlinking its members", "scene", name, "links", sc.Links)
+	}
 	if err := h.kv.Delete([]byte(keyScene + name)); err != nil {
-		return errf(http.StatusInternalServerError, "removing scene %q: %v", name, err)
+		return nil, errf(http.StatusInternalServerError, "removing scene %q: %v", name, err)
 	}
 	delete(h.scenes, name)
-	return nil
+	h.linkGen[name]++
+	return nil, nil
 }
 
 // FireScene sets every member of a scene: through the modem's ALL-Link
@@ -129,6 +161,9 @@ func (h *Home) FireScene(ctx context.Context, name string, on bool, source strin
 	h.mu.Unlock()
 	if !ok {
 		return nil, errf(http.StatusNotFound, "no scene %q (oepc home scene ls lists them)", name)
+	}
+	if sc.Removing {
+		return nil, errf(http.StatusConflict, "scene %q is being removed (its members are being unlinked)", name)
 	}
 	now := h.clock.Now()
 	var failed []string

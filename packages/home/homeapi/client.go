@@ -99,7 +99,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		return &APIError{Status: resp.StatusCode, Message: e.Error}
 	}
-	if out != nil {
+	if out != nil && len(bytes.TrimSpace(b)) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
 			return fmt.Errorf("homed: %s %s: bad answer: %w", method, path, err)
 		}
@@ -172,6 +172,27 @@ func (c *Client) PutScene(ctx context.Context, s Scene) (Scene, error) {
 // DeleteScene removes a scene.
 func (c *Client) DeleteScene(ctx context.Context, name string) error {
 	return c.do(ctx, "DELETE", Prefix+"scenes/"+esc(name), nil, nil)
+}
+
+// RemoveScene removes a scene. When its members are linked into its
+// ALL-Link group, homed unlinks them first and returns the scene, marked
+// Removing (it disappears once they are unlinked); nil: it is gone. force
+// removes it at once, leaving the links as they are.
+func (c *Client) RemoveScene(ctx context.Context, name string, force bool) (*Scene, error) {
+	q := ""
+	if force {
+		q = "?force=1"
+	}
+	var out *Scene
+	return out, c.do(ctx, "DELETE", Prefix+"scenes/"+esc(name)+q, nil, &out)
+}
+
+// LinkScene (re)links the members of a scene's ALL-Link group that are
+// not linked (failed, or never tried) and returns the scene; the links
+// complete in the background (Scene.Links, EventLink events).
+func (c *Client) LinkScene(ctx context.Context, name string) (Scene, error) {
+	var out Scene
+	return out, c.do(ctx, "POST", Prefix+"scenes/"+esc(name)+"/link", nil, &out)
 }
 
 // FireScene fires a scene on or off and returns its members after.

@@ -91,6 +91,52 @@ type Scene struct {
 	Group int `json:"group,omitempty"`
 	// Triggers are the buttons that fire the scene by hand.
 	Triggers []Trigger `json:"triggers,omitempty"`
+	// Links is how far homed got linking each member into Group (filled
+	// in by homed; what a client sends here is ignored). Members no longer
+	// in the scene stay listed while their links are removed.
+	Links []MemberLink `json:"links,omitempty"`
+	// Removing: the scene was removed and homed is unlinking its members
+	// first; it disappears when they are unlinked.
+	Removing bool `json:"removing,omitempty"`
+}
+
+// Link states of a scene member (MemberLink.State).
+const (
+	LinkPending      = "pending"       // to be linked (or its level rewritten)
+	LinkLinking      = "linking"       // on the line now
+	LinkLinked       = "linked"        // a responder of the group at Level
+	LinkFailed       = "failed"        // Error says why; POST .../link tries again
+	LinkUnlinking    = "unlinking"     // no longer a member: its link is being removed
+	LinkUnlinkFailed = "unlink-failed" // Error says why; POST .../link tries again
+)
+
+// MemberLink is one member's link into its scene's ALL-Link group: the
+// modem's controller record and the device's responder record, whose
+// on level is the member's level.
+type MemberLink struct {
+	Device  string `json:"device"`
+	Address string `json:"address"`
+	Port    string `json:"port,omitempty"` // the modem's serial device
+	Group   int    `json:"group"`
+	Level   int    `json:"level"`
+	State   string `json:"state"`
+	Error   string `json:"error,omitempty"`
+	// Touched: homed has started to link it once, so the device or the
+	// modem may hold a record of it (which removing it must undo).
+	Touched bool      `json:"touched,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+// Done says whether homed has nothing more to do for this link, and
+// whether that is success (Ok).
+func (l MemberLink) Done() (done, ok bool) {
+	switch l.State {
+	case LinkLinked:
+		return true, true
+	case LinkFailed, LinkUnlinkFailed:
+		return true, false
+	}
+	return false, false
 }
 
 // Schedule actions.
@@ -147,6 +193,7 @@ const (
 	EventButton   = "button"   // a button without a scene was pressed (Device, Group)
 	EventSchedule = "schedule" // a schedule fired (Schedule, Error)
 	EventLost     = "lost"     // the subscriber fell behind: events were dropped; reload
+	EventLink     = "link"     // a scene member's link changed (Scene, Link)
 )
 
 // Event is one thing that happened, in order (Seq grows by one).
@@ -163,6 +210,8 @@ type Event struct {
 	// Source: "api", "hand" (a device reported it), "schedule", "scene".
 	Source string `json:"source,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Link: a scene member's link (EventLink).
+	Link *MemberLink `json:"link,omitempty"`
 }
 
 // DimRequest is the body of POST .../devices/{name}/dim.
