@@ -228,9 +228,9 @@ type Home struct {
 	linkQueued map[string]bool
 	linkGen    map[string]uint64
 	// ctx is Run's: what a keypad trigger fires a scene's group under.
-	ctx context.Context
-	kick     chan struct{}
-	started  time.Time
+	ctx     context.Context
+	kick    chan struct{}
+	started time.Time
 }
 
 type schedEntry struct {

@@ -570,18 +570,6 @@ func (s *Sim) manageLocked(code insteon.ManageCode, rec insteon.LinkRecord) bool
 	return false
 }
 
-// later runs fn (with s.mu held) after d, unless the line's ctx ends.
-func (s *Sim) later(ctx context.Context, d time.Duration, fn func()) {
-	go func() {
-		if !sleep(ctx, d) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		fn()
-	}()
-}
-
 // step is one thing the power line delivers, after wait from the step
 // before it (the first: from now).
 type step struct {
