@@ -23,7 +23,7 @@ func homeCommands() map[string]Command {
 		"home status":   {"home status DEVICE [--json]", "ask a device its level", cmdHomeSwitch("status")},
 		"home add":      {"home add DEVICE --protocol insteon|x10 --address ADDR [--kind lamp] [--room ROOM] [--port DEV] [--json]", "add or change a device", cmdHomeAdd},
 		"home rm":       {"home rm DEVICE", "remove a device", cmdHomeRm},
-		"home scene":    {"home scene [ls|on NAME|off NAME|add NAME --members DEV=LEVEL,... [--group N] [--trigger DEV:BUTTON]|rm NAME] [--json]", "list, fire, add or remove scenes", cmdHomeScene},
+		"home scene":    {"home scene [ls|on NAME|off NAME|add NAME --members DEV=LEVEL,... [--group N] [--trigger DEV:BUTTON]|link NAME|rm NAME [--force]] [--wait DUR] [--json]", "list, fire, add or remove scenes; with --group homed links the members into the modem's ALL-Link group (link retries)", cmdHomeScene},
 		"home schedule": {"home schedule [ls|add NAME --at HH:MM|sunrise|sunset [--offset MIN] [--days mon,tue] --scene S|--device D --action on|off|dim [--level N]|rm NAME] [--json]", "list, add or remove schedules", cmdHomeSchedule},
 		"home settings": {"home settings [--tz ZONE] [--lat DEG --lon DEG] [--json]", "the home's time zone and place (for sunrise and sunset)", cmdHomeSettings},
 		"home modems":   {"home modems [--json]", "the power-line modems and whether each is plugged in", cmdHomeModems},
@@ -195,8 +195,12 @@ func cmdHomeScene(ctx context.Context, c *Ctx, args []string) error {
 	var asJSON bool
 	var members, triggers string
 	var group int
+	var force bool
+	wait := 5 * time.Minute
 	pos, err := flags("home scene", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "")
+		fs.BoolVar(&force, "force", false, "")
+		fs.DurationVar(&wait, "wait", wait, "")
 		fs.StringVar(&members, "members", "", "")
 		fs.StringVar(&triggers, "trigger", "", "")
 		fs.IntVar(&group, "group", 0, "")
@@ -219,7 +223,7 @@ func cmdHomeScene(ctx context.Context, c *Ctx, args []string) error {
 			return printJSON(c.Stdout, ss)
 		}
 		w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "SCENE\tGROUP\tMEMBERS\tTRIGGERS")
+		fmt.Fprintln(w, "SCENE\tGROUP\tMEMBERS\tTRIGGERS\tLINKS")
 		for _, s := range ss {
 			var ms, ts []string
 			for _, m := range s.Members {
@@ -232,7 +236,7 @@ func cmdHomeScene(ctx context.Context, c *Ctx, args []string) error {
 			if s.Group > 0 {
 				g = strconv.Itoa(s.Group)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.Name, g, strings.Join(ms, ","), strings.Join(ts, ","))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, g, strings.Join(ms, ","), strings.Join(ts, ","), linksText(s))
 		}
 		return w.Flush()
 	case "on", "off":
@@ -279,18 +283,156 @@ func cmdHomeScene(ctx context.Context, c *Ctx, args []string) error {
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			return printJSON(c.Stdout, s)
+		if !asJSON {
+			fmt.Fprintf(c.Stdout, "scene %s: %d members\n", s.Name, len(s.Members))
 		}
-		fmt.Fprintf(c.Stdout, "scene %s: %d members\n", s.Name, len(s.Members))
-		return nil
+		if len(s.Links) == 0 {
+			if asJSON {
+				return printJSON(c.Stdout, s)
+			}
+			return nil
+		}
+		return waitSceneLinks(ctx, c, hc, s, wait, asJSON, "saved")
+	case "link":
+		if len(pos) != 1 {
+			return Usagef("give one scene name")
+		}
+		s, err := hc.LinkScene(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return waitSceneLinks(ctx, c, hc, s, wait, asJSON, "saved")
 	case "rm":
 		if len(pos) != 1 {
 			return Usagef("give one scene name")
 		}
-		return hc.DeleteScene(ctx, pos[0])
+		s, err := hc.RemoveScene(ctx, pos[0], force)
+		if err != nil || s == nil {
+			return err
+		}
+		if !asJSON {
+			fmt.Fprintf(c.Stdout, "scene %s: unlinking its members from group %d first\n", s.Name, s.Group)
+		}
+		return waitSceneLinks(ctx, c, hc, *s, wait, asJSON, "not removed")
 	}
-	return Usagef("unknown scene command %q: use ls, on, off, add or rm", sub)
+	return Usagef("unknown scene command %q: use ls, on, off, add, link or rm", sub)
+}
+
+// linksText sums up a scene's links for scene ls.
+func linksText(s homeapi.Scene) string {
+	if len(s.Links) == 0 {
+		return "-"
+	}
+	linked, members := 0, 0
+	var other []string
+	for _, l := range s.Links {
+		if l.State != homeapi.LinkUnlinking && l.State != homeapi.LinkUnlinkFailed {
+			members++
+		}
+		if l.State == homeapi.LinkLinked {
+			linked++
+		} else {
+			other = append(other, l.Device+" "+l.State)
+		}
+	}
+	t := fmt.Sprintf("%d/%d linked", linked, members)
+	if s.Removing {
+		t = "removing"
+	}
+	if len(other) > 0 {
+		t += " (" + strings.Join(other, ", ") + ")"
+	}
+	return t
+}
+
+// waitSceneLinks follows homed linking (or unlinking) a scene's members,
+// printing each member's step, until nothing is left to do or wait runs
+// out. A member not linked is an error naming it, its reason and the
+// retry.
+func waitSceneLinks(ctx context.Context, c *Ctx, hc *homeapi.Client, s homeapi.Scene, wait time.Duration, asJSON bool, what string) error {
+	name := s.Name
+	seen := map[string]string{}
+	show := func(s homeapi.Scene) {
+		for _, l := range s.Links {
+			key := l.Device + "/" + strconv.Itoa(l.Group)
+			if seen[key] == l.State || asJSON {
+				seen[key] = l.State
+				continue
+			}
+			seen[key] = l.State
+			switch l.State {
+			case homeapi.LinkLinked:
+				fmt.Fprintf(c.Stdout, "  %s: linked to group %d at level %d\n", l.Device, l.Group, l.Level)
+			case homeapi.LinkFailed, homeapi.LinkUnlinkFailed:
+				fmt.Fprintf(c.Stdout, "  %s: %s: %s\n", l.Device, l.State, l.Error)
+			default:
+				fmt.Fprintf(c.Stdout, "  %s: %s\n", l.Device, l.State)
+			}
+		}
+	}
+	show(s)
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// A removed scene is done when it is gone, or when every link
+		// left failed.
+		done := !s.Removing || len(s.Links) > 0
+		for _, l := range s.Links {
+			if d, _ := l.Done(); !d {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("scene %s: homed is still linking its members after %s (oepc home scene ls shows how far it got)", name, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		ss, err := hc.Scenes(ctx)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, x := range ss {
+			if x.Name == name {
+				s, found = x, true
+			}
+		}
+		if !found {
+			if !asJSON {
+				fmt.Fprintf(c.Stdout, "scene %s: removed, its members unlinked\n", name)
+			}
+			return nil
+		}
+		show(s)
+	}
+	if asJSON {
+		if err := printJSON(c.Stdout, s); err != nil {
+			return err
+		}
+	}
+	var bad []string
+	for _, l := range s.Links {
+		if _, ok := l.Done(); !ok {
+			bad = append(bad, fmt.Sprintf("%s (%s)", l.Device, l.Error))
+		}
+	}
+	if len(bad) > 0 && s.Removing {
+		return fmt.Errorf("scene %s not removed: not every member could be unlinked: %s; run `oepc home scene rm %s` again when they answer, or add --force to remove it and leave their links", name, strings.Join(bad, "; "), name)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("scene %s %s, but not every member is linked: %s; then run `oepc home scene link %s` to try again", name, what, strings.Join(bad, "; "), name)
+	}
+	if !asJSON && len(s.Links) > 0 {
+		fmt.Fprintf(c.Stdout, "scene %s: %s\n", name, linksText(s))
+	}
+	return nil
 }
 
 func cmdHomeSchedule(ctx context.Context, c *Ctx, args []string) error {

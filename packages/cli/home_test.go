@@ -108,6 +108,34 @@ func TestHomeCommands(t *testing.T) {
 			t.Errorf("oepc %q: exit %d, %q; want %d and %q", c.args, code, errs, c.code, c.want)
 		}
 	}
+	// A scene with an ALL-Link group: homed links its members itself and
+	// the command follows it member by member.
+	out = ok("home", "scene", "add", "Evening", "--members", "Lamp=255,Dimmer=50%", "--group", "3")
+	if !strings.Contains(out, "Lamp: linked to group 3 at level 255") || !strings.Contains(out, "Dimmer: linked to group 3 at level 128") {
+		t.Fatalf("scene add --group: %q", out)
+	}
+	if out := ok("home", "scene", "ls"); !strings.Contains(out, "2/2 linked") {
+		t.Fatalf("scene ls: %q", out)
+	}
+	ok("home", "scene", "on", "Evening")
+	if line.Level(t, hometest.LampA) != 255 || line.Level(t, hometest.DimmerB) != 128 {
+		t.Fatalf("linked scene on: lamp %d, dimmer %d", line.Level(t, hometest.LampA), line.Level(t, hometest.DimmerB))
+	}
+	// A member that does not answer: the scene is saved, the member named,
+	// and link tries again.
+	line.Sim.SetMissing(hometest.DimmerB, true)
+	code, out, errs := run(t, srv, "home", "scene", "add", "Porch", "--members", "Dimmer=100", "--group", "4")
+	if code != 1 || !strings.Contains(errs, "Dimmer") || !strings.Contains(errs, "did not answer") || !strings.Contains(errs, "oepc home scene link Porch") {
+		t.Fatalf("scene add with a silent member: exit %d, %q, %q", code, out, errs)
+	}
+	line.Sim.SetMissing(hometest.DimmerB, false)
+	if out := ok("home", "scene", "link", "Porch"); !strings.Contains(out, "Dimmer: linked to group 4 at level 100") {
+		t.Fatalf("scene link: %q", out)
+	}
+	if out := ok("home", "scene", "rm", "Porch"); !strings.Contains(out, "removed, its members unlinked") {
+		t.Fatalf("scene rm of a linked scene: %q", out)
+	}
+	ok("home", "scene", "rm", "Evening")
 	ok("home", "schedule", "rm", "Wake")
 	ok("home", "scene", "rm", "Off")
 	ok("home", "rm", "Dimmer")

@@ -133,6 +133,11 @@ func (h *Home) RemoveScene(name string, force bool) (*homeapi.Scene, error) {
 	if !force {
 		sc.Removing = true
 		sc.Links = h.reconcileLocked(sc.Links, sc, "")
+		for i := range sc.Links {
+			if sc.Links[i].State == homeapi.LinkUnlinkFailed {
+				sc.Links[i].State = homeapi.LinkUnlinking // asked again: try again
+			}
+		}
 		if len(sc.Links) > 0 {
 			h.linkGen[name]++
 			h.saveSceneLocked(sc)
