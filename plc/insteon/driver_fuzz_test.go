@@ -52,6 +52,10 @@ func FuzzDriverLine(f *testing.F) {
 		"0257E2011A2B3C012041 025601051A2B3C 0253010 11A2B3C012041 0255",
 		"02511A2B3C4485111F2E000100000000000000000000000000D1",
 		"FFFFFF0202020262",
+		// A record read: the echo, the ACK, the record (0x2F, D2 = 01).
+		"02 62 1A2B3C 1F 2F 00 00 00 0F FF 01 00 00 00 00 00 00 00 00 C2 06 02 50 1A2B3C 448511 20 2F 00 02 51 1A2B3C 448511 10 2F 00 00 01 0F FF 00 A2 03 448511 FF 1C 01 27",
+		// Linking: echoes, the 0x09 ACK, the SET broadcast, 0x53.
+		"02 64 01 03 06 02 50 1A2B3C 448511 20 09 03 02 50 1A2B3C 010E41 8F 01 03 02 53 01 03 1A2B3C 01 0E 41",
 	} {
 		f.Add(hx(f, s), uint8(3))
 	}
@@ -67,6 +71,8 @@ func FuzzDriverLine(f *testing.F) {
 			m.Info(ctx)
 			m.On(ctx, "1A.2B.3C")
 			m.Links(ctx)
+			m.ReadDeviceLink(ctx, Address{0x1A, 0x2B, 0x3C}, ALDBFirst)
+			m.LinkResponder(ctx, Address{0x1A, 0x2B, 0x3C}, 3, 0x80, DefaultRamp)
 		}()
 		go func() {
 			for range m.Events() {

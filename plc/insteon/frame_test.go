@@ -317,8 +317,12 @@ func fuzzParser(f *testing.F, dir Direction, seeds ...string) {
 				total += len(fr.Raw)
 				if fr.Kind == KindFrame {
 					// Every decoder takes every frame without panicking.
-					DecodeReceived(fr.Raw)
-					DecodeSend(fr.Raw)
+					if m, err := DecodeReceived(fr.Raw); err == nil {
+						DecodeALDB(m)
+					}
+					if m, err := DecodeSend(fr.Raw); err == nil {
+						DecodeALDB(m)
+					}
 					DecodeIMInfo(fr.Raw)
 					DecodeLinkRecord(fr.Raw)
 					DecodeManageLink(fr.Raw)

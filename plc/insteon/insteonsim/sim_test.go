@@ -140,3 +140,60 @@ func TestALDBAndNoReset(t *testing.T) {
 		t.Fatalf("writes %d links %v", sim.ALDBWrites(), sim.Links())
 	}
 }
+
+// Linking by Enter Linking Mode and the device's database by Read/Write
+// ALDB, byte by byte: the modem in linking mode as controller of group 3,
+// the lamp told 0x09 (extended) ACKs, sends its SET broadcast, and the
+// modem reports 0x53; its responder record is read (D2 = 01 in the answer)
+// and rewritten with another on level. No answer comes sooner than the
+// power line allows.
+func TestEnterLinkingAndALDBBytes(t *testing.T) {
+	lamp := insteon.Address{0x1A, 0x2B, 0x3C}
+	sim, h := host(t, Device{Address: lamp, Kind: Lamp})
+	h.Write(hx(t, "02 64 01 03"))
+	expect(t, h, hx(t, "02 64 01 03 06"))
+	start := time.Now()
+	h.Write(hx(t, "02 62 1A2B3C 1F 09 03 00 00 00 00 00 00 00 00 00 00 00 00 00 F4"))
+	expect(t, h, hx(t, "02 62 1A2B3C 1F 09 03 00 00 00 00 00 00 00 00 00 00 00 00 00 F4 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 20 09 03"))
+	expect(t, h, hx(t, "02 50 1A2B3C 010E41 8F 01 03"))
+	doneAt := expect(t, h, hx(t, "02 53 01 03 1A2B3C 01 0E 41"))
+	if least := 4*ExtendedSlot + 5*StandardSlot; doneAt.Sub(start) < least {
+		t.Fatalf("linked after %v, faster than the power line (%v)", doneAt.Sub(start), least)
+	}
+	if l := sim.Links(); len(l) != 1 || !l[0].Controller() || l[0].Group != 3 || l[0].Address != lamp {
+		t.Fatalf("modem's database %v", l)
+	}
+
+	start = time.Now()
+	h.Write(hx(t, "02 62 1A2B3C 1F 2F 00 00 00 0F FF 01 00 00 00 00 00 00 00 00 C2"))
+	expect(t, h, hx(t, "02 62 1A2B3C 1F 2F 00 00 00 0F FF 01 00 00 00 00 00 00 00 00 C2 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 20 2F 00"))
+	recAt := expect(t, h, hx(t, "02 51 1A2B3C 448511 10 2F 00 00 01 0F FF 00 A2 03 448511 FF 1C 01 27"))
+	if least := 5*ExtendedSlot + StandardSlot; recAt.Sub(start) < least {
+		t.Fatalf("record after %v, faster than the power line (%v)", recAt.Sub(start), least)
+	}
+	// The next record is the high-water mark: all zero.
+	h.Write(hx(t, "02 62 1A2B3C 1F 2F 00 00 00 0F F7 01 00 00 00 00 00 00 00 00 CA"))
+	expect(t, h, hx(t, "02 62 1A2B3C 1F 2F 00 00 00 0F F7 01 00 00 00 00 00 00 00 00 CA 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 20 2F 00"))
+	expect(t, h, hx(t, "02 51 1A2B3C 448511 10 2F 00 00 01 0F F7 00 00 00 00 00 00 00 00 00 CA"))
+	// Write the on level 0x80.
+	h.Write(hx(t, "02 62 1A2B3C 1F 2F 00 00 02 0F FF 08 A2 03 448511 80 1C 01 9D"))
+	expect(t, h, hx(t, "02 62 1A2B3C 1F 2F 00 00 02 0F FF 08 A2 03 448511 80 1C 01 9D 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 20 2F 00"))
+	if l := sim.DeviceLinks(lamp); len(l) != 1 || l[0].Data[0] != 0x80 {
+		t.Fatalf("lamp's database %v", l)
+	}
+	// Not a record's address: NAK, illegal value.
+	h.Write(hx(t, "02 62 1A2B3C 1F 2F 00 00 02 0F FE 08 A2 03 448511 80 1C 01 9E"))
+	expect(t, h, hx(t, "02 62 1A2B3C 1F 2F 00 00 02 0F FE 08 A2 03 448511 80 1C 01 9E 06"))
+	expect(t, h, hx(t, "02 50 1A2B3C 448511 A0 2F FB"))
+	// The group fires the lamp at its record's level.
+	h.Write(hx(t, "02 61 03 11 00"))
+	expect(t, h, hx(t, "02 61 03 11 00 06"))
+	expect(t, h, hx(t, "02 58 06"))
+	if l, _ := sim.Level(lamp); l != 0x80 {
+		t.Fatalf("lamp at %02X after the group, want 80", l)
+	}
+}
