@@ -586,3 +586,51 @@ func TestCloseFailsQueued(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 }
+
+// Preset Dim over the pty: one absolute command (address, then Preset Dim
+// with the level in its house nibble); the two-way module takes the level,
+// a plain lamp module ignores it; a Preset Dim heard on the line sets the
+// level of the unit addressed before it.
+func TestPresetDim(t *testing.T) {
+	r := start(t, x10sim.Config{}, testConfig(t), nil)
+	ctx := ctxT(t)
+	if err := r.m.PresetDim(ctx, addr(a2), 128); err != nil {
+		t.Fatal(err)
+	}
+	wantLevel(t, r.sim, a2, 132) // preset level 16 of 31
+	if l, ok := r.m.Level(a2); !ok || l != 132 {
+		t.Fatalf("driver tracks %d %v", l, ok)
+	}
+	sent := r.sim.Sent()
+	if n := len(sent); n < 2 || string(sent[n-2]) != string(x10.AddressFrame(a2)) || string(sent[n-1]) != "\x06\x0b" {
+		t.Fatalf("frames sent % x", sent)
+	}
+	if err := r.m.PresetDim(ctx, addr(a2), 255); err != nil {
+		t.Fatal(err)
+	}
+	wantLevel(t, r.sim, a2, 255)
+	if err := r.m.PresetDim(ctx, addr(a2), 0); err != nil {
+		t.Fatal(err)
+	}
+	wantLevel(t, r.sim, a2, 0)
+	// A plain LM465 does not take Preset Dim.
+	if err := r.m.On(ctx, addr(a1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.PresetDim(ctx, addr(a1), 40); err != nil {
+		t.Fatal(err)
+	}
+	wantLevel(t, r.sim, a1, 255)
+	// Heard on the line: A2, then Preset Dim 1 level 8.
+	for len(r.m.Events()) > 0 {
+		<-r.m.Events()
+	}
+	if err := r.sim.Send([]x10.Item{{Addr: a2}, x10.PresetItem(8)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, r.m, 2*time.Second)
+	if ev.Address != "A2" || ev.Level != x10.LevelOfPreset(8) || ev.Command != "preset-dim-1" {
+		t.Fatalf("event %+v", ev)
+	}
+	wantLevel(t, r.sim, a2, x10.LevelOfPreset(8))
+}

@@ -142,6 +142,9 @@ func (it Item) String() string {
 		return it.Addr.String()
 	}
 	s := string(it.House) + " " + it.Func.String()
+	if n, ok := it.PresetOf(); ok {
+		return fmt.Sprintf("%s %d/%d", it.Func, n, MaxPreset)
+	}
 	switch it.Func {
 	case Dim, Bright:
 		s += fmt.Sprintf(" %d/210", it.DimAmount)

@@ -18,6 +18,8 @@ func FuzzDecodeUpload(f *testing.F) {
 		{0x03, 0x02, 0x66, 0x62},
 		{0x09, 0xff, 0x64, 0x64, 0x64, 0x64, 0x64, 0x64, 0x64, 0x64},
 		{0x03, 0x02, 0x66, 0x64},
+		{0x03, 0x02, 0x6E, 0x1A}, // A2, Preset Dim 1 level 8
+		{0x03, 0x02, 0x6E, 0xFB}, // A2, Preset Dim 2 level 31
 		{},
 	} {
 		f.Add(s)
@@ -33,6 +35,12 @@ func FuzzDecodeUpload(f *testing.F) {
 		// A clean decode re-encodes to as many bytes, which decode to the
 		// same items (the decoder ignores mask bits of argument bytes and
 		// the high nibble of an extended code's unit byte).
+		for _, it := range items {
+			if n, ok := it.PresetOf(); ok && (n < 0 || n > MaxPreset || PresetItem(n) != (Item{IsFunction: true, House: it.House, Func: it.Func})) {
+				t.Fatalf("preset item %+v: level %d does not round-trip", it, n)
+			}
+			_ = it.String()
+		}
 		out, err := EncodeUpload(items)
 		if err != nil {
 			t.Fatalf("re-encode %v: %v", items, err)

@@ -125,11 +125,14 @@ type Modem struct {
 	once    sync.Once
 
 	mu      sync.Mutex
-	levels  map[Addr]plc.Level   // last known level; absent: unknown
-	sel     map[byte][]int       // units addressed on the line, per house
-	selDone map[byte]bool        // a function has applied to sel[house]
-	waiters map[Addr][]chan bool // Status waiting for status-on (true) / off
-	stats   Stats
+	levels  map[Addr]plc.Level // last known level; absent: unknown
+	sel     map[byte][]int     // units addressed on the line, per house
+	selDone map[byte]bool      // a function has applied to sel[house]
+	// lastHouse: the house of the last address heard, which a Preset Dim
+	// (whose house nibble is its level) applies to.
+	lastHouse byte
+	waiters   map[Addr][]chan bool // Status waiting for status-on (true) / off
+	stats     Stats
 }
 
 var _ plc.Modem = (*Modem)(nil)
@@ -494,6 +497,7 @@ func (m *Modem) apply(items []Item, lost bool) {
 	for _, it := range items {
 		if !it.IsFunction {
 			h := it.Addr.House
+			m.lastHouse = h
 			if m.selDone[h] {
 				m.sel[h], m.selDone[h] = nil, false
 			}
@@ -503,6 +507,11 @@ func (m *Modem) apply(items []Item, lost bool) {
 			continue
 		}
 		h := it.House
+		if _, ok := it.PresetOf(); ok {
+			// Its house nibble is the level: it goes to the units
+			// addressed just before, in their house.
+			h = m.lastHouse
+		}
 		units := m.sel[h]
 		m.selDone[h] = true
 		switch it.Func {
@@ -589,6 +598,10 @@ func nextLevel(it Item, old plc.Level, known bool) (plc.Level, bool) {
 	case ExtendedCode:
 		if it.Cmd == 0x31 { // extended preset dim: data 0-63
 			return plc.Level(int(it.Data&0x3F) * 255 / 63), true
+		}
+	case PresetDim1, PresetDim2:
+		if n, ok := it.PresetOf(); ok {
+			return LevelOfPreset(n), true
 		}
 	}
 	return 0, false

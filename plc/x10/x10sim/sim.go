@@ -93,11 +93,18 @@ type device struct {
 	Device
 	on   bool
 	step int // 0-22 brightness when on
+	// preset: the level of the last Preset Dim (one of 32), until a
+	// relative command moves it to a step again.
+	preset      plc.Level
+	presetValid bool
 }
 
 func (d *device) level() plc.Level {
 	if !d.on {
 		return 0
+	}
+	if d.presetValid {
+		return d.preset
 	}
 	if d.Kind == Appliance {
 		return 255
@@ -118,6 +125,7 @@ type Sim struct {
 	devs      map[x10.Addr]*device
 	sel       map[byte][]int // house -> addressed units (modules' view)
 	selDone   map[byte]bool
+	lastHouse byte   // the house last addressed (where a Preset Dim goes)
 	buf       []byte // upload data bytes
 	mask      byte
 	overruns  int
@@ -521,6 +529,7 @@ func (s *Sim) act(frame []byte) (replies [][]x10.Item) {
 		if d := s.devs[a]; d != nil && d.Kind == TwoWayLamp && frame[4] == 0x31 {
 			d.step = x10.StepOf(plc.Level(int(frame[3]&0x3F) * 255 / 63))
 			d.on = d.step > 0
+			d.presetValid = false
 		}
 		return nil
 	}
@@ -536,6 +545,7 @@ func (s *Sim) act(frame []byte) (replies [][]x10.Item) {
 }
 
 func (s *Sim) address(a x10.Addr) {
+	s.lastHouse = a.House
 	if s.selDone[a.House] {
 		s.sel[a.House], s.selDone[a.House] = nil, false
 	}
@@ -548,6 +558,9 @@ func (s *Sim) address(a x10.Addr) {
 }
 
 func (s *Sim) function(h byte, f x10.Function, dims int) (replies [][]x10.Item) {
+	if f == x10.PresetDim1 || f == x10.PresetDim2 {
+		return s.preset(h, f)
+	}
 	s.selDone[h] = true
 	var targets []*device
 	switch f {
@@ -566,6 +579,7 @@ func (s *Sim) function(h byte, f x10.Function, dims int) (replies [][]x10.Item) 
 	}
 	for _, d := range targets {
 		lamp := d.Kind != Appliance
+		d.presetValid = false
 		switch f {
 		case x10.On:
 			d.on = true
@@ -605,6 +619,26 @@ func (s *Sim) function(h byte, f x10.Function, dims int) (replies [][]x10.Item) 
 		}
 	}
 	return replies
+}
+
+// preset applies Preset Dim (its house nibble is the level) to the units
+// addressed just before: a two-way lamp module (LM14A) takes the level, a
+// plain lamp or appliance module ignores it.
+func (s *Sim) preset(h byte, f x10.Function) [][]x10.Item {
+	hc, _ := x10.HouseCode(h)
+	n, _ := x10.PresetLevel(hc<<4 | byte(f))
+	house := s.lastHouse
+	s.selDone[house] = true
+	for _, u := range s.sel[house] {
+		d := s.devs[x10.Addr{House: house, Unit: u}]
+		if d == nil || d.Kind != TwoWayLamp {
+			continue
+		}
+		d.step = x10.StepOf(x10.LevelOfPreset(n))
+		d.on = n > 0
+		d.preset, d.presetValid = x10.LevelOfPreset(n), true
+	}
+	return nil
 }
 
 // hear receives items from the power line (a press by hand, a module's
