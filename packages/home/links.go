@@ -202,7 +202,12 @@ func (h *Home) linkPass(ctx context.Context, name string) {
 		}
 		now := h.clock.Now()
 		r := &sc.Links[i]
+		away := errors.Is(err, errModemAway)
 		switch {
+		case away && unlink:
+			r.State, r.Error, r.Updated = homeapi.LinkUnlinking, err.Error()+"; homed unlinks it when the modem is back", now
+		case away:
+			r.State, r.Error, r.Updated = homeapi.LinkPending, err.Error()+"; homed links it when the modem is back", now
 		case unlink && err == nil:
 			sc.Links = append(sc.Links[:i], sc.Links[i+1:]...)
 			r = &homeapi.MemberLink{Device: l.Device, Address: l.Address, Group: l.Group, State: "unlinked", Updated: now}
@@ -217,12 +222,18 @@ func (h *Home) linkPass(ctx context.Context, name string) {
 		h.saveSceneLocked(sc)
 		h.mu.Unlock()
 		h.publishLink(name, done)
+		if away {
+			return // the modem's opening queues the scene again
+		}
 	}
 }
 
 func (h *Home) publishLink(scene string, l homeapi.MemberLink) {
 	h.hub.publish(homeapi.Event{Time: h.clock.Now(), Kind: homeapi.EventLink, Scene: scene, Device: l.Device, Link: &l, Error: l.Error})
 }
+
+// errModemAway: the member's modem is not open; its links wait for it.
+var errModemAway = errors.New("waiting for the modem")
 
 // linkOne links (or unlinks) one member through its modem, explaining a
 // failure as the owner can act on it.
@@ -233,7 +244,7 @@ func (h *Home) linkOne(ctx context.Context, l homeapi.MemberLink, unlink bool) e
 	}
 	m, err := slot.get()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errModemAway, err)
 	}
 	gl, ok := m.(groupLinker)
 	if !ok {

@@ -1,6 +1,8 @@
 package home_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +220,47 @@ func TestSceneLinking(t *testing.T) {
 	}
 	if _, ok := responder(line, dimmerB, 3); !ok || !modemControls(line, dimmerB, 3) {
 		t.Fatal("removing one scene unlinked another's member")
+	}
+}
+
+// A group scene saved while its modem is unplugged: its links wait
+// (pending, saying why) and are made when the modem is plugged in.
+func TestLinksWaitForTheModem(t *testing.T) {
+	dir := shortDir(t)
+	missing := filepath.Join(dir, "usb-not-yet")
+	cfg := baseConfig(t, dir, insteonModem(missing))
+	cfg.OpenRetry = 2 * time.Second
+	h := startHomed(t, cfg)
+	ctx := ctxT(t, 3*time.Minute)
+	if _, err := h.c.PutDevice(ctx, homeapi.Device{Name: "Lamp", Kind: "lamp", Protocol: "insteon", Address: lampA.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.PutScene(ctx, homeapi.Scene{Name: "Reading", Group: 6, Members: []homeapi.SceneMember{{Device: "Lamp", Level: 90}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ss, err := h.c.Scenes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) == 1 && len(ss[0].Links) == 1 && ss[0].Links[0].State == homeapi.LinkPending && strings.Contains(ss[0].Links[0].Error, "waiting for the modem") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("links without a modem: %+v", ss)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	line := newInsteonLine(t, t.TempDir())
+	if err := os.Symlink(line.Link, missing); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := waitLinks(t, h, "Reading", 2*time.Minute)
+	if l := linkState(sc, "Lamp"); l.State != homeapi.LinkLinked || l.Error != "" {
+		t.Fatalf("after plugging in: %+v", l)
+	}
+	if r, ok := responder(line, lampA, 6); !ok || r.Data[0] != 90 || !modemControls(line, lampA, 6) {
+		t.Fatalf("lamp's record %v %v", r, ok)
 	}
 }
