@@ -166,13 +166,24 @@ type ResponderLink struct {
 	Linked bool
 }
 
-func findResponder(links []DeviceLink, self Address, g byte) (DeviceLink, bool) {
-	for _, l := range links {
-		if l.InUse() && !l.Controller() && l.Group == g && l.Address == self {
-			return l, true
+// scanResponder reads a device's database from its first record until its
+// responder record of the modem's group g (or the end).
+func (m *Modem) scanResponder(ctx context.Context, dev, self Address, g byte) (DeviceLink, bool, error) {
+	at := ALDBFirst
+	for n := 0; n < maxDeviceLinks; n++ {
+		r, err := m.ReadDeviceLink(ctx, dev, at)
+		if err != nil {
+			return DeviceLink{}, false, err
 		}
+		if r.End() {
+			return DeviceLink{}, false, nil
+		}
+		if r.InUse() && !r.Controller() && r.Group == g && r.Address == self {
+			return DeviceLink{At: at, LinkRecord: r}, true, nil
+		}
+		at -= ALDBRecordSize
 	}
-	return DeviceLink{}, false
+	return DeviceLink{}, false, fmt.Errorf("insteon: %s's ALL-Link database has more than %d records; stopped reading", dev, maxDeviceLinks)
 }
 
 func findController(recs []LinkRecord, dev Address, g byte) (LinkRecord, bool) {
@@ -206,11 +217,10 @@ func (m *Modem) LinkResponder(ctx context.Context, dev Address, g byte, level, r
 	if err != nil {
 		return out, fmt.Errorf("asking the modem its address: %w", err)
 	}
-	devLinks, err := m.DeviceLinks(ctx, dev)
+	rl, haveDev, err := m.scanResponder(ctx, dev, self, g)
 	if err != nil {
 		return out, err
 	}
-	rl, haveDev := findResponder(devLinks, self, g)
 	before, err := m.Links(ctx)
 	if err != nil {
 		return out, err
@@ -232,12 +242,11 @@ func (m *Modem) LinkResponder(ctx context.Context, dev Address, g byte, level, r
 			m.log.Error("insteon: ALL-Link database read-back after linking does not match", "err", err)
 			return out, err
 		}
-		devLinks, err = m.DeviceLinks(ctx, dev)
-		if err != nil {
+		if rl, haveDev, err = m.scanResponder(ctx, dev, self, g); err != nil {
 			return out, fmt.Errorf("%s linked to group %d, but reading its database back failed: %w", dev, g, err)
 		}
-		if rl, haveDev = findResponder(devLinks, self, g); !haveDev {
-			return out, fmt.Errorf("insteon: %s joined group %d but holds no responder record of the modem (%d records read)", dev, g, len(devLinks))
+		if !haveDev {
+			return out, fmt.Errorf("insteon: %s joined group %d but holds no responder record of the modem", dev, g)
 		}
 	}
 	out.At, out.Record = rl.At, rl.LinkRecord

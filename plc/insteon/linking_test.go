@@ -35,13 +35,17 @@ func TestLinkResponder(t *testing.T) {
 	if !l.Linked || l.At != insteon.ALDBFirst || l.Record.Data != [3]byte{128, insteon.DefaultRamp, 0x01} {
 		t.Fatalf("link %+v", l)
 	}
-	// The timing is the power line's: 0x09 (extended, 4 slots) and its ACK
-	// (2 slots), the SET broadcast (4 slots), two record reads and the
-	// write (each 4 extended slots out, the ACK, the record back), the
-	// read-back: at least 2 s.
-	if d := time.Since(start); d < 2*time.Second {
-		t.Fatalf("linking took %v: faster than the power line", d)
+	// The timing is the power line's (the dimmer is one hop away): three
+	// record reads (before, after the link, after the write: each 4
+	// extended slots out, its ACK in 2 standard slots, the record back in 2
+	// extended slots), 0x09 (4 extended slots, ACK 2), the SET broadcast (4
+	// standard slots) and the write (4 extended, ACK 2): 26 extended and 14
+	// standard slots, 3.52 s.
+	least := 26*insteonsim.ExtendedSlot + 14*insteonsim.StandardSlot
+	if d := time.Since(start); d < least {
+		t.Fatalf("linking took %v: faster than the power line (%v)", d, least)
 	}
+	t.Logf("linking took %v, %.2f× the power line's %v", time.Since(start), float64(time.Since(start))/float64(least), least)
 	dl := r.sim.DeviceLinks(dimmerB)
 	if len(dl) != 1 || !dl[0].InUse() || dl[0].Controller() || dl[0].Group != 3 || dl[0].Address != self || dl[0].Data[0] != 128 {
 		t.Fatalf("dimmer's database %v", dl)
