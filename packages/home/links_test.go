@@ -263,4 +263,20 @@ func TestLinksWaitForTheModem(t *testing.T) {
 	if r, ok := responder(line, lampA, 6); !ok || r.Data[0] != 90 || !modemControls(line, lampA, 6) {
 		t.Fatalf("lamp's record %v %v", r, ok)
 	}
+	// The links are kept with the scene: after a restart they are still
+	// linked, nothing is linked again, and the group fires.
+	h.stop()
+	n64 := line.Sim.Count(insteon.CmdStartLinking)
+	h = startHomed(t, cfg)
+	h.waitModems()
+	sc, _ = waitLinks(t, h, "Reading", 30*time.Second)
+	if l := linkState(sc, "Lamp"); l.State != homeapi.LinkLinked || l.Level != 90 {
+		t.Fatalf("after a restart: %+v", l)
+	}
+	if _, err := h.c.FireScene(ctx, "Reading", true); err != nil || line.Level(t, lampA) != 90 {
+		t.Fatalf("fired after a restart: %v, lamp %d", err, line.Level(t, lampA))
+	}
+	if line.Sim.Count(insteon.CmdStartLinking) != n64 {
+		t.Fatal("a restart linked the scene again")
+	}
 }
