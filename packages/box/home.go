@@ -25,6 +25,10 @@ import (
 func mountHome(b *Box, api *localapi.Server) error {
 	if b.Cfg.HomedSocket != "" {
 		api.Handle(homeapi.Prefix, HomeProxy(b.Cfg.HomedSocket))
+		if b.UI != nil {
+			sock := b.Cfg.HomedSocket
+			b.Go(func(ctx context.Context) error { followHome(ctx, b, homeapi.NewUnix(sock)); return nil })
+		}
 	}
 	if !b.Cfg.Advertise {
 		return nil
@@ -39,6 +43,10 @@ func mountHome(b *Box, api *localapi.Server) error {
 	}
 	cfg := mdns.Config{Instance: "OEPC " + b.Cfg.Name, Port: port, ID: b.Node.Host.ID().String(),
 		Version: version.Version, Interfaces: b.Cfg.AdvertiseInterfaces, Logger: b.Log}
+	if b.UI != nil {
+		// Paired once the owner has set the web UI's password.
+		cfg.Paired = b.UI.Auth().HasPassword
+	}
 	b.Go(func(ctx context.Context) error { return mdns.Run(ctx, cfg) })
 	return nil
 }
@@ -71,5 +79,39 @@ func HomeProxy(socket string) http.Handler {
 			localapi.WriteError(w, http.StatusServiceUnavailable,
 				fmt.Errorf("home automation is not available: homed does not answer on %s (%v)", socket, err))
 		},
+	}
+}
+
+// followHome passes homed's events (a switch pressed by hand, a scene, a
+// schedule) to the web UI's open tabs as "home" events, following homed
+// across its restarts. After a gap the tabs are told to reload (a "lost"
+// event), since they may have missed changes.
+func followHome(ctx context.Context, b *Box, c *homeapi.Client) {
+	wait := time.Second
+	gap := false
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := c.Events(ctx, func(e homeapi.Event) error {
+			if gap {
+				gap = false
+				b.UI.Publish("home", homeapi.Event{Kind: homeapi.EventLost, Time: time.Now()})
+			}
+			b.UI.Publish("home", e)
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		gap = true
+		if time.Since(started) > time.Minute {
+			wait = time.Second
+		}
+		b.Log.Debug("homed's event stream broke; following it again", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
 	}
 }
