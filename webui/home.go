@@ -244,7 +244,8 @@ func addSchedule(c *Ctx) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := homeapi.Schedule{Name: v[0], Action: c.Form("action")}
+	// The field is not called "action": it would shadow the form's action.
+	s := homeapi.Schedule{Name: v[0], Action: c.Form("op")}
 	if err := homeapi.ValidName("schedule", s.Name); err != nil {
 		return "", &UserError{Status: http.StatusBadRequest, Msg: err.Error()}
 	}

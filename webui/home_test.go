@@ -294,7 +294,7 @@ func TestHomeOwnerSchedules(t *testing.T) {
 	e := newEnv(t)
 	f := e.withHome()
 	owner := e.owner()
-	resp, body := e.post(owner, "/home", url.Values{"do": {"schedule-add"}, "name": {"Dusk"}, "target": {"device:Floor lamp"}, "action": {"dim"},
+	resp, body := e.post(owner, "/home", url.Values{"do": {"schedule-add"}, "name": {"Dusk"}, "target": {"device:Floor lamp"}, "op": {"dim"},
 		"level": {"40"}, "when": {"sunset"}, "offset": {"-15"}, "weekday": {"mon", "fri"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "Schedule Dusk added.") {
 		t.Fatalf("add: %d %s", resp.StatusCode, body)
