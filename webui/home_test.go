@@ -32,7 +32,10 @@ func newFakeHome() *fakeHome {
 func (f *fakeHome) handler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	p := homeapi.Prefix
-	js := func(w http.ResponseWriter, v any) { w.Header().Set("Content-Type", "application/json"); json.NewEncoder(w).Encode(v) }
+	js := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
 	mux.HandleFunc("GET "+p+"devices", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
