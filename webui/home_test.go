@@ -376,3 +376,13 @@ func TestMemberHomeRoute(t *testing.T) {
 		}
 	}
 }
+
+// A box without homed says so on its Home page.
+func TestHomeWithoutHomed(t *testing.T) {
+	e := newEnv(t)
+	owner := e.owner()
+	resp, body := e.get(owner, "/home")
+	if resp.StatusCode != 200 || !strings.Contains(body, "This box has no home automation") || !strings.Contains(body, `id="h-phones"`) {
+		t.Fatalf("Home without homed: %d %s", resp.StatusCode, body)
+	}
+}
