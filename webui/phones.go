@@ -24,6 +24,11 @@ import (
 
 var pairTmpl = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/pair.html"))
 
+// phonePairer holds the open pairing code (packages/home/pairing).
+type phonePairer = pairing.Pairer
+
+func newPhonePairer(now func() time.Time) *phonePairer { return pairing.New(pairing.Config{Now: now}) }
+
 // maxPhoneName bounds a phone's name, in characters.
 const maxPhoneName = 40
 

@@ -37,7 +37,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"oepc.dev/oepcos/packages/atomicfile"
-	"oepc.dev/oepcos/packages/home/pairing"
 )
 
 //go:embed templates static
@@ -104,7 +103,7 @@ type UI struct {
 	pairMu    sync.Mutex
 	pairFails int // wrong pairing codes since the code was made
 
-	phones *pairing.Pairer // the codes phones pair with (phones.go)
+	phones *phonePairer // the codes phones pair with (phones.go)
 
 	poll chan struct{}
 	done chan struct{}
@@ -150,7 +149,7 @@ func New(cfg Config) (*UI, error) {
 		u.log.Info("web UI: no password yet; sign in with the pairing code", "code", code)
 	}
 	u.lim = newAttemptLimiter(u.now)
-	u.phones = pairing.New(pairing.Config{Now: u.now})
+	u.phones = newPhonePairer(u.now)
 	u.cop = http.NewCrossOriginProtection()
 	u.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "client", clientAddr(r))
