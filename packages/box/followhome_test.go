@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"oepc.dev/oepcos/packages/home/homeapi"
+	"oepc.dev/oepcos/packages/home/mdns"
 	"oepc.dev/oepcos/webui"
 )
 
@@ -99,5 +100,30 @@ func TestFollowHome(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "Porch 1,lost,Porch 2" || sc.Err() != nil {
 		t.Fatalf("home events on the tab's stream: %q %v", got, sc.Err())
+	}
+}
+
+// TestAdvertisePaired: the mDNS TXT says paired=yes once the owner has set
+// the web UI's password, and carries no secret.
+func TestAdvertisePaired(t *testing.T) {
+	dir := t.TempDir()
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	ui, err := webui.New(webui.Config{DataDir: filepath.Join(dir, "webui"), PairingFile: filepath.Join(dir, "pairing.code"), API: api, Token: strings.Repeat("t", 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ui.Close()
+	b := &Box{UI: ui, Cfg: Config{Name: "kitchen"}, Log: slog.New(slog.DiscardHandler)}
+	cfg := advertiseConfig(b, 80, "12D3KooWbox")
+	if cfg.Paired == nil || cfg.Paired() || cfg.Instance != "OEPC kitchen" {
+		t.Fatalf("before the password: %+v", cfg)
+	}
+	if err := ui.Auth().SetPassword("a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	txt := strings.Join(mdns.TXT(cfg.ID, cfg.Version, cfg.Paired()), " ")
+	code, _ := os.ReadFile(filepath.Join(dir, "pairing.code"))
+	if !strings.Contains(txt, "paired=yes") || strings.Contains(txt, strings.TrimSpace(string(code))) || strings.Contains(txt, strings.Repeat("t", 64)) {
+		t.Fatalf("TXT after the password: %s", txt)
 	}
 }

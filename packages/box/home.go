@@ -41,14 +41,20 @@ func mountHome(b *Box, api *localapi.Server) error {
 	if err != nil || perr != nil || port <= 0 {
 		return fmt.Errorf("--advertise needs a fixed API port, not %q", b.Cfg.APIAddr)
 	}
-	cfg := mdns.Config{Instance: "OEPC " + b.Cfg.Name, Port: port, ID: b.Node.Host.ID().String(),
-		Version: version.Version, Interfaces: b.Cfg.AdvertiseInterfaces, Logger: b.Log}
-	if b.UI != nil {
-		// Paired once the owner has set the web UI's password.
-		cfg.Paired = b.UI.Auth().HasPassword
-	}
+	cfg := advertiseConfig(b, port, b.Node.Host.ID().String())
 	b.Go(func(ctx context.Context) error { return mdns.Run(ctx, cfg) })
 	return nil
+}
+
+// advertiseConfig is what the box advertises over mDNS: paired=yes once
+// the owner has set the web UI's password.
+func advertiseConfig(b *Box, port int, id string) mdns.Config {
+	cfg := mdns.Config{Instance: "OEPC " + b.Cfg.Name, Port: port, ID: id,
+		Version: version.Version, Interfaces: b.Cfg.AdvertiseInterfaces, Logger: b.Log}
+	if b.UI != nil {
+		cfg.Paired = b.UI.Auth().HasPassword
+	}
+	return cfg
 }
 
 // HomeProxy is a reverse proxy to homed's API on socket. Event streams
