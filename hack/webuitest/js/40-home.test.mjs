@@ -196,6 +196,27 @@ test("home page: pair phones, switch lamps, live presses, refusals", async (t) =
     assert.equal(new URL(p2.url()).pathname, "/signin", "an unpaired phone still reaches Home");
   });
 
+  await t.test("without JavaScript a phone pairs and switches the lamp with plain forms", async () => {
+    await owner.goto(box.url + "/home");
+    await owner.getByRole("button", { name: "Pair a phone" }).click();
+    await owner.locator("#pair-digits").waitFor();
+    const code = (await owner.locator("#pair-digits").innerText()).trim();
+    const ctx = await browser.newContext({ viewport: ui.PHONE, javaScriptEnabled: false });
+    const nojs = await ctx.newPage();
+    nojs.setDefaultTimeout(30000);
+    await nojs.goto(box.url + "/signin");
+    await nojs.getByLabel("Phone pairing code").fill(code);
+    await Promise.all([nojs.waitForURL((u) => u.pathname === "/home"), nojs.getByRole("button", { name: "Pair this phone" }).click()]);
+    const btn = deviceButton(nojs, "Floor lamp");
+    const to = (await btn.getAttribute("aria-pressed")) === "true" ? "off" : "on";
+    await Promise.all([nojs.waitForLoadState("load"), btn.click()]);
+    await nojs.locator("#flash .alert").waitFor();
+    assert.match(await ui.flash(nojs), new RegExp(`Floor lamp: ${to}\\.`));
+    assert.equal(await deviceButton(nojs, "Floor lamp").getAttribute("aria-pressed"), to === "on" ? "true" : "false");
+    assert.equal(await simLevel(box, "Floor lamp"), to === "on" ? 255 : 0, "the simulated lamp did not follow the plain form");
+    await ctx.close();
+  });
+
   await t.test("the owner adds and removes a schedule", async () => {
     await ui.api(box, "PUT", "/v1/home/settings", { time_zone: "Europe/Berlin", latitude: 52.52, longitude: 13.4 });
     await owner.goto(box.url + "/home");
