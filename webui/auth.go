@@ -118,6 +118,21 @@ type Session struct {
 	LastSeen time.Time `json:"last_seen"`
 	Client   string    `json:"client"` // address it signed in from
 	Agent    string    `json:"agent"`  // its User-Agent, cut short
+	// Phone: a phone paired as a household member (phones.go), a
+	// long-lived device session (PhoneTTL) that a new password keeps.
+	Phone bool `json:"phone,omitempty"`
+	// Name is what the owner calls it ("Anna's phone").
+	Name string `json:"name,omitempty"`
+}
+
+// PhoneTTL is how long an unused paired phone stays paired.
+const PhoneTTL = 365 * 24 * time.Hour
+
+func (s *Session) ttl() time.Duration {
+	if s.Phone {
+		return PhoneTTL
+	}
+	return SessionTTL
 }
 
 // SessionTTL is how long an unused session stays valid.
@@ -199,7 +214,8 @@ func (a *Auth) StartReset(until time.Time) error {
 }
 
 // SetPassword stores the hash of pw, ends a reset and signs out every
-// session (a new password is a fresh start).
+// browser session (a new password is a fresh start); paired phones stay
+// paired (the owner unpairs them on the Home page).
 func (a *Auth) SetPassword(pw string) error {
 	if err := checkNewPassword(pw); err != nil {
 		return err
@@ -210,7 +226,13 @@ func (a *Auth) SetPassword(pw string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.st.Password, a.st.ResetUntil, a.st.Sessions = h, time.Time{}, nil
+	var phones []*Session
+	for _, s := range a.st.Sessions {
+		if s.Phone {
+			phones = append(phones, s)
+		}
+	}
+	a.st.Password, a.st.ResetUntil, a.st.Sessions = h, time.Time{}, phones
 	return a.saveLocked()
 }
 
@@ -251,6 +273,16 @@ func (a *Auth) CheckPassword(pw string) error {
 // NewSession makes a session of role and returns its secret token (for
 // the cookie) and the session.
 func (a *Auth) NewSession(role Role, client, agent string) (string, *Session, error) {
+	return a.newSession(role, client, agent, false, "")
+}
+
+// NewPhoneSession makes the long-lived session of a phone paired as a
+// household member, named name.
+func (a *Auth) NewPhoneSession(name, client, agent string) (string, *Session, error) {
+	return a.newSession(RoleMember, client, agent, true, name)
+}
+
+func (a *Auth) newSession(role Role, client, agent string, phone bool, name string) (string, *Session, error) {
 	tok := make([]byte, 32)
 	id := make([]byte, 8)
 	if _, err := rand.Read(tok); err != nil {
@@ -264,7 +296,8 @@ func (a *Auth) NewSession(role Role, client, agent string) (string, *Session, er
 		agent = agent[:120]
 	}
 	now := a.now()
-	s := &Session{ID: hex.EncodeToString(id), Hash: tokenHash(token), Role: role, Created: now, LastSeen: now, Client: client, Agent: agent}
+	s := &Session{ID: hex.EncodeToString(id), Hash: tokenHash(token), Role: role, Created: now, LastSeen: now, Client: client, Agent: agent,
+		Phone: phone, Name: name}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.pruneLocked()
@@ -290,7 +323,7 @@ func (a *Auth) pruneLocked() {
 	now := a.now()
 	keep := a.st.Sessions[:0]
 	for _, s := range a.st.Sessions {
-		if now.Sub(s.LastSeen) < SessionTTL {
+		if now.Sub(s.LastSeen) < s.ttl() {
 			keep = append(keep, s)
 		}
 	}
@@ -309,7 +342,7 @@ func (a *Auth) Lookup(token string) *Session {
 	now := a.now()
 	for _, s := range a.st.Sessions {
 		if subtle.ConstantTimeCompare([]byte(s.Hash), []byte(h)) == 1 {
-			if now.Sub(s.LastSeen) >= SessionTTL {
+			if now.Sub(s.LastSeen) >= s.ttl() {
 				return nil
 			}
 			s.LastSeen = now
@@ -344,6 +377,24 @@ func (a *Auth) EndSession(id string) error {
 		if s.ID == id {
 			a.st.Sessions = append(a.st.Sessions[:i], a.st.Sessions[i+1:]...)
 			if err := a.saveLocked(); err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+	return ErrNoSession
+}
+
+// RenameSession names the session with the given public ID.
+func (a *Auth) RenameSession(id, name string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.st.Sessions {
+		if s.ID == id {
+			old := s.Name
+			s.Name = name
+			if err := a.saveLocked(); err != nil {
+				s.Name = old
 				return err
 			}
 			return nil

@@ -114,6 +114,9 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request, s *Session, tok
 		if u.auth.Lookup(token) == nil {
 			return
 		}
+		if !eventAllowed(s.Role, e.Kind) {
+			continue
+		}
 		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if missed.Swap(false) {
 			fmt.Fprint(w, "event: resync\ndata: {}\n\n")

@@ -103,6 +103,8 @@ type UI struct {
 	pairMu    sync.Mutex
 	pairFails int // wrong pairing codes since the code was made
 
+	phones *phonePairer // the codes phones pair with (phones.go)
+
 	poll chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -147,6 +149,7 @@ func New(cfg Config) (*UI, error) {
 		u.log.Info("web UI: no password yet; sign in with the pairing code", "code", code)
 	}
 	u.lim = newAttemptLimiter(u.now)
+	u.phones = newPhonePairer(u.now)
 	u.cop = http.NewCrossOriginProtection()
 	u.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "client", clientAddr(r))
@@ -158,7 +161,7 @@ func New(cfg Config) (*UI, error) {
 	}))
 	u.mux = http.NewServeMux()
 	u.routes()
-	for _, p := range corePages() {
+	for _, p := range append(corePages(), homePage()) {
 		if err := u.AddPage(p); err != nil {
 			return nil, err
 		}
@@ -252,6 +255,7 @@ func (u *UI) routes() {
 		b, _ := assets.ReadFile("static/manifest.webmanifest")
 		w.Write(b)
 	})
+	u.phoneRoutes()
 	u.mux.HandleFunc("GET /setup", u.getSetup)
 	u.mux.HandleFunc("POST /setup", u.postSetup)
 	u.mux.HandleFunc("GET /signin", u.getSignin)
@@ -324,7 +328,7 @@ func (u *UI) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, "sign in to the web UI, or send the API token (Authorization: Bearer TOKEN)")
 		return
 	}
-	if !u.apiAllowed(s.Role, r.URL.Path) {
+	if !u.apiAllowed(s.Role, r.Method, r.URL.Path) {
 		writeJSONError(w, http.StatusForbidden, "this needs the box's owner; you are signed in as a "+s.Role.String())
 		return
 	}
@@ -333,12 +337,15 @@ func (u *UI) serveAPI(w http.ResponseWriter, r *http.Request) {
 	u.cfg.API.ServeHTTP(w, r2)
 }
 
-func (u *UI) apiAllowed(role Role, path string) bool {
+func (u *UI) apiAllowed(role Role, method, path string) bool {
 	if role.Allows(RoleOwner) {
 		return true
 	}
 	if !role.Allows(RoleMember) {
 		return false
+	}
+	if memberHomeRoute(method, path) {
+		return true
 	}
 	for _, p := range u.cfg.MemberAPI {
 		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {

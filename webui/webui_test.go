@@ -494,8 +494,9 @@ func TestMemberRefusedOnOwnerPages(t *testing.T) {
 	if resp, _ := e.get(c, "/v1/home/devices"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("member API /v1/home/devices: %d", resp.StatusCode)
 	}
-	if resp, _ := e.get(c, "/"); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("member /: %d", resp.StatusCode)
+	// A member's first page is Home.
+	if resp, _ := e.get(c, "/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" {
+		t.Errorf("member /: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if len(e.api.changes()) != 1 {
 		t.Errorf("member changed something: %v", e.api.changes())

@@ -1,8 +1,10 @@
 # Home automation (issue 11): homed (packages/home), the oepc home commands
-# and oepcd's proxy run under test-unit. The mDNS advertiser's test
-# (packages/home/mdns) checks it from Debian's python3-zeroconf inside a
-# network namespace it makes (unshare -n, iproute2): have them there first.
-HOME_DEPS := python3-zeroconf iproute2 util-linux
+# and oepcd's proxy run under test-unit. The mDNS advertiser's tests
+# (packages/home/mdns) check it from Debian's python3-zeroconf, and from
+# avahi-browse/avahi-resolve (avahi-utils, with avahi-daemon on a D-Bus
+# system bus of its own), inside network namespaces they make (unshare,
+# iproute2): have them there first.
+HOME_DEPS := python3-zeroconf iproute2 util-linux avahi-utils avahi-daemon dbus-daemon
 
 .PHONY: home-deps
 home-deps:

@@ -25,6 +25,10 @@ import (
 func mountHome(b *Box, api *localapi.Server) error {
 	if b.Cfg.HomedSocket != "" {
 		api.Handle(homeapi.Prefix, HomeProxy(b.Cfg.HomedSocket))
+		if b.UI != nil {
+			sock := b.Cfg.HomedSocket
+			b.Go(func(ctx context.Context) error { followHome(ctx, b, homeapi.NewUnix(sock)); return nil })
+		}
 	}
 	if !b.Cfg.Advertise {
 		return nil
@@ -37,10 +41,20 @@ func mountHome(b *Box, api *localapi.Server) error {
 	if err != nil || perr != nil || port <= 0 {
 		return fmt.Errorf("--advertise needs a fixed API port, not %q", b.Cfg.APIAddr)
 	}
-	cfg := mdns.Config{Instance: "OEPC " + b.Cfg.Name, Port: port, ID: b.Node.Host.ID().String(),
-		Version: version.Version, Interfaces: b.Cfg.AdvertiseInterfaces, Logger: b.Log}
+	cfg := advertiseConfig(b, port, b.Node.Host.ID().String())
 	b.Go(func(ctx context.Context) error { return mdns.Run(ctx, cfg) })
 	return nil
+}
+
+// advertiseConfig is what the box advertises over mDNS: paired=yes once
+// the owner has set the web UI's password.
+func advertiseConfig(b *Box, port int, id string) mdns.Config {
+	cfg := mdns.Config{Instance: "OEPC " + b.Cfg.Name, Port: port, ID: id,
+		Version: version.Version, Interfaces: b.Cfg.AdvertiseInterfaces, Logger: b.Log}
+	if b.UI != nil {
+		cfg.Paired = b.UI.Auth().HasPassword
+	}
+	return cfg
 }
 
 // HomeProxy is a reverse proxy to homed's API on socket. Event streams
@@ -71,5 +85,39 @@ func HomeProxy(socket string) http.Handler {
 			localapi.WriteError(w, http.StatusServiceUnavailable,
 				fmt.Errorf("home automation is not available: homed does not answer on %s (%v)", socket, err))
 		},
+	}
+}
+
+// followHome passes homed's events (a switch pressed by hand, a scene, a
+// schedule) to the web UI's open tabs as "home" events, following homed
+// across its restarts. After a gap the tabs are told to reload (a "lost"
+// event), since they may have missed changes.
+func followHome(ctx context.Context, b *Box, c *homeapi.Client) {
+	wait := time.Second
+	gap := false
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := c.Events(ctx, func(e homeapi.Event) error {
+			if gap {
+				gap = false
+				b.UI.Publish("home", homeapi.Event{Kind: homeapi.EventLost, Time: time.Now()})
+			}
+			b.UI.Publish("home", e)
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		gap = true
+		if time.Since(started) > time.Minute {
+			wait = time.Second
+		}
+		b.Log.Debug("homed's event stream broke; following it again", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
 	}
 }

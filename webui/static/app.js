@@ -98,11 +98,13 @@
     const action = new URL(form.action, location.href);
     if (action.origin !== location.origin || action.pathname === "/signout" || action.pathname.startsWith("/signin") || action.pathname === "/setup") return;
     ev.preventDefault();
+    // Read the form before its buttons are disabled: a disabled submitter's
+    // name and value would be left out.
+    const body = new URLSearchParams(new FormData(form, ev.submitter));
     const buttons = form.querySelectorAll("button");
     buttons.forEach((b) => (b.disabled = true));
     document.body.setAttribute("aria-busy", "true");
     try {
-      const body = new URLSearchParams(new FormData(form, ev.submitter));
       const resp = await fetch(action, { method: "POST", body, credentials: "same-origin" });
       const html = await resp.text();
       const doc = new DOMParser().parseFromString(html, "text/html");

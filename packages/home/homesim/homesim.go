@@ -1,7 +1,9 @@
 // Package homesim runs homed against a simulated Insteon modem on a real
 // pseudo-terminal, with a lamp, a dimmer, a wall switch and a keypad on its
 // power line, so the devnet (make run) has lights to switch. The devices
-// are added to homed's list on the first start.
+// are added to homed's list on the first start. A control socket in the
+// state directory (ControlSocket) presses switches by hand, unplugs
+// devices and reports their real levels, for the browser tests.
 package homesim
 
 import (
@@ -80,6 +82,14 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	simDone := make(chan error, 1)
 	go func() { simDone <- sim.Serve(ctx, line) }()
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	go func() {
+		if err := serveControl(ctx, filepath.Join(cfg.StateDir, ControlSocket), sim); err != nil {
+			log.Warn("homesim: no control socket", "err", err)
+		}
+	}()
 
 	go func() {
 		c := homeapi.NewUnix(cfg.Socket)

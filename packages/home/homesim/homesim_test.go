@@ -2,6 +2,9 @@ package homesim
 
 import (
 	"context"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,5 +56,35 @@ func TestRun(t *testing.T) {
 	d, err := c.Dim(cctx, "Ceiling", 60)
 	if err != nil || d.State.State != homeapi.StateOn || d.State.Level != 60 {
 		t.Fatalf("dim the simulated ceiling light: %+v %v", d, err)
+	}
+
+	// The control socket reports the simulated levels and presses by hand.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(dir, "state", ControlSocket))
+	}}}
+	resp, err := hc.Get("http://sim/devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sds []SimDevice
+	json.NewDecoder(resp.Body).Decode(&sds)
+	resp.Body.Close()
+	if len(sds) != len(Devices) || sds[1].Name != "Ceiling" || sds[1].Level != 60 {
+		t.Fatalf("control /devices: %+v", sds)
+	}
+	resp, err = hc.Post("http://sim/press?device=Porch&on=1", "", nil)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("press: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for {
+		d, err := c.Device(cctx, "Porch")
+		if err == nil && d.State.State == homeapi.StateOn {
+			break
+		}
+		if time.Now().After(deadline.Add(15 * time.Second)) {
+			t.Fatalf("the porch pressed by hand: %+v %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
