@@ -13,5 +13,22 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# avahi-daemon is installed for its binary only (the mDNS test runs it inside
+# a network namespace): its system service must never start, or it would
+# multicast on this machine's real interfaces. Mask the units before the
+# package can enable them, and refuse service starts during the install.
+for p in "${missing[@]}"; do
+	if [ "$p" = avahi-daemon ]; then
+		mkdir -p /etc/systemd/system
+		for u in avahi-daemon.service avahi-daemon.socket; do
+			[ -e /etc/systemd/system/$u ] || ln -s /dev/null /etc/systemd/system/$u
+		done
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+			chmod 755 /usr/sbin/policy-rc.d
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+		fi
+	fi
+done
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
