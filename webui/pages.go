@@ -102,6 +102,7 @@ type systemData struct {
 	Logs        []LogLine
 	CanReboot   bool
 	ThisSession string
+	OTA         otaView
 }
 
 func statfs(dir string) storage {
@@ -123,7 +124,7 @@ func statfs(dir string) storage {
 func loadSystem(c *Ctx) (any, error) {
 	u := c.ui
 	d := systemData{Fingerprint: u.fingerprint, Storage: statfs(u.cfg.StorageDir), Sessions: u.auth.Sessions(),
-		CanReboot: u.cfg.Reboot != nil, ThisSession: c.Session.ID}
+		CanReboot: u.cfg.Reboot != nil, ThisSession: c.Session.ID, OTA: u.otaView()}
 	if u.cfg.Logs != nil {
 		lines := u.cfg.Logs.Lines()
 		if len(lines) > 100 {
