@@ -68,7 +68,16 @@ func (u *UI) postUpdate(w http.ResponseWriter, r *http.Request) {
 	if !u.otaOwner(w, r, asJSON) {
 		return
 	}
+	body := http.MaxBytesReader(w, r.Body, maxOTAUpload)
+	r.Body = body
 	fail := func(code int, msg string) {
+		// Read what the browser still sends: a browser that is cut off
+		// mid-upload shows "connection reset", not the message.
+		if body != nil {
+			io.Copy(io.Discard, body)
+		} else {
+			w.Header().Set("Connection", "close")
+		}
 		if asJSON {
 			writeJSONError(w, code, msg)
 		} else {
@@ -76,10 +85,10 @@ func (u *UI) postUpdate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.ContentLength > maxOTAUpload {
+		body = nil // not read: the connection closes
 		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("This file is %.1f GiB; a disk image of OEPC OS is 2 GiB (build/oepc-amd64.img from make image). Nothing was changed.", float64(r.ContentLength)/(1<<30)))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, maxOTAUpload)
 	var img io.Reader = body
 	size := r.ContentLength
 	switch ct {

@@ -138,6 +138,9 @@ func New(cfg Config) (*Updater, error) {
 	return u, nil
 }
 
+// Arch is the box's GOARCH, which an image's kernel must match.
+func (u *Updater) Arch() string { return u.cfg.Arch }
+
 // Layout is the layout the updater expects.
 func (u *Updater) Layout() Layout { return u.cfg.Layout }
 

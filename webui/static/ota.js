@@ -47,13 +47,16 @@
     }
   }
 
+  // waitForBox waits for the box to go down for its reboot and come back
+  // (or, if it is never seen down, reloads after three minutes).
   async function waitForBox(state) {
+    let down = false;
     for (let i = 0; i < 300; i++) {
       await new Promise((r) => setTimeout(r, 2000));
-      try {
-        const resp = await fetch("/system", { credentials: "same-origin", cache: "no-store" });
-        if (resp.ok) { state.textContent = "The box is back. Reloading…"; location.reload(); return; }
-      } catch (e) { /* still down */ }
+      let up = false;
+      try { up = (await fetch("/system", { credentials: "same-origin", cache: "no-store" })).ok; } catch (e) { /* down */ }
+      if (!up) { down = true; state.textContent = "The box is restarting into the new version…"; continue; }
+      if (down || i >= 90) { state.textContent = "The box is back. Reloading…"; location.reload(); return; }
     }
     state.textContent = "The box has not come back after 10 minutes: check its screen or console.";
   }
@@ -83,7 +86,8 @@
       let ans = {};
       try { ans = JSON.parse(xhr.responseText); } catch (e) { /* keep */ }
       if (xhr.status === 200) {
-        setBar("ota-sent", 1, 1);
+        const sent = document.getElementById("ota-sent");
+        sent.value = sent.max;
         showStatus(ans);
         state.textContent = ans.message;
         box.dataset.state = ans.state;
