@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -80,6 +81,8 @@ type PartProgress struct {
 type ImageError struct{ Msg string }
 
 func (e *ImageError) Error() string { return e.Msg }
+
+const spoolPattern = "ota-boot-*.tmp"
 
 // ErrBusy is an update asked for while another one runs.
 var ErrBusy = errors.New("an update is already running: wait for it to finish")
@@ -134,6 +137,14 @@ func New(cfg Config) (*Updater, error) {
 	u := &Updater{cfg: cfg, log: cfg.Logger, prog: Progress{State: "idle"}}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
+	}
+	// A boot file system kept by an update that a crash or power cut
+	// ended (it never switched): 100 MiB of /perm to give back.
+	left, _ := filepath.Glob(filepath.Join(cfg.SpoolDir, spoolPattern))
+	for _, f := range left {
+		if err := os.Remove(f); err == nil {
+			u.log.Info("ota: removed the spool file of an update that did not finish", "file", f)
+		}
 	}
 	return u, nil
 }
@@ -201,7 +212,7 @@ func (u *Updater) Apply(ctx context.Context, r io.Reader, size int64) (err error
 	if err := skip(in, l.BootOffset-512); err != nil {
 		return tooShort(err, u.cfg.Arch)
 	}
-	boot, err := os.CreateTemp(u.cfg.SpoolDir, "ota-boot-*.tmp")
+	boot, err := os.CreateTemp(u.cfg.SpoolDir, spoolPattern)
 	if err != nil {
 		return fmt.Errorf("ota: keeping the boot file system: %w", err)
 	}

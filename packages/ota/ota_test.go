@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gokrazy/updater"
+
 	"oepc.dev/oepcos/packages/ota"
 	"oepc.dev/oepcos/packages/ota/otatest"
 )
@@ -186,5 +188,25 @@ func TestBusy(t *testing.T) {
 	pw.Close()
 	if err := <-done; err == nil {
 		t.Fatal("a cut-off upload succeeded")
+	}
+}
+
+func TestLeftSpoolRemoved(t *testing.T) {
+	dir := t.TempDir()
+	left := filepath.Join(dir, "ota-boot-123.tmp")
+	keep := filepath.Join(dir, "other.tmp")
+	for _, p := range []string{left, keep} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ota.New(ota.Config{Target: func(context.Context) (*updater.Target, error) { return nil, errors.New("unused") }, SpoolDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the spool file of an unfinished update is still there: %v", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("another file was removed: %v", err)
 	}
 }
