@@ -165,27 +165,37 @@ func loadFiles(c *Ctx) (any, error) {
 	offset = max(offset, 0)
 	api := c.Client()
 	d := &filesData{Dir: dir, Crumbs: crumbs(dir), Names: map[string]string{}}
-	var err error
-	if d.Cloud, err = api.CloudStatus(c.Context()); err != nil {
-		return d, friendly(err, "")
+	// The page's five answers are asked for at once (in-process calls,
+	// each independent): the page takes the longest of them, not the sum.
+	var (
+		wg                sync.WaitGroup
+		cloudErr, listErr error
+		l                 *apitype.Listing
+	)
+	wg.Add(5)
+	go func() { defer wg.Done(); d.Cloud, cloudErr = api.CloudStatus(c.Context()) }()
+	go func() { defer wg.Done(); d.Friends, _ = api.Friends(c.Context()) }()
+	go func() { defer wg.Done(); d.Hosted, _ = api.Hosted(c.Context()) }()
+	go func() { defer wg.Done(); d.Recv, _ = api.Received(c.Context()) }()
+	go func() { defer wg.Done(); l, listErr = api.List(c.Context(), dir, offset, filesWindow) }()
+	wg.Wait()
+	if cloudErr != nil {
+		return d, friendly(cloudErr, "")
 	}
-	if fs, err := api.Friends(c.Context()); err == nil {
-		d.Friends = fs
-		for _, f := range fs {
-			d.Names[f.ID.String()] = f.Name
-		}
+	for _, f := range d.Friends {
+		d.Names[f.ID.String()] = f.Name
 	}
-	if d.Hosted, _ = api.Hosted(c.Context()); d.Hosted != nil {
+	if d.Hosted != nil {
 		for _, o := range d.Hosted.Owners {
 			d.Others += o.Bytes
 		}
 	}
-	if d.Recv, _ = api.Received(c.Context()); d.Recv != nil {
+	if d.Recv != nil {
 		for _, f := range d.Recv.Friends {
 			d.Pending += f.PendingFiles
 		}
 	}
-	l, err := api.List(c.Context(), dir, offset, filesWindow)
+	err := listErr
 	var ae *localapi.APIError
 	if err != nil && dir == apitype.ReceivedDir && errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		l, err = &apitype.Listing{Dir: dir}, nil // nothing received yet

@@ -11,69 +11,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"oepc.dev/oepcos/packages/apitype"
 )
 
-// The pages' views of the local API's answers (the fields they show).
-
-type healthReport struct {
-	Name    string    `json:"name"`
-	Status  string    `json:"status"`
-	Detail  string    `json:"detail"`
-	Version string    `json:"version"`
-	Since   time.Time `json:"since"`
-}
-
-type healthAnswer struct {
-	Healthy bool           `json:"healthy"`
-	Reports []healthReport `json:"reports"`
-}
-
-type peerStatus struct {
-	ID      string `json:"id"`
-	Addr    string `json:"addr"`
-	Relayed bool   `json:"relayed"`
-}
-
-type netStats struct {
-	PeerID       string       `json:"peer_id"`
-	Addrs        []string     `json:"addrs"`
-	Bootstrap    string       `json:"bootstrap"`
-	Joined       bool         `json:"joined"`
-	JoinedAt     time.Time    `json:"joined_at"`
-	RoutingTable int          `json:"routing_table"`
-	Peers        []peerStatus `json:"peers"`
-	Direct       int64        `json:"direct"`
-	Relayed      int64        `json:"relayed"`
-	DirectTotal  int64        `json:"direct_total"`
-	RelayedTotal int64        `json:"relayed_total"`
-	DirectRatio  float64      `json:"direct_ratio"`
-}
-
-type friendStatus struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	TheirName string    `json:"their_name"`
-	Since     time.Time `json:"since"`
-	Blocked   bool      `json:"blocked"`
-	Connected bool      `json:"connected"`
-	Relayed   bool      `json:"relayed"`
-}
-
-type status struct {
-	Name             string         `json:"name"`
-	Version          string         `json:"version"`
-	PeerID           string         `json:"peer_id"`
-	Uptime           string         `json:"uptime"`
-	Network          netStats       `json:"network"`
-	Friends          []friendStatus `json:"friends"`
-	FriendsConnected int            `json:"friends_connected"`
-}
+// The pages read the local API's answers as packages/apitype's types,
+// the ones the CLI and the tests use.
 
 type invite struct {
-	Code    string    `json:"code"`
-	URI     string    `json:"uri"`
-	Expires time.Time `json:"expires"`
-	QR      template.HTML
+	apitype.Invite
+	QR template.HTML
 }
 
 func corePages() []Page {
@@ -94,14 +41,15 @@ type storage struct {
 }
 
 type systemData struct {
-	Status      status
-	Health      healthAnswer
+	Status      apitype.Status
+	Health      apitype.HealthAnswer
 	Storage     storage
 	Sessions    []Session
 	Fingerprint string
 	Logs        []LogLine
 	CanReboot   bool
 	ThisSession string
+	OTA         otaView
 }
 
 func statfs(dir string) storage {
@@ -123,7 +71,7 @@ func statfs(dir string) storage {
 func loadSystem(c *Ctx) (any, error) {
 	u := c.ui
 	d := systemData{Fingerprint: u.fingerprint, Storage: statfs(u.cfg.StorageDir), Sessions: u.auth.Sessions(),
-		CanReboot: u.cfg.Reboot != nil, ThisSession: c.Session.ID}
+		CanReboot: u.cfg.Reboot != nil, ThisSession: c.Session.ID, OTA: u.otaView()}
 	if u.cfg.Logs != nil {
 		lines := u.cfg.Logs.Lines()
 		if len(lines) > 100 {
@@ -178,7 +126,7 @@ var systemActions = map[string]Action{
 // Network page.
 
 type networkData struct {
-	Status  status
+	Status  apitype.Status
 	Friends map[string]string // peer ID → friend name
 	Relayed int
 	Direct  int
@@ -191,7 +139,7 @@ func loadNetwork(c *Ctx) (any, error) {
 	}
 	d.Friends = map[string]string{}
 	for _, f := range d.Status.Friends {
-		d.Friends[f.ID] = f.Name
+		d.Friends[f.ID.String()] = f.Name
 	}
 	sort.Slice(d.Status.Network.Peers, func(i, j int) bool {
 		return d.Status.Network.Peers[i].ID < d.Status.Network.Peers[j].ID
@@ -202,7 +150,7 @@ func loadNetwork(c *Ctx) (any, error) {
 // Friends page.
 
 type friendsData struct {
-	Friends []friendStatus
+	Friends []apitype.FriendStatus
 	Online  int
 }
 
@@ -252,7 +200,7 @@ var friendActions = map[string]Action{
 		if len(v[0]) > 4096 {
 			return "", &UserError{Status: http.StatusBadRequest, Msg: "That invite is far too long to be one; paste the code or the oe://friend/ link."}
 		}
-		var f friendStatus
+		var f apitype.FriendStatus
 		if err := c.API("POST", "/v1/friends/accept", map[string]string{"invite": v[0]}, &f); err != nil {
 			return "", fmt.Errorf("the invite was not accepted: %w", err)
 		}
@@ -337,7 +285,7 @@ func (u *UI) pollLoop(ctx context.Context) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var fs []friendStatus
+		var fs []apitype.FriendStatus
 		if code, b, err := u.apiCall(cctx, "GET", "/v1/friends", "", nil, "127.0.0.1:0"); err == nil && code == 200 && json.Unmarshal(b, &fs) == nil {
 			key := friendsKey(fs)
 			if have && key != lastFriends {
@@ -345,7 +293,7 @@ func (u *UI) pollLoop(ctx context.Context) {
 			}
 			lastFriends = key
 		}
-		var h healthAnswer
+		var h apitype.HealthAnswer
 		if code, b, err := u.apiCall(cctx, "GET", "/v1/health", "", nil, "127.0.0.1:0"); err == nil && code == 200 && json.Unmarshal(b, &h) == nil {
 			var k strings.Builder
 			for _, r := range h.Reports {
@@ -361,7 +309,7 @@ func (u *UI) pollLoop(ctx context.Context) {
 	}
 }
 
-func friendsKey(fs []friendStatus) string {
+func friendsKey(fs []apitype.FriendStatus) string {
 	var k []string
 	for _, f := range fs {
 		k = append(k, fmt.Sprintf("%s/%s/%v/%v/%v", f.ID, f.Name, f.Connected, f.Relayed, f.Blocked))

@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"oepc.dev/oepcos/packages/atomicfile"
+	"oepc.dev/oepcos/packages/ota"
 )
 
 //go:embed templates static
@@ -70,6 +71,9 @@ type Config struct {
 	StorageDir string
 	// Reboot reboots the box; nil: not possible here (the devnet).
 	Reboot func(context.Context) error
+	// OTA updates the box from an uploaded image (System page); nil: not
+	// possible here (the devnet).
+	OTA *ota.Updater
 	// MemberAPI lists the local API path prefixes a household member's
 	// session may call (the home issue adds its own); the owner may call
 	// every route.
@@ -262,6 +266,7 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("POST /signin", u.postSignin)
 	u.mux.HandleFunc("POST /signin/reset", u.postReset)
 	u.mux.HandleFunc("POST /signout", u.postSignout)
+	u.otaRoutes()
 	u.mux.HandleFunc("GET /ui/events", func(w http.ResponseWriter, r *http.Request) {
 		s, tok := u.session(r)
 		if s == nil {

@@ -50,6 +50,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Chain, "chain", true, "make the super nodes the validators of an OEChain devnet")
 	fs.BoolVar(&cfg.Profile, "profile", false, "serve each box's Go profiler on loopback (its address in devnet.json)")
 	fs.BoolVar(&cfg.NoFriends, "no-friends", false, "leave the boxes strangers to each other")
+	fs.Func("box-arg", "one more oepcd flag for every box (repeatable)", func(v string) error {
+		cfg.BoxArgs = append(cfg.BoxArgs, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

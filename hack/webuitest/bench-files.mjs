@@ -11,16 +11,19 @@ const [box1] = ui.boxes();
 const browser = await ui.launch();
 try {
   const page = await ui.signedIn(browser, box1);
-  await page.goto(box1.url + "/files");
+  const dir = process.env.OEPC_BENCH_DIR || "/";
+  await page.goto(box1.url + "/files?dir=" + encodeURIComponent(dir));
+  const start = Date.now();
   const t0 = performance.now();
   await page.locator("#pick").setInputFiles(file);
   await page.locator("#uploads li.upload a.maplink").waitFor({ timeout: 30 * 60 * 1000 });
   const uploadMS = performance.now() - t0;
+  const end = Date.now();
   const state = await page.locator("#uploads li.upload").getAttribute("data-state");
   if (state !== "done") throw new Error("upload ended " + state);
 
   const firstRender = {}, bytes = {};
-  for (const [name, path] of [["files /", "/files"], ["files /many (" + (process.env.OEPC_BENCH_ITEMS || "?") + " items)", "/files?dir=/many"], ["file page", "/files/item?path=/cli.bin"]]) {
+  for (const [name, path] of process.env.OEPC_BENCH_PAGES === "false" ? [] : [["files /", "/files"], ["files /many (" + (process.env.OEPC_BENCH_ITEMS || "?") + " items)", "/files?dir=/many"], ["file page", "/files/item?path=/cli.bin"]]) {
     const p = await ui.newPage(browser);
     await p.context().addCookies(await page.context().cookies());
     const sizes = [];
@@ -36,7 +39,7 @@ try {
     bytes[name] = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
     await p.context().close();
   }
-  console.log(JSON.stringify({ upload_ms: uploadMS, first_render_ms: firstRender, bytes }));
+  console.log(JSON.stringify({ upload_ms: uploadMS, upload_start_epoch_ms: start, upload_end_epoch_ms: end, first_render_ms: firstRender, bytes }));
 } finally {
   await browser.close();
 }

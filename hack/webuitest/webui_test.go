@@ -50,9 +50,14 @@ func TestWebUI(t *testing.T) {
 		t.Fatalf("building the devnet: %v\n%s", err, out)
 	}
 
+	// A stand-in for gokrazy's update endpoints on a unix socket, as on
+	// the box, and a crafted image for this machine's architecture.
+	ota := startGokrazy(t)
+
 	dir := t.TempDir()
 	var out bytes.Buffer
-	dn := exec.Command(filepath.Join(bin, "devnet"), "--dir", dir, "--boxes", "2", "--supernodes", "1", "--no-friends")
+	dn := exec.Command(filepath.Join(bin, "devnet"), "--dir", dir, "--boxes", "2", "--supernodes", "1", "--no-friends",
+		"--box-arg=--gokrazy-socket="+ota.socket, "--box-arg=--gokrazy-password-file="+ota.passwordFile)
 	dn.Stdout, dn.Stderr = &out, &out
 	if err := dn.Start(); err != nil {
 		t.Fatal(err)
@@ -91,7 +96,8 @@ func TestWebUI(t *testing.T) {
 	defer cancel()
 	args := append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)
 	node := exec.CommandContext(ctx, "node", args...)
-	node.Env = append(os.Environ(), "OEPC_WEBUI_DEVNET="+dir, "OEPC_WEBUI_SCREENSHOTS="+shots, "OEPC_CHROMIUM="+Chromium)
+	node.Env = append(os.Environ(), "OEPC_WEBUI_DEVNET="+dir, "OEPC_WEBUI_SCREENSHOTS="+shots, "OEPC_CHROMIUM="+Chromium,
+		"OEPC_WEBUI_OTA_IMAGE="+ota.image.Path)
 	node.Stdout, node.Stderr = &testWriter{t: t}, &testWriter{t: t}
 	node.WaitDelay = 10 * time.Second
 	err = node.Run()
@@ -103,6 +109,7 @@ func TestWebUI(t *testing.T) {
 		t.Fatalf("running node: %v", err)
 	}
 	t.Logf("screenshots in %s", shots)
+	ota.check(t)
 }
 
 type testWriter struct {

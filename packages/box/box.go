@@ -40,6 +40,7 @@ import (
 	"oepc.dev/oepcos/packages/version"
 
 	"oepc.dev/oepcos/packages/bootguard"
+	"oepc.dev/oepcos/packages/ota"
 	"oepc.dev/oepcos/webui"
 )
 
@@ -85,8 +86,11 @@ type Config struct {
 	// address too.
 	WebAddr, WebTLSAddr string
 	// GokrazySocket, if set, is gokrazy's local web interface socket, used
-	// to reboot the box from the web UI.
-	GokrazySocket string
+	// to reboot and update (OTA) the box from the web UI; gokrazy's
+	// password is the first of GokrazyPasswordFiles it accepts (default
+	// bootguard.PasswordFiles).
+	GokrazySocket        string
+	GokrazyPasswordFiles []string
 
 	// Chain is the light node and wallet (off without a genesis).
 	Chain ChainConfig
@@ -182,7 +186,11 @@ func ParseFlags(name string, args []string) (Config, error) {
 	})
 	fs.StringVar(&cfg.WebAddr, "web", "", "also serve the web UI over HTTP here (e.g. :80; it is always on --api)")
 	fs.StringVar(&cfg.WebTLSAddr, "web-tls", "", "also serve the web UI over HTTPS here, with a self-signed certificate made at first start (e.g. :443)")
-	fs.StringVar(&cfg.GokrazySocket, "gokrazy-socket", "", "gokrazy's local web interface socket, to reboot from the web UI (e.g. /run/gokrazy-http.sock; empty: no reboot)")
+	fs.StringVar(&cfg.GokrazySocket, "gokrazy-socket", "", "gokrazy's local web interface socket, to reboot and update from the web UI (e.g. /run/gokrazy-http.sock; empty: neither)")
+	fs.Func("gokrazy-password-file", "a file holding gokrazy's web interface password (repeatable; default: where gokrazy looks, /perm/gokr-pw.txt first)", func(v string) error {
+		cfg.GokrazyPasswordFiles = append(cfg.GokrazyPasswordFiles, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -387,13 +395,21 @@ const pairingFile = "pairing.code"
 func (b *Box) newUI(api http.Handler, token string, logs *webui.LogRing) (*webui.UI, error) {
 	cfg := b.Cfg
 	var reboot func(context.Context) error
+	var up *ota.Updater
 	if s := cfg.GokrazySocket; s != "" {
-		reboot = bootguard.GokrazyReboot(s, func(ctx context.Context) (string, error) { return bootguard.GokrazyPassword(ctx, s) })
+		pw := func(ctx context.Context) (string, error) {
+			return bootguard.GokrazyPassword(ctx, s, cfg.GokrazyPasswordFiles...)
+		}
+		reboot = bootguard.GokrazyReboot(s, pw)
+		var err error
+		if up, err = ota.New(ota.Config{Target: ota.Socket(s, pw), SpoolDir: cfg.DataDir, Logger: b.Log}); err != nil {
+			return nil, err
+		}
 	}
 	return webui.New(webui.Config{
 		DataDir: filepath.Join(cfg.DataDir, "webui"), PairingFile: filepath.Join(cfg.DataDir, pairingFile),
 		API: api, Token: token, Name: cfg.Name, Addr: cfg.WebAddr, TLSAddr: cfg.WebTLSAddr,
-		Logs: logs, StorageDir: cfg.DataDir, Reboot: reboot, Logger: b.Log,
+		Logs: logs, StorageDir: cfg.DataDir, Reboot: reboot, OTA: up, Logger: b.Log,
 	})
 }
 

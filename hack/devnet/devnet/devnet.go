@@ -44,6 +44,9 @@ type Config struct {
 	Private    int  // the last Private boxes are behind "NAT"
 	Profile    bool // serve each box's Go profiler on a loopback port
 	NoFriends  bool // leave the boxes strangers (the web UI test makes friends itself)
+	// BoxArgs are more oepcd flags for every box (the web UI test points
+	// them at a stand-in for gokrazy).
+	BoxArgs []string
 	// Chain makes the super nodes the validators of an OEChain devnet
 	// (every super node is needed to make blocks while there are fewer
 	// than 4: CometBFT needs more than 2/3 of the voting power).
@@ -237,6 +240,7 @@ func Run(ctx context.Context, cfg Config) error {
 		} else {
 			args = append(args, "--homed-socket=")
 		}
+		args = append(args, cfg.BoxArgs...)
 		if err := sup.start(name, "box", ddir, args); err != nil {
 			return err
 		}
