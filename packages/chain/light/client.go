@@ -511,41 +511,54 @@ func (c *Client) Broadcast(ctx context.Context, raw []byte) ([]byte, error) {
 }
 
 // ProveTx checks that the transaction raw is in a block: its Merkle proof
-// against the data hash of a verified header. It returns the height, or
-// ErrNotFound while the transaction is in no block.
+// against the data hash of a verified header, and its result's proof
+// against the next header's results hash. It returns the height, or
+// ErrNotFound while the transaction is in no block. A transaction that is
+// in a block but failed is a *TxFailedError.
 func (c *Client) ProveTx(ctx context.Context, raw []byte) (int64, error) {
-	hash := types.Tx(raw).Hash()
+	o, err := c.ProveOutcome(ctx, raw)
+	if err == nil && o.Code != 0 {
+		err = &TxFailedError{Hash: types.Tx(raw).Hash(), TxOutcome: o}
+	}
+	return o.Height, err
+}
+
+func (c *Client) proveTx(ctx context.Context, hash, raw []byte) (TxOutcome, error) {
 	p := c.primary()
 	a, err := p.call(ctx, Request{Op: OpTx, Hash: hash})
 	if err != nil {
-		return 0, err
+		return TxOutcome{}, err
 	}
 	if a.ErrorKind == ErrKindNotFound {
-		return 0, fmt.Errorf("transaction %X: %w", hash, ErrNotFound)
+		return TxOutcome{}, fmt.Errorf("transaction %X: %w", hash, ErrNotFound)
 	}
 	if err := p.answer(a, OpTx); err != nil {
-		return 0, err
+		return TxOutcome{}, err
 	}
 	var pb cmtproto.TxProof
 	if err := pb.Unmarshal(a.TxProof); err != nil {
-		return 0, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
+		return TxOutcome{}, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
 	}
 	tp, err := types.TxProofFromProto(pb)
 	if err != nil {
-		return 0, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
+		return TxOutcome{}, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
 	}
-	if !bytes.Equal(tp.Data, raw) {
-		return 0, fmt.Errorf("%w: tx proof from %s is of another transaction", ErrRefused, p.Peer())
+	if err := sameTx(&tp, hash, raw); err != nil {
+		return TxOutcome{}, fmt.Errorf("%w: %s: %v", ErrRefused, p.Peer(), err)
 	}
 	if a.TxHeight <= 0 {
-		return 0, fmt.Errorf("%w: tx proof from %s at height %d", ErrRefused, p.Peer(), a.TxHeight)
+		return TxOutcome{}, fmt.Errorf("%w: tx proof from %s at height %d", ErrRefused, p.Peer(), a.TxHeight)
 	}
 	lb, err := c.VerifiedHeader(ctx, a.TxHeight)
 	if err != nil {
-		return 0, err
+		return TxOutcome{}, err
 	}
 	if err := tp.Validate(lb.DataHash); err != nil {
-		return 0, fmt.Errorf("%w: transaction %X is not in verified block %d: %v", ErrRefused, hash, a.TxHeight, err)
+		return TxOutcome{}, fmt.Errorf("%w: transaction %X is not in verified block %d: %v", ErrRefused, hash, a.TxHeight, err)
+	}
+	o, err := c.outcome(ctx, a, &tp)
+	if err != nil {
+		return TxOutcome{}, err
 	}
 	for {
 		w := c.written.Load()
@@ -553,19 +566,23 @@ func (c *Client) ProveTx(ctx context.Context, raw []byte) (int64, error) {
 			break
 		}
 	}
-	return a.TxHeight, nil
+	return o, nil
 }
 
-// WaitTx waits until ProveTx proves raw included, or ctx ends.
-func (c *Client) WaitTx(ctx context.Context, raw []byte) (int64, error) {
+// WaitTx waits until the transaction raw is proven in a block, with its
+// result, or ctx ends. A failed transaction is a *TxFailedError.
+func (c *Client) WaitTx(ctx context.Context, raw []byte) (TxOutcome, error) {
 	for {
-		h, err := c.ProveTx(ctx, raw)
+		o, err := c.ProveOutcome(ctx, raw)
+		if err == nil && o.Code != 0 {
+			return o, &TxFailedError{Hash: types.Tx(raw).Hash(), TxOutcome: o}
+		}
 		if !errors.Is(err, ErrNotFound) {
-			return h, err
+			return o, err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("transaction not in a block yet: %w", ctx.Err())
+			return TxOutcome{}, fmt.Errorf("transaction not in a block yet: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -36,6 +36,10 @@ type Sent struct {
 	Hash   []byte `json:"hash"`
 	Height int64  `json:"height"`
 	Nonce  uint64 `json:"nonce"`
+	// Code is the proven result (0: it succeeded); Reason its meaning. A
+	// failed transfer is also Send's *TxFailedError.
+	Code   uint32 `json:"code"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Send signs a transfer of amount base units (plus fee) from key's account
@@ -62,9 +66,6 @@ func (c *Client) Send(ctx context.Context, key ed25519.PrivateKey, to tx.Address
 	if err != nil {
 		return Sent{}, err
 	}
-	h, err := c.WaitTx(ctx, raw)
-	if err != nil {
-		return Sent{Hash: hash, Nonce: acc.Nonce}, err
-	}
-	return Sent{Hash: hash, Height: h, Nonce: acc.Nonce}, nil
+	o, err := c.WaitTx(ctx, raw)
+	return Sent{Hash: hash, Height: o.Height, Nonce: acc.Nonce, Code: o.Code, Reason: o.Reason}, err
 }
