@@ -54,6 +54,12 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
+// ExpiredHelp is the way out of an expired trusting period.
+const ExpiredHelp = "What to do: get a recent block's height and hash from a source you trust " +
+	"(`oepc chain status` on another box, the operator of a super node, the project's site) and give " +
+	"oepcd --chain-checkpoint HEIGHT:HASH (in the box's instance config); the light node starts again from that header. " +
+	"An image updated with a newer trust root than this box's store starts again from it by itself"
+
 // Config is a light node.
 type Config struct {
 	Host host.Host
@@ -174,13 +180,16 @@ func (c *Client) options() []cmtlight.Option {
 
 func (c *Client) open(ctx context.Context, primary *Provider, witnesses []provider.Provider, st store.Store) error {
 	cfg := c.cfg
-	latest, err := st.LightBlockBefore(1<<62 - 1)
-	haveStore := err == nil && latest != nil
+	var latest *types.LightBlock
+	if lh, err := st.LastLightBlockHeight(); err == nil && lh > 0 {
+		latest, _ = st.LightBlock(lh)
+	}
+	haveStore := latest != nil
 	expired := haveStore && !latest.Time.Add(cfg.TrustingPeriod).After(cfg.Now())
 	if haveStore && (cfg.CheckpointHeight == 0 || cfg.CheckpointHeight <= latest.Height) {
 		if expired {
-			return fmt.Errorf("%w: header %d of %s, trusting period %s: set a newer checkpoint (height and hash from a source you trust) in the instance config, or remove %s to start again from the genesis",
-				ErrExpired, latest.Height, latest.Time.UTC().Format(time.RFC3339), cfg.TrustingPeriod, filepath.Join(cfg.Dir, "light.db"))
+			return fmt.Errorf("%w: the newest header this box verified, %d of %s, is older than the trusting period %s (the box was offline too long to trust the super nodes' word now). %s",
+				ErrExpired, latest.Height, latest.Time.UTC().Format(time.RFC3339), cfg.TrustingPeriod, ExpiredHelp)
 		}
 		lc, err := cmtlight.NewClientFromTrustedStore(c.chainID, cfg.TrustingPeriod, primary, witnesses, st, c.options()...)
 		if err != nil {
@@ -191,6 +200,7 @@ func (c *Client) open(ctx context.Context, primary *Provider, witnesses []provid
 	}
 	to := cmtlight.TrustOptions{Period: cfg.TrustingPeriod, Height: cfg.CheckpointHeight, Hash: cfg.CheckpointHash}
 	if cfg.CheckpointHeight == 0 {
+		var err error
 		to, err = c.genesisRoot(ctx, primary)
 		if err != nil {
 			return err
@@ -206,7 +216,7 @@ func (c *Client) open(ctx context.Context, primary *Provider, witnesses []provid
 	lc, err := cmtlight.NewClient(ctx, c.chainID, to, primary, witnesses, st, c.options()...)
 	if err != nil {
 		if isExpired(err) {
-			return fmt.Errorf("%w: the trust root (height %d) is older than the trusting period %s: configure a newer checkpoint", ErrExpired, to.Height, cfg.TrustingPeriod)
+			return fmt.Errorf("%w: the image's trust root (height %d) is older than the trusting period %s. %s", ErrExpired, to.Height, cfg.TrustingPeriod, ExpiredHelp)
 		}
 		return fmt.Errorf("light node: from trust root at height %d: %w", to.Height, err)
 	}
@@ -317,7 +327,7 @@ func (c *Client) wrap(err error) error {
 	case errors.Is(err, cmtlight.ErrLightClientAttack), errors.As(err, &div):
 		return fmt.Errorf("%w: a witness contradicts the primary's header (a light client attack; evidence sent to the super nodes): %v", ErrRefused, err)
 	case isExpired(err):
-		return fmt.Errorf("%w: %v: configure a newer checkpoint in the instance config", ErrExpired, err)
+		return fmt.Errorf("%w: %v. %s", ErrExpired, err, ExpiredHelp)
 	}
 	var inv cmtlight.ErrInvalidHeader
 	if errors.As(err, &inv) {
@@ -387,11 +397,24 @@ func (c *Client) Query(ctx context.Context, path string, data []byte) (value []b
 	if err != nil || key == nil {
 		return nil, 0, fmt.Errorf("light node: query %s: %v", path, err)
 	}
-	latest, err := c.waitLatest(ctx, max(3, c.written.Load()+2))
+	qh, err := c.queryHeight(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	qh := latest - 2
+	return c.queryAt(ctx, path, data, key, qh)
+}
+
+// queryHeight is the height Query reads the state of.
+func (c *Client) queryHeight(ctx context.Context) (int64, error) {
+	latest, err := c.waitLatest(ctx, max(3, c.written.Load()+2))
+	if err != nil {
+		return 0, err
+	}
+	return latest - 2, nil
+}
+
+// queryAt is Query at height qh, of the state key key.
+func (c *Client) queryAt(ctx context.Context, path string, data, key []byte, qh int64) (value []byte, height int64, err error) {
 	p := c.primary()
 	a, err := p.call(ctx, Request{Op: OpQuery, Path: path, Data: data, Height: qh})
 	if err != nil {
