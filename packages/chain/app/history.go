@@ -74,3 +74,9 @@ func recordHistory(s store, h uint64, raw []byte, t *tx.Tx, sender tx.Address, f
 		s.appendHistory(m.To, e)
 	}
 }
+
+// ParamsKey is the state key of the chain's parameters.
+func ParamsKey() []byte { return []byte(keyParams) }
+
+// DecodeParams parses the stored parameters.
+func DecodeParams(b []byte) (Params, error) { return decodeParams(b) }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"oepc.dev/oepcos/packages/chain/tx"
@@ -31,6 +32,9 @@ func WalletKey(o *keys.Owner) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed)
 }
 
+// ErrInsufficientFunds is a transfer of more than the verified balance.
+var ErrInsufficientFunds = errors.New("insufficient funds")
+
 // Sent is a transfer the wallet made, proven in a block.
 type Sent struct {
 	Hash   []byte `json:"hash"`
@@ -52,7 +56,7 @@ func (c *Client) Send(ctx context.Context, key ed25519.PrivateKey, to tx.Address
 		return Sent{}, fmt.Errorf("wallet: the account's nonce: %w", err)
 	}
 	if amount > acc.Balance || fee > acc.Balance-amount {
-		return Sent{}, fmt.Errorf("wallet: %d + fee %d base units is more than the verified balance %d", amount, fee, acc.Balance)
+		return Sent{}, fmt.Errorf("wallet: %w: %d + fee %d base units is more than the verified balance %d", ErrInsufficientFunds, amount, fee, acc.Balance)
 	}
 	t := &tx.Tx{ChainID: c.chainID, Nonce: acc.Nonce, Fee: fee, Msg: tx.Transfer{To: to, Amount: amount}}
 	if err := t.Sign(key); err != nil {
