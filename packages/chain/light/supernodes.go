@@ -86,4 +86,3 @@ func (c *Client) SuperNodes(ctx context.Context) (nodes []SuperNode, rewardPerBl
 	}
 	return nodes, rewardPerBlock, qh, nil
 }
-
