@@ -77,6 +77,7 @@ type WalletHistoryItem struct {
 type ChainSuperNodesAnswer struct {
 	Height         int64            `json:"height"`
 	RewardPerBlock uint64           `json:"reward_per_block"`
+	MinFee         uint64           `json:"min_fee"` // the smallest fee a transaction may carry
 	SuperNodes     []ChainSuperNode `json:"super_nodes"`
 }
 

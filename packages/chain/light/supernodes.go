@@ -25,9 +25,15 @@ type SuperNode struct {
 // (R(n) from the proven parameters), proven against one verified app
 // hash.
 func (c *Client) SuperNodes(ctx context.Context) (nodes []SuperNode, rewardPerBlock uint64, height int64, err error) {
+	nodes, rewardPerBlock, _, height, err = c.SuperNodesAndParams(ctx)
+	return nodes, rewardPerBlock, height, err
+}
+
+// SuperNodesAndParams is SuperNodes with the proven chain parameters.
+func (c *Client) SuperNodesAndParams(ctx context.Context) (nodes []SuperNode, rewardPerBlock uint64, params app.Params, height int64, err error) {
 	qh, err := c.queryHeight(ctx)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, app.Params{}, 0, err
 	}
 	get := func(path string, data []byte) ([]byte, error) {
 		key, err := app.QueryKey(path, data)
@@ -39,43 +45,43 @@ func (c *Client) SuperNodes(ctx context.Context) (nodes []SuperNode, rewardPerBl
 	}
 	pv, err := get(app.PathStore, app.ParamsKey())
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, app.Params{}, 0, err
 	}
 	p, err := app.DecodeParams(pv)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%w: proven parameters: %v", ErrRefused, err)
+		return nil, 0, app.Params{}, 0, fmt.Errorf("%w: proven parameters: %v", ErrRefused, err)
 	}
 	vv, err := get(app.PathValidators, nil)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, app.Params{}, 0, err
 	}
 	var vs []app.Validator
 	if vv != nil {
 		if vs, err = app.DecodeValidators(vv); err != nil {
-			return nil, 0, 0, fmt.Errorf("%w: proven validator set: %v", ErrRefused, err)
+			return nil, 0, app.Params{}, 0, fmt.Errorf("%w: proven validator set: %v", ErrRefused, err)
 		}
 	}
 	for _, v := range vs {
 		n := SuperNode{Operator: v.Operator.String(), Power: v.Power}
 		cv, err := get(app.PathCandidate, v.Operator[:])
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, 0, app.Params{}, 0, err
 		}
 		if cv != nil {
 			cand, err := app.DecodeCandidate(cv)
 			if err != nil {
-				return nil, 0, 0, fmt.Errorf("%w: proven candidate: %v", ErrRefused, err)
+				return nil, 0, app.Params{}, 0, fmt.Errorf("%w: proven candidate: %v", ErrRefused, err)
 			}
 			n.Moniker, n.Stake, n.Jailed = cand.Moniker, cand.Stake, cand.Jailed
 		}
 		av, err := get(app.PathAccount, v.Operator[:])
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, 0, app.Params{}, 0, err
 		}
 		if av != nil {
 			acc, err := app.DecodeAccount(av)
 			if err != nil {
-				return nil, 0, 0, fmt.Errorf("%w: proven account: %v", ErrRefused, err)
+				return nil, 0, app.Params{}, 0, fmt.Errorf("%w: proven account: %v", ErrRefused, err)
 			}
 			n.Balance = acc.Balance
 		}
@@ -84,5 +90,5 @@ func (c *Client) SuperNodes(ctx context.Context) (nodes []SuperNode, rewardPerBl
 	if len(vs) > 0 {
 		rewardPerBlock, _ = app.BlockReward(p.RewardR0, p.RewardN0, uint64(len(vs)))
 	}
-	return nodes, rewardPerBlock, qh, nil
+	return nodes, rewardPerBlock, p, qh, nil
 }

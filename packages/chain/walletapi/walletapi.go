@@ -230,12 +230,12 @@ func (s *Service) handleSuperNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	nodes, reward, h, err := c.SuperNodes(ctx)
+	nodes, reward, p, h, err := c.SuperNodesAndParams(ctx)
 	if err != nil {
 		chainError(w, err)
 		return
 	}
-	a := apitype.ChainSuperNodesAnswer{Height: h, RewardPerBlock: reward, SuperNodes: []apitype.ChainSuperNode{}}
+	a := apitype.ChainSuperNodesAnswer{Height: h, RewardPerBlock: reward, MinFee: p.MinFee, SuperNodes: []apitype.ChainSuperNode{}}
 	for _, n := range nodes {
 		a.SuperNodes = append(a.SuperNodes, apitype.ChainSuperNode(n))
 	}
