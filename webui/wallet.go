@@ -192,4 +192,3 @@ var walletActions = map[string]Action{
 		return fmt.Sprintf("Sent %s OEC to %s (fee %s OEC): transaction %s, proven in block %d.", oec(cf.Amount), cf.To, oec(cf.Fee), a.Hash, a.Height), nil
 	},
 }
-
