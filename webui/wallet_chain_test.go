@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/cometbft/cometbft/rpc/client/local"
+	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
