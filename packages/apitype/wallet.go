@@ -44,7 +44,7 @@ type ChainStatus struct {
 	Witnesses      []PeerID  `json:"witnesses"`
 }
 
-// WalletHistoryAnswer is GET /v1/wallet/history?limit=N: the wallet's
+// WalletHistoryAnswer is GET /v1/wallet/history?limit=N[&blocks=1]: the wallet's
 // newest transactions, newest first, proven at Height (the count and each
 // entry are state values proven against a verified app hash; each
 // transaction's bytes hash to its proven hash).
@@ -69,6 +69,10 @@ type WalletHistoryItem struct {
 	Nonce     uint64 `json:"nonce"`
 	Code      uint32 `json:"code"` // 0: it succeeded
 	Reason    string `json:"reason,omitempty"`
+	// Proven is "state" (the entry, in the account's proven history) or
+	// "state+block" (?blocks=1: also the transaction's inclusion and
+	// result against its block's verified headers).
+	Proven string `json:"proven"`
 }
 
 // ChainSuperNodesAnswer is GET /v1/chain/supernodes: the elected super

@@ -112,7 +112,7 @@ func TestBoxWallet(t *testing.T) {
 		t.Fatalf("chain status: %+v %v", st, err)
 	}
 	var hist apitype.WalletHistoryAnswer
-	if err := c.Do(ctx, "GET", "/v1/wallet/history?limit=5", nil, &hist); err != nil || hist.Total != 2 || len(hist.Items) != 2 {
+	if err := c.Do(ctx, "GET", "/v1/wallet/history?limit=5&blocks=1", nil, &hist); err != nil || hist.Total != 2 || len(hist.Items) != 2 || hist.Items[1].Proven != "state+block" {
 		t.Fatalf("history: %+v %v", hist, err)
 	}
 	if it := hist.Items[0]; it.Direction != "sent" || it.To != dest.String() || it.Amount != 100 || it.Fee != 2 || it.Hash != sa.Hash {

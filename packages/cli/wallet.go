@@ -15,7 +15,7 @@ func walletCommands() map[string]Command {
 		"wallet address": {"wallet address [--json]", "the box's OEChain address (its key comes from the cloud's recovery phrase)", cmdWalletAddress},
 		"wallet balance": {"wallet balance [--json]", "the wallet's balance, proven against a verified block", cmdWalletBalance},
 		"wallet send":    {"wallet send [--fee N] [--json] ADDRESS AMOUNT", "send AMOUNT base units; waits until the transfer is proven in a block", cmdWalletSend},
-		"wallet history": {"wallet history [--limit N] [--json]", "the wallet's sent and received transactions, newest first, each proven against a verified block", cmdWalletHistory},
+		"wallet history": {"wallet history [--limit N] [--blocks] [--json]", "the wallet's sent and received transactions, newest first, proven in the verified state (--blocks: each also in its block)", cmdWalletHistory},
 		"chain status":   {"chain status [--json]", "the light node: verified height, lag, primary and witnesses", cmdChainStatus},
 	}
 }
@@ -118,8 +118,10 @@ func cmdChainStatus(ctx context.Context, c *Ctx, args []string) error {
 func cmdWalletHistory(ctx context.Context, c *Ctx, args []string) error {
 	var asJSON bool
 	var limit int
+	var blocks bool
 	if _, err := flags("wallet history", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "")
+		fs.BoolVar(&blocks, "blocks", false, "prove each transaction in its block too (slower for old blocks)")
 		fs.IntVar(&limit, "limit", 20, "how many of the newest (1 to 100)")
 	}); err != nil {
 		return err
@@ -128,7 +130,11 @@ func cmdWalletHistory(ctx context.Context, c *Ctx, args []string) error {
 		return Usagef("wallet history: --limit %d: want 1 to 100", limit)
 	}
 	var h apitype.WalletHistoryAnswer
-	if err := c.API.Do(ctx, "GET", "/v1/wallet/history?limit="+strconv.Itoa(limit), nil, &h); err != nil {
+	q := "/v1/wallet/history?limit=" + strconv.Itoa(limit)
+	if blocks {
+		q += "&blocks=1"
+	}
+	if err := c.API.Do(ctx, "GET", q, nil, &h); err != nil {
 		return err
 	}
 	if asJSON {

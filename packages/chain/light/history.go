@@ -32,14 +32,30 @@ type HistoryItem struct {
 	Nonce     uint64 `json:"nonce"`
 	Code      uint32 `json:"code"` // 0: it succeeded
 	Reason    string `json:"reason,omitempty"`
+	// Proven is "state" (the entry proven in the account's history) or
+	// "state+block" (also the transaction's inclusion against its
+	// block's verified data hash, and its result against the next
+	// header's results hash).
+	Proven string `json:"proven"`
+}
+
+// HistoryOptions shape History.
+type HistoryOptions struct {
+	// Limit is how many of the newest entries (1..MaxHistory).
+	Limit int
+	// Blocks proves each transaction in its block too (inclusion and
+	// result against verified headers). It costs a header verification
+	// for each block not in the trusted store: older blocks are verified
+	// backwards, one header at a time, from the nearest trusted one.
+	Blocks bool
 }
 
 // History is an account's newest transactions, newest first, at most
 // limit (1..MaxHistory) of them, and how many the account has in all. It
 // reads one state height: the count and every entry are proven against
 // the app hash of one verified header.
-func (c *Client) History(ctx context.Context, a tx.Address, limit int) (items []HistoryItem, total uint64, height int64, err error) {
-	limit = min(max(limit, 1), MaxHistory)
+func (c *Client) History(ctx context.Context, a tx.Address, o HistoryOptions) (items []HistoryItem, total uint64, height int64, err error) {
+	limit := min(max(o.Limit, 1), MaxHistory)
 	qh, err := c.queryHeight(ctx)
 	if err != nil {
 		return nil, 0, 0, err
@@ -70,6 +86,16 @@ func (c *Client) History(ctx context.Context, a tx.Address, limit int) (items []
 		it, err := c.historyItem(ctx, a, seq-1, e)
 		if err != nil {
 			return nil, 0, 0, err
+		}
+		if o.Blocks {
+			out, err := c.TxByHash(ctx, e.Hash[:])
+			if err != nil {
+				return nil, 0, 0, fmt.Errorf("history: transaction %X in its block: %w", e.Hash, err)
+			}
+			if out.Height != int64(e.Height) || out.Code != e.Code {
+				return nil, 0, 0, fmt.Errorf("%w: transaction %X is proven in block %d with code %d, its history entry says block %d, code %d", ErrRefused, e.Hash, out.Height, out.Code, e.Height, e.Code)
+			}
+			it.Proven = "state+block"
 		}
 		items = append(items, it)
 	}
@@ -104,7 +130,7 @@ func itemOf(a tx.Address, seq uint64, e app.HistoryEntry, raw []byte) (HistoryIt
 	}
 	from := t.Sender()
 	it := HistoryItem{Seq: seq, Height: int64(e.Height), Hash: hex.EncodeToString(e.Hash[:]), Direction: "sent",
-		Type: t.Msg.Type().String(), From: from.String(), Fee: t.Fee, Nonce: t.Nonce, Code: e.Code}
+		Type: t.Msg.Type().String(), From: from.String(), Fee: t.Fee, Nonce: t.Nonce, Code: e.Code, Proven: "state"}
 	if from != a {
 		it.Direction = "received"
 	}

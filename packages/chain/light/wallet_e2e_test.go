@@ -60,12 +60,17 @@ func TestResultsAndHistory(t *testing.T) {
 	}
 	t.Log(err)
 
-	items, total, _, err := c.History(ctx, waddr, 10)
+	items, total, _, err := c.History(ctx, waddr, light.HistoryOptions{Limit: 10, Blocks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if total != 3 || len(items) != 3 {
 		t.Fatalf("history: %d of %d: %+v", len(items), total, items)
+	}
+	for _, it := range items {
+		if it.Proven != "state+block" {
+			t.Fatalf("history item not proven in its block: %+v", it)
+		}
 	}
 	// Newest first.
 	if it := items[0]; it.Direction != "sent" || it.Type != "delegate" || it.Code != app.CodeUnknownCandidate || it.Reason == "" || it.Fee != 4 {
@@ -77,10 +82,10 @@ func TestResultsAndHistory(t *testing.T) {
 	if it := items[2]; it.Direction != "received" || it.From != tx.AddressOf(funder.Public().(ed25519.PublicKey)).String() || it.Amount != 9000 || it.Height != in.Height {
 		t.Fatalf("history 2: %+v", it)
 	}
-	if d, total, _, err := c.History(ctx, dest, 10); err != nil || total != 1 || d[0].Direction != "received" {
+	if d, total, _, err := c.History(ctx, dest, light.HistoryOptions{Limit: 10}); err != nil || total != 1 || d[0].Direction != "received" {
 		t.Fatalf("recipient's history: %+v %d %v", d, total, err)
 	}
-	if _, total, _, err := c.History(ctx, tx.AddressOf(chaintest.Key(77).Public().(ed25519.PublicKey)), 10); err != nil || total != 0 {
+	if _, total, _, err := c.History(ctx, tx.AddressOf(chaintest.Key(77).Public().(ed25519.PublicKey)), light.HistoryOptions{Limit: 10}); err != nil || total != 0 {
 		t.Fatalf("empty history: %d %v", total, err)
 	}
 
@@ -110,7 +115,7 @@ func TestResultsAndHistory(t *testing.T) {
 			if name == "result" {
 				_, err = lc.WaitTx(ctx, raw)
 			} else {
-				_, _, _, err = lc.History(ctx, dest, 10)
+				_, _, _, err = lc.History(ctx, dest, light.HistoryOptions{Limit: 10})
 			}
 			if !errors.Is(err, light.ErrRefused) {
 				t.Fatalf("a lie about a %s was not refused: %v", name, err)

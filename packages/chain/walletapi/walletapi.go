@@ -281,9 +281,10 @@ func (s *Service) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := tx.AddressOf(k.Public().(ed25519.PublicKey))
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), 120*time.Second)
 	defer cancel()
-	items, total, h, err := c.History(ctx, addr, limit)
+	blocks := r.URL.Query().Get("blocks") == "1"
+	items, total, h, err := c.History(ctx, addr, light.HistoryOptions{Limit: limit, Blocks: blocks})
 	if err != nil {
 		chainError(w, err)
 		return
