@@ -47,7 +47,7 @@ func loadWallet(c *Ctx) (any, error) {
 	if err := c.API("GET", "/v1/chain/status", nil, &st); err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && (ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusNotFound) {
-			d.Off = ae.Message
+			d.Off = strings.TrimPrefix(ae.Message, "the light node is not running: ")
 			if ae.Status == http.StatusNotFound {
 				d.Off = "this box's oepcd has no wallet routes"
 			}

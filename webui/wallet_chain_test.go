@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,10 @@ func TestWalletPageOnARealChain(t *testing.T) {
 	resp, body = e.post(c, "/wallet", url.Values{"do": {"send"}, "to": {dest.String()}, "amount": {"1.5"}, "fee": {"0.000003"}, "confirm": {"yes"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "proven in block") {
 		t.Fatalf("send: %d %s", resp.StatusCode, body)
+	}
+	if f := os.Getenv("OEPC_WALLET_PAGE_HTML"); f != "" {
+		// For a look at the page with a real chain (see the notes).
+		os.WriteFile(f, []byte(body), 0o644)
 	}
 	if !strings.Contains(body, "3.499997 OEC") || !strings.Contains(body, "2 transactions in all") || !strings.Contains(body, shortID(dest.String())) {
 		t.Fatalf("after the send the page shows:\n%s", body)
