@@ -159,16 +159,16 @@ func (s *Service) Summary() *apitype.ChainSummary {
 
 // Mux is where the routes go (a *localapi.Server, an *http.ServeMux).
 type Mux interface {
-	HandleFunc(pattern string, f http.HandlerFunc)
+	Handle(pattern string, h http.Handler)
 }
 
 // Register adds the routes.
 func (s *Service) Register(m Mux) {
-	m.HandleFunc("GET /v1/chain/status", s.handleStatus)
-	m.HandleFunc("GET /v1/chain/supernodes", s.handleSuperNodes)
-	m.HandleFunc("GET /v1/wallet", s.handleWallet)
-	m.HandleFunc("GET /v1/wallet/history", s.handleHistory)
-	m.HandleFunc("POST /v1/wallet/send", s.handleSend)
+	m.Handle("GET /v1/chain/status", http.HandlerFunc(s.handleStatus))
+	m.Handle("GET /v1/chain/supernodes", http.HandlerFunc(s.handleSuperNodes))
+	m.Handle("GET /v1/wallet", http.HandlerFunc(s.handleWallet))
+	m.Handle("GET /v1/wallet/history", http.HandlerFunc(s.handleHistory))
+	m.Handle("POST /v1/wallet/send", http.HandlerFunc(s.handleSend))
 }
 
 func (s *Service) client(w http.ResponseWriter) *light.Client {
