@@ -38,6 +38,7 @@ type walletData struct {
 type walletConfirm struct {
 	To                       string
 	Amount, Fee, Total, Left uint64
+	Nonce                    uint64 // the wallet's nonce at the review
 	AmountIn, FeeIn          string // as typed, for the form sent back
 }
 
@@ -161,7 +162,7 @@ func sendForm(c *Ctx) (walletConfirm, error) {
 	if total < amount || total > w.Balance {
 		return walletConfirm{}, &UserError{Status: http.StatusUnprocessableEntity, Msg: fmt.Sprintf("%s OEC and the fee of %s OEC is more than the balance of %s OEC. Nothing was sent.", oec(amount), oec(fee), oec(w.Balance))}
 	}
-	return walletConfirm{To: to, Amount: amount, Fee: fee, Total: total, Left: w.Balance - total, AmountIn: v[1], FeeIn: oec(fee)}, nil
+	return walletConfirm{To: to, Amount: amount, Fee: fee, Total: total, Left: w.Balance - total, Nonce: w.Nonce, AmountIn: v[1], FeeIn: oec(fee)}, nil
 }
 
 var walletActions = map[string]Action{
@@ -184,8 +185,12 @@ var walletActions = map[string]Action{
 			c.Result = cf
 			return "", &UserError{Status: http.StatusBadRequest, Msg: "Confirm the transfer first. Nothing was sent."}
 		}
+		req := apitype.WalletSendRequest{To: cf.To, Amount: cf.Amount, Fee: cf.Fee}
+		if n, err := strconv.ParseUint(c.Form("nonce"), 10, 64); err == nil {
+			req.Nonce = &n
+		}
 		var a apitype.WalletSendAnswer
-		if err := c.API("POST", "/v1/wallet/send", apitype.WalletSendRequest{To: cf.To, Amount: cf.Amount, Fee: cf.Fee}, &a); err != nil {
+		if err := c.API("POST", "/v1/wallet/send", req, &a); err != nil {
 			return "", err
 		}
 		c.ui.log.Info("web UI: wallet transfer sent", "to", cf.To, "amount", cf.Amount, "fee", cf.Fee, "tx", a.Hash, "height", a.Height)

@@ -3,6 +3,7 @@ package webui
 import (
 	"context"
 	"crypto/ed25519"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -108,9 +109,17 @@ func TestWalletPageOnARealChain(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "1.500003 OEC") {
 		t.Fatalf("review: %d %s", resp.StatusCode, body)
 	}
-	resp, body = e.post(c, "/wallet", url.Values{"do": {"send"}, "to": {dest.String()}, "amount": {"1.5"}, "fee": {"0.000003"}, "confirm": {"yes"}})
+	if !strings.Contains(body, `name="nonce" value="0"`) {
+		t.Fatalf("the confirmation does not carry the wallet's nonce 0:\n%s", body)
+	}
+	confirm := url.Values{"do": {"send"}, "to": {dest.String()}, "amount": {"1.5"}, "fee": {"0.000003"}, "confirm": {"yes"}, "nonce": {"0"}}
+	resp, body = e.post(c, "/wallet", confirm)
 	if resp.StatusCode != 200 || !strings.Contains(body, "proven in block") {
 		t.Fatalf("send: %d %s", resp.StatusCode, body)
+	}
+	// The same confirmation posted again (a reload) sends nothing.
+	if resp, again := e.post(c, "/wallet", confirm); resp.StatusCode != http.StatusConflict || !strings.Contains(again, "was sent since") {
+		t.Fatalf("second post: %d %s", resp.StatusCode, again)
 	}
 	if f := os.Getenv("OEPC_WALLET_PAGE_HTML"); f != "" {
 		// For a look at the page with a real chain (see the notes).

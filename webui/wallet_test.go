@@ -125,11 +125,14 @@ func TestWalletPage(t *testing.T) {
 	if len(f.sends) != 0 {
 		t.Fatal("the review sent")
 	}
-	resp, body = e.post(c, "/wallet", url.Values{"do": {"send"}, "to": {otherAddr}, "amount": {"1,25"}, "fee": {"0.000002"}, "confirm": {"yes"}})
+	if !strings.Contains(body, `name="nonce" value="1"`) {
+		t.Fatal("the confirmation does not carry the wallet's nonce")
+	}
+	resp, body = e.post(c, "/wallet", url.Values{"do": {"send"}, "to": {otherAddr}, "amount": {"1,25"}, "fee": {"0.000002"}, "confirm": {"yes"}, "nonce": {"1"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "proven in block 123") {
 		t.Fatalf("send: %d %s", resp.StatusCode, body)
 	}
-	if len(f.sends) != 1 || f.sends[0] != (apitype.WalletSendRequest{To: otherAddr, Amount: 1_250_000, Fee: 2}) {
+	if len(f.sends) != 1 || f.sends[0].Nonce == nil || *f.sends[0].Nonce != 1 || f.sends[0].To != otherAddr || f.sends[0].Amount != 1_250_000 || f.sends[0].Fee != 2 {
 		t.Fatalf("sends: %+v", f.sends)
 	}
 }

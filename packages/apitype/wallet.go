@@ -23,6 +23,10 @@ type WalletSendRequest struct {
 	To     string `json:"to"`
 	Amount uint64 `json:"amount"` // base units
 	Fee    uint64 `json:"fee"`
+	// Nonce, when set, is the nonce the transfer must carry (the
+	// wallet's nonce when the owner reviewed it): a second post of the
+	// same transfer is refused (409) instead of sent again.
+	Nonce *uint64 `json:"nonce,omitempty"`
 }
 
 // WalletSendAnswer is a transfer proven in a block.

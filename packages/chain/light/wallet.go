@@ -50,10 +50,24 @@ type Sent struct {
 // to to, with the account's verified nonce, broadcasts it and waits until
 // its inclusion is proven against a verified header.
 func (c *Client) Send(ctx context.Context, key ed25519.PrivateKey, to tx.Address, amount, fee uint64) (Sent, error) {
+	return c.SendNonce(ctx, key, to, amount, fee, nil)
+}
+
+// ErrNonceUsed is a transfer asked for with a nonce the account has used
+// already: it (or another transaction) was sent since.
+var ErrNonceUsed = errors.New("nonce used already")
+
+// SendNonce is Send with the nonce the transfer must carry (nil: the
+// account's next). A form posted twice thus sends once: the second finds
+// its nonce used (ErrNonceUsed), or the chain refuses it as a replay.
+func (c *Client) SendNonce(ctx context.Context, key ed25519.PrivateKey, to tx.Address, amount, fee uint64, nonce *uint64) (Sent, error) {
 	from := tx.AddressOf(key.Public().(ed25519.PublicKey))
 	acc, _, _, err := c.Account(ctx, from)
 	if err != nil {
 		return Sent{}, fmt.Errorf("wallet: the account's nonce: %w", err)
+	}
+	if nonce != nil && *nonce != acc.Nonce {
+		return Sent{}, fmt.Errorf("wallet: %w: the transfer was to carry nonce %d, the account's next is %d: it, or another transaction, was sent since (see the history); nothing was sent now", ErrNonceUsed, *nonce, acc.Nonce)
 	}
 	if amount > acc.Balance || fee > acc.Balance-amount {
 		return Sent{}, fmt.Errorf("wallet: %w: %d + fee %d base units is more than the verified balance %d", ErrInsufficientFunds, amount, fee, acc.Balance)

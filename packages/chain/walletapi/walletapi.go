@@ -317,12 +317,15 @@ func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
-	sent, err := c.Send(ctx, k, to, req.Amount, max(req.Fee, 1))
+	sent, err := c.SendNonce(ctx, k, to, req.Amount, max(req.Fee, 1), req.Nonce)
 	if err != nil {
 		var ce *light.CheckError
 		var fe *light.TxFailedError
 		code := http.StatusBadGateway
-		if errors.As(err, &ce) || errors.As(err, &fe) || errors.Is(err, light.ErrInsufficientFunds) {
+		switch {
+		case errors.Is(err, light.ErrNonceUsed):
+			code = http.StatusConflict
+		case errors.As(err, &ce) || errors.As(err, &fe) || errors.Is(err, light.ErrInsufficientFunds):
 			code = http.StatusUnprocessableEntity
 		}
 		localapi.WriteError(w, code, err)
