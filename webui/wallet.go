@@ -1,11 +1,13 @@
 package webui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/chain/tx"
@@ -42,7 +44,16 @@ type walletConfirm struct {
 	AmountIn, FeeIn          string // as typed, for the form sent back
 }
 
+// walletLoadTimeout bounds the page's proven queries together, so that a
+// slow super node makes a page that says so rather than one that hangs.
+const walletLoadTimeout = 45 * time.Second
+
 func loadWallet(c *Ctx) (any, error) {
+	ctx, cancel := context.WithTimeout(c.Context(), walletLoadTimeout)
+	defer cancel()
+	orig := c.R
+	c.R = c.R.WithContext(ctx)
+	defer func() { c.R = orig }()
 	d := &walletData{Errs: map[string]string{}, MinFee: 1}
 	var st apitype.ChainStatus
 	if err := c.API("GET", "/v1/chain/status", nil, &st); err != nil {
