@@ -191,6 +191,7 @@ var funcs = template.FuncMap{
 	},
 	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") },
 	"short": func(s string) string { return shortID(s) },
+	"oec":   oec,
 	"add":   func(a, b int) int { return a + b },
 	"base":  path.Base,
 	"has": func(list []string, s string) bool {

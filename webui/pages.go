@@ -26,6 +26,7 @@ type invite struct {
 func corePages() []Page {
 	return append(filesPages(), []Page{
 		{Path: "/friends", Title: "Friends", Nav: "Friends", Role: RoleOwner, Template: "friends.html", Live: []string{"friends"}, Load: loadFriends, Actions: friendActions},
+		walletPage(),
 		{Path: "/network", Title: "Network", Nav: "Network", Role: RoleOwner, Template: "network.html", Live: []string{"friends"}, Load: loadNetwork},
 		{Path: "/system", Title: "System", Nav: "System", Role: RoleOwner, Template: "system.html", Live: []string{"health"}, Load: loadSystem, Actions: systemActions},
 	}...)

@@ -30,6 +30,8 @@ type Status struct {
 	Network          NetworkStats   `json:"network"`
 	Friends          []FriendStatus `json:"friends"`
 	FriendsConnected int            `json:"friends_connected"`
+	// Chain is the light node (packages/chain/walletapi).
+	Chain *ChainSummary `json:"chain,omitempty"`
 }
 
 // NetworkStats is the box's view of the OE network.

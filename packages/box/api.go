@@ -100,6 +100,9 @@ func (b *Box) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Network: apiNetwork(b.Node.Stats()),
 		Friends: b.friendStatuses(),
 	}
+	if b.wallet != nil {
+		st.Chain = b.wallet.Summary()
+	}
 	for _, f := range st.Friends {
 		if f.Connected {
 			st.FriendsConnected++

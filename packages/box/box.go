@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"oepc.dev/oepcos/packages/chain/walletapi"
 	"oepc.dev/oepcos/packages/cloud"
 	"os"
 	"path/filepath"
@@ -124,7 +125,8 @@ type Box struct {
 	// UI is the web UI: mounts add pages (UI.AddPage) and send live
 	// events to open tabs (UI.Publish).
 	UI      *webui.UI
-	Cloud   *cloud.Service // set by mountCloud (the wallet key comes from its owner)
+	Cloud   *cloud.Service     // set by mountCloud (the wallet key comes from its owner)
+	wallet  *walletapi.Service // set by mountWallet
 	Started time.Time
 
 	mu      sync.Mutex

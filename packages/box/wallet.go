@@ -2,24 +2,22 @@ package box
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"oepc.dev/oepcos/packages/apitype"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"crypto/ed25519"
 
 	"github.com/cometbft/cometbft/types"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/chain/light"
-	"oepc.dev/oepcos/packages/chain/tx"
+	"oepc.dev/oepcos/packages/chain/walletapi"
 	"oepc.dev/oepcos/packages/localapi"
 	"oepc.dev/oepcos/packages/p2p"
 )
@@ -57,142 +55,57 @@ func parseCheckpoint(s string) (int64, []byte, error) {
 	return h, b, nil
 }
 
-// mountWallet starts the light node, when the box is configured with a
-// chain, and serves the wallet's routes.
+// mountWallet serves the wallet's and the chain's routes
+// (packages/chain/walletapi) and, when the box is configured with a
+// chain, runs its light node.
 func mountWallet(b *Box, api *localapi.Server) error {
 	cc := b.Cfg.Chain
-	if cc.Genesis == "" {
-		return nil
-	}
-	gen, err := types.GenesisDocFromFile(cc.Genesis)
-	if err != nil {
-		return fmt.Errorf("chain genesis: %w", err)
-	}
-	ch, chash, err := parseCheckpoint(cc.Checkpoint)
-	if err != nil {
-		return err
-	}
-	var supers []peer.ID
-	for _, s := range cc.SuperNodes {
-		p, err := peer.Decode(s)
-		if err != nil {
-			return fmt.Errorf("chain super node %q: %w", s, err)
-		}
-		supers = append(supers, p)
-	}
-	if len(supers) == 0 {
-		infos, _ := p2p.ParseAddrInfos(b.Cfg.Bootstrap)
-		for _, i := range infos {
-			supers = append(supers, i.ID)
-		}
-	}
-	var lc atomic.Pointer[light.Client]
-	var lastErr atomic.Value
-	b.Go(func(ctx context.Context) error {
-		for {
-			if lc.Load() == nil {
-				c, err := light.Start(ctx, light.Config{
-					Host: b.Node.Host, SuperNodes: supers, Dir: filepath.Join(b.Cfg.DataDir, "chain-light"),
-					Genesis: gen, CheckpointHeight: ch, CheckpointHash: chash, TrustingPeriod: cc.TrustingPeriod,
-					Logger: b.Log.With("component", "chain-light"),
-				})
-				if err != nil {
-					lastErr.Store(err.Error())
-					b.Log.Warn("light node not up", "err", err)
-				} else {
-					lc.Store(c)
-					defer c.Close()
-				}
-			}
-			if c := lc.Load(); c != nil {
-				if _, err := c.Update(ctx); err != nil {
-					lastErr.Store(err.Error())
-					b.Log.Warn("light node update", "err", err)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(5 * time.Second):
-			}
-		}
-	})
-	client := func(w http.ResponseWriter) *light.Client {
-		c := lc.Load()
-		if c == nil {
-			msg, _ := lastErr.Load().(string)
-			localapi.WriteError(w, http.StatusServiceUnavailable, fmt.Errorf("the light node is not up yet (%s)", msg))
-		}
-		return c
-	}
-	key := func(w http.ResponseWriter) ed25519.PrivateKey {
+	cfg := walletapi.Config{Logger: b.Log.With("component", "chain-light"), Key: func() (ed25519.PrivateKey, error) {
 		if b.Cloud == nil {
-			localapi.WriteError(w, http.StatusServiceUnavailable, errors.New("no personal cloud"))
-			return nil
+			return nil, &walletapi.KeyError{Status: http.StatusServiceUnavailable, Err: errors.New("no personal cloud on this box: the wallet key comes from the cloud's recovery phrase")}
 		}
 		o, err := b.Cloud.Owner()
 		if err != nil {
-			localapi.WriteError(w, http.StatusConflict, fmt.Errorf("the wallet key comes from the cloud's recovery phrase: %w (run `oepc cloud init` or `oepc cloud recover`)", err))
-			return nil
+			return nil, &walletapi.KeyError{Status: http.StatusConflict, Err: fmt.Errorf("the wallet key comes from the cloud's recovery phrase: %w (run `oepc cloud init` or `oepc cloud recover`)", err)}
 		}
-		return light.WalletKey(o)
-	}
-	api.HandleFunc("GET /v1/chain/status", func(w http.ResponseWriter, r *http.Request) {
-		if c := client(w); c != nil {
-			localapi.WriteJSON(w, http.StatusOK, c.Status(r.Context()))
-		}
-	})
-	api.HandleFunc("GET /v1/wallet", func(w http.ResponseWriter, r *http.Request) {
-		k := key(w)
-		if k == nil {
-			return
-		}
-		c := client(w)
-		if c == nil {
-			return
-		}
-		addr := tx.AddressOf(k.Public().(ed25519.PublicKey))
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		acc, ok, h, err := c.Account(ctx, addr)
+		return light.WalletKey(o), nil
+	}}
+	if cc.Genesis == "" {
+		cfg.Off = "oepcd runs without --chain-genesis, so this box has no light node (the image's instance config or the devnet sets it)"
+	} else {
+		gen, err := types.GenesisDocFromFile(cc.Genesis)
 		if err != nil {
-			localapi.WriteError(w, http.StatusBadGateway, err)
-			return
+			return fmt.Errorf("chain genesis: %w", err)
 		}
-		localapi.WriteJSON(w, http.StatusOK, WalletAnswer{Address: addr.String(), Balance: acc.Balance, Nonce: acc.Nonce, Exists: ok, Height: h})
-	})
-	api.HandleFunc("POST /v1/wallet/send", func(w http.ResponseWriter, r *http.Request) {
-		var req WalletSendRequest
-		if err := localapi.ReadJSON(r, 4<<10, &req); err != nil {
-			localapi.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		to, err := tx.ParseAddress(req.To)
-		if err != nil || req.Amount == 0 {
-			localapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("send: want a recipient address and an amount above 0 (%v)", err))
-			return
-		}
-		k := key(w)
-		if k == nil {
-			return
-		}
-		c := client(w)
-		if c == nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
-		defer cancel()
-		s, err := c.Send(ctx, k, to, req.Amount, max(req.Fee, 1))
+		ch, chash, err := parseCheckpoint(cc.Checkpoint)
 		if err != nil {
-			var ce *light.CheckError
-			code := http.StatusBadGateway
-			if errors.As(err, &ce) {
-				code = http.StatusUnprocessableEntity
+			return err
+		}
+		var supers []peer.ID
+		for _, s := range cc.SuperNodes {
+			p, err := peer.Decode(s)
+			if err != nil {
+				return fmt.Errorf("chain super node %q: %w", s, err)
 			}
-			localapi.WriteError(w, code, err)
-			return
+			supers = append(supers, p)
 		}
-		localapi.WriteJSON(w, http.StatusOK, WalletSendAnswer{Hash: hex.EncodeToString(s.Hash), Height: s.Height, Nonce: s.Nonce})
-	})
+		if len(supers) == 0 {
+			infos, _ := p2p.ParseAddrInfos(b.Cfg.Bootstrap)
+			for _, i := range infos {
+				supers = append(supers, i.ID)
+			}
+		}
+		cfg.Start = func(ctx context.Context) (*light.Client, error) {
+			return light.Start(ctx, light.Config{
+				Host: b.Node.Host, SuperNodes: supers, Dir: filepath.Join(b.Cfg.DataDir, "chain-light"),
+				Genesis: gen, CheckpointHeight: ch, CheckpointHash: chash, TrustingPeriod: cc.TrustingPeriod,
+				Logger: b.Log.With("component", "chain-light"),
+			})
+		}
+	}
+	svc := walletapi.New(cfg)
+	b.wallet = svc
+	b.Go(svc.Run)
+	svc.Register(api)
 	return nil
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cometbft/cometbft/rpc/client/local"
 
+	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/chain/chaintest"
 	"oepc.dev/oepcos/packages/chain/light"
 	"oepc.dev/oepcos/packages/chain/node"
@@ -108,6 +110,74 @@ func TestBoxWallet(t *testing.T) {
 	var st light.Status
 	if err := c.Do(ctx, "GET", "/v1/chain/status", nil, &st); err != nil || st.VerifiedHeight < sa.Height || len(st.Witnesses) != 2 {
 		t.Fatalf("chain status: %+v %v", st, err)
+	}
+	var hist apitype.WalletHistoryAnswer
+	if err := c.Do(ctx, "GET", "/v1/wallet/history?limit=5&blocks=1", nil, &hist); err != nil || hist.Total != 2 || len(hist.Items) != 2 || hist.Items[1].Proven != "state+block" {
+		t.Fatalf("history: %+v %v", hist, err)
+	}
+	if it := hist.Items[0]; it.Direction != "sent" || it.To != dest.String() || it.Amount != 100 || it.Fee != 2 || it.Hash != sa.Hash {
+		t.Fatalf("history 0: %+v", it)
+	}
+	if it := hist.Items[1]; it.Direction != "received" || it.Amount != 777 {
+		t.Fatalf("history 1: %+v", it)
+	}
+	if err := c.Do(ctx, "GET", "/v1/wallet/history?limit=0", nil, &hist); err == nil {
+		t.Fatal("a history limit of 0 was taken")
+	}
+	var sn apitype.ChainSuperNodesAnswer
+	if err := c.Do(ctx, "GET", "/v1/chain/supernodes", nil, &sn); err != nil || len(sn.SuperNodes) != 3 || sn.RewardPerBlock == 0 || sn.SuperNodes[0].Stake == 0 {
+		t.Fatalf("super nodes: %+v %v", sn, err)
+	}
+	// oepc status --json carries the light node's verified height.
+	for {
+		var bs apitype.Status
+		if err := c.Do(ctx, "GET", "/v1/status", nil, &bs); err != nil {
+			t.Fatal(err)
+		}
+		if bs.Chain != nil && bs.Chain.Running && bs.Chain.VerifiedHeight > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("status: %+v", bs.Chain)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+}
+
+// A box without a chain says why on every wallet route and in its status.
+func TestBoxWithoutChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{DataDir: t.TempDir(), Name: "nochain", APIListener: ln, LoopbackOnly: true,
+			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Ready: func(i Info) { ready <- i }})
+	}()
+	var info Info
+	select {
+	case info = <-ready:
+	case err := <-done:
+		t.Fatalf("box: %v", err)
+	}
+	c := &localapi.Client{Base: info.API, Token: info.Token}
+	for _, path := range []string{"/v1/chain/status", "/v1/chain/supernodes"} {
+		var ae *localapi.APIError
+		err := c.Do(ctx, "GET", path, nil, nil)
+		if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "--chain-genesis") {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	var bs apitype.Status
+	if err := c.Do(ctx, "GET", "/v1/status", nil, &bs); err != nil || bs.Chain == nil || bs.Chain.Running || !strings.Contains(bs.Chain.Error, "--chain-genesis") {
+		t.Fatalf("status: %+v %v", bs.Chain, err)
 	}
 	cancel()
 	<-done

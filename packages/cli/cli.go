@@ -235,6 +235,9 @@ func cmdStatus(ctx context.Context, c *Ctx, args []string) error {
 	fmt.Fprintf(w, "connections\t%d direct, %d relayed open; %d direct, %d relayed since start: %.0f%% direct\n",
 		n.Direct, n.Relayed, n.DirectTotal, n.RelayedTotal, 100*n.DirectRatio)
 	fmt.Fprintf(w, "friends\t%d of %d connected\n", st.FriendsConnected, len(st.Friends))
+	if ch := st.Chain; ch != nil {
+		fmt.Fprintf(w, "light node\t%s\n", chainLine(ch))
+	}
 	for _, a := range n.Addrs {
 		fmt.Fprintf(w, "address\t%s\n", a)
 	}

@@ -15,6 +15,7 @@ func walletCommands() map[string]Command {
 		"wallet address": {"wallet address [--json]", "the box's OEChain address (its key comes from the cloud's recovery phrase)", cmdWalletAddress},
 		"wallet balance": {"wallet balance [--json]", "the wallet's balance, proven against a verified block", cmdWalletBalance},
 		"wallet send":    {"wallet send [--fee N] [--json] ADDRESS AMOUNT", "send AMOUNT base units; waits until the transfer is proven in a block", cmdWalletSend},
+		"wallet history": {"wallet history [--limit N] [--blocks] [--json]", "the wallet's sent and received transactions, newest first, proven in the verified state (--blocks: each also in its block)", cmdWalletHistory},
 		"chain status":   {"chain status [--json]", "the light node: verified height, lag, primary and witnesses", cmdChainStatus},
 	}
 }
@@ -112,4 +113,62 @@ func cmdChainStatus(ctx context.Context, c *Ctx, args []string) error {
 		fmt.Fprintf(w, "witness\t%s\n", p)
 	}
 	return w.Flush()
+}
+
+func cmdWalletHistory(ctx context.Context, c *Ctx, args []string) error {
+	var asJSON bool
+	var limit int
+	var blocks bool
+	if _, err := flags("wallet history", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "")
+		fs.BoolVar(&blocks, "blocks", false, "prove each transaction in its block too (slower for old blocks)")
+		fs.IntVar(&limit, "limit", 20, "how many of the newest (1 to 100)")
+	}); err != nil {
+		return err
+	}
+	if limit < 1 || limit > 100 {
+		return Usagef("wallet history: --limit %d: want 1 to 100", limit)
+	}
+	var h apitype.WalletHistoryAnswer
+	q := "/v1/wallet/history?limit=" + strconv.Itoa(limit)
+	if blocks {
+		q += "&blocks=1"
+	}
+	if err := c.API.Do(ctx, "GET", q, nil, &h); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.Stdout, h)
+	}
+	fmt.Fprintf(c.Stdout, "%s: %d transactions, proven at height %d\n", h.Address, h.Total, h.Height)
+	w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "BLOCK\tDIRECTION\tTYPE\tAMOUNT\tFEE\tOTHER PARTY\tRESULT\tHASH")
+	for _, it := range h.Items {
+		other := it.To
+		if it.Direction == "received" {
+			other = it.From
+		}
+		result := "ok"
+		if it.Code != 0 {
+			result = fmt.Sprintf("failed: code %d (%s)", it.Code, it.Reason)
+		}
+		fee := oec(it.Fee)
+		if it.Direction == "received" {
+			fee = "-"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Height, it.Direction, it.Type, oec(it.Amount), fee, other, result, it.Hash)
+	}
+	return w.Flush()
+}
+
+// chainLine is the light node in `oepc status`.
+func chainLine(ch *apitype.ChainSummary) string {
+	if !ch.Running {
+		return "not running: " + ch.Error
+	}
+	s := fmt.Sprintf("verified height %d, %d behind", ch.VerifiedHeight, ch.Lag)
+	if ch.Error != "" {
+		s += "; last update: " + ch.Error
+	}
+	return s
 }

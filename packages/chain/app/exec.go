@@ -139,6 +139,7 @@ func (a *App) deliver(s store, p Params, h uint64, raw []byte) (*abci.ExecTxResu
 	acc.Nonce++
 	s.setAccount(sender, acc)
 	events, err := a.execMsg(s, p, h, t, sender)
+	recordHistory(s, h, raw, t, sender, err)
 	if err != nil {
 		return &abci.ExecTxResult{Code: codeOf(err), Codespace: Codespace, Log: err.Error()}, t.Fee
 	}

@@ -54,6 +54,12 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
+// ExpiredHelp is the way out of an expired trusting period.
+const ExpiredHelp = "What to do: get a recent block's height and hash from a source you trust " +
+	"(`oepc chain status` on another box, the operator of a super node, the project's site) and give " +
+	"oepcd --chain-checkpoint HEIGHT:HASH (in the box's instance config); the light node starts again from that header. " +
+	"An image updated with a newer trust root than this box's store starts again from it by itself"
+
 // Config is a light node.
 type Config struct {
 	Host host.Host
@@ -174,13 +180,16 @@ func (c *Client) options() []cmtlight.Option {
 
 func (c *Client) open(ctx context.Context, primary *Provider, witnesses []provider.Provider, st store.Store) error {
 	cfg := c.cfg
-	latest, err := st.LightBlockBefore(1<<62 - 1)
-	haveStore := err == nil && latest != nil
+	var latest *types.LightBlock
+	if lh, err := st.LastLightBlockHeight(); err == nil && lh > 0 {
+		latest, _ = st.LightBlock(lh)
+	}
+	haveStore := latest != nil
 	expired := haveStore && !latest.Time.Add(cfg.TrustingPeriod).After(cfg.Now())
 	if haveStore && (cfg.CheckpointHeight == 0 || cfg.CheckpointHeight <= latest.Height) {
 		if expired {
-			return fmt.Errorf("%w: header %d of %s, trusting period %s: set a newer checkpoint (height and hash from a source you trust) in the instance config, or remove %s to start again from the genesis",
-				ErrExpired, latest.Height, latest.Time.UTC().Format(time.RFC3339), cfg.TrustingPeriod, filepath.Join(cfg.Dir, "light.db"))
+			return fmt.Errorf("%w: the newest header this box verified, %d of %s, is older than the trusting period %s (the box was offline too long to trust the super nodes' word now). %s",
+				ErrExpired, latest.Height, latest.Time.UTC().Format(time.RFC3339), cfg.TrustingPeriod, ExpiredHelp)
 		}
 		lc, err := cmtlight.NewClientFromTrustedStore(c.chainID, cfg.TrustingPeriod, primary, witnesses, st, c.options()...)
 		if err != nil {
@@ -191,6 +200,7 @@ func (c *Client) open(ctx context.Context, primary *Provider, witnesses []provid
 	}
 	to := cmtlight.TrustOptions{Period: cfg.TrustingPeriod, Height: cfg.CheckpointHeight, Hash: cfg.CheckpointHash}
 	if cfg.CheckpointHeight == 0 {
+		var err error
 		to, err = c.genesisRoot(ctx, primary)
 		if err != nil {
 			return err
@@ -206,7 +216,7 @@ func (c *Client) open(ctx context.Context, primary *Provider, witnesses []provid
 	lc, err := cmtlight.NewClient(ctx, c.chainID, to, primary, witnesses, st, c.options()...)
 	if err != nil {
 		if isExpired(err) {
-			return fmt.Errorf("%w: the trust root (height %d) is older than the trusting period %s: configure a newer checkpoint", ErrExpired, to.Height, cfg.TrustingPeriod)
+			return fmt.Errorf("%w: the image's trust root (height %d) is older than the trusting period %s. %s", ErrExpired, to.Height, cfg.TrustingPeriod, ExpiredHelp)
 		}
 		return fmt.Errorf("light node: from trust root at height %d: %w", to.Height, err)
 	}
@@ -317,7 +327,7 @@ func (c *Client) wrap(err error) error {
 	case errors.Is(err, cmtlight.ErrLightClientAttack), errors.As(err, &div):
 		return fmt.Errorf("%w: a witness contradicts the primary's header (a light client attack; evidence sent to the super nodes): %v", ErrRefused, err)
 	case isExpired(err):
-		return fmt.Errorf("%w: %v: configure a newer checkpoint in the instance config", ErrExpired, err)
+		return fmt.Errorf("%w: %v. %s", ErrExpired, err, ExpiredHelp)
 	}
 	var inv cmtlight.ErrInvalidHeader
 	if errors.As(err, &inv) {
@@ -387,11 +397,24 @@ func (c *Client) Query(ctx context.Context, path string, data []byte) (value []b
 	if err != nil || key == nil {
 		return nil, 0, fmt.Errorf("light node: query %s: %v", path, err)
 	}
-	latest, err := c.waitLatest(ctx, max(3, c.written.Load()+2))
+	qh, err := c.queryHeight(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	qh := latest - 2
+	return c.queryAt(ctx, path, data, key, qh)
+}
+
+// queryHeight is the height Query reads the state of.
+func (c *Client) queryHeight(ctx context.Context) (int64, error) {
+	latest, err := c.waitLatest(ctx, max(3, c.written.Load()+2))
+	if err != nil {
+		return 0, err
+	}
+	return latest - 2, nil
+}
+
+// queryAt is Query at height qh, of the state key key.
+func (c *Client) queryAt(ctx context.Context, path string, data, key []byte, qh int64) (value []byte, height int64, err error) {
 	p := c.primary()
 	a, err := p.call(ctx, Request{Op: OpQuery, Path: path, Data: data, Height: qh})
 	if err != nil {
@@ -511,41 +534,54 @@ func (c *Client) Broadcast(ctx context.Context, raw []byte) ([]byte, error) {
 }
 
 // ProveTx checks that the transaction raw is in a block: its Merkle proof
-// against the data hash of a verified header. It returns the height, or
-// ErrNotFound while the transaction is in no block.
+// against the data hash of a verified header, and its result's proof
+// against the next header's results hash. It returns the height, or
+// ErrNotFound while the transaction is in no block. A transaction that is
+// in a block but failed is a *TxFailedError.
 func (c *Client) ProveTx(ctx context.Context, raw []byte) (int64, error) {
-	hash := types.Tx(raw).Hash()
+	o, err := c.ProveOutcome(ctx, raw)
+	if err == nil && o.Code != 0 {
+		err = &TxFailedError{Hash: types.Tx(raw).Hash(), TxOutcome: o}
+	}
+	return o.Height, err
+}
+
+func (c *Client) proveTx(ctx context.Context, hash, raw []byte) (TxOutcome, error) {
 	p := c.primary()
 	a, err := p.call(ctx, Request{Op: OpTx, Hash: hash})
 	if err != nil {
-		return 0, err
+		return TxOutcome{}, err
 	}
 	if a.ErrorKind == ErrKindNotFound {
-		return 0, fmt.Errorf("transaction %X: %w", hash, ErrNotFound)
+		return TxOutcome{}, fmt.Errorf("transaction %X: %w", hash, ErrNotFound)
 	}
 	if err := p.answer(a, OpTx); err != nil {
-		return 0, err
+		return TxOutcome{}, err
 	}
 	var pb cmtproto.TxProof
 	if err := pb.Unmarshal(a.TxProof); err != nil {
-		return 0, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
+		return TxOutcome{}, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
 	}
 	tp, err := types.TxProofFromProto(pb)
 	if err != nil {
-		return 0, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
+		return TxOutcome{}, fmt.Errorf("%w: tx proof from %s: %v", ErrRefused, p.Peer(), err)
 	}
-	if !bytes.Equal(tp.Data, raw) {
-		return 0, fmt.Errorf("%w: tx proof from %s is of another transaction", ErrRefused, p.Peer())
+	if err := sameTx(&tp, hash, raw); err != nil {
+		return TxOutcome{}, fmt.Errorf("%w: %s: %v", ErrRefused, p.Peer(), err)
 	}
 	if a.TxHeight <= 0 {
-		return 0, fmt.Errorf("%w: tx proof from %s at height %d", ErrRefused, p.Peer(), a.TxHeight)
+		return TxOutcome{}, fmt.Errorf("%w: tx proof from %s at height %d", ErrRefused, p.Peer(), a.TxHeight)
 	}
 	lb, err := c.VerifiedHeader(ctx, a.TxHeight)
 	if err != nil {
-		return 0, err
+		return TxOutcome{}, err
 	}
 	if err := tp.Validate(lb.DataHash); err != nil {
-		return 0, fmt.Errorf("%w: transaction %X is not in verified block %d: %v", ErrRefused, hash, a.TxHeight, err)
+		return TxOutcome{}, fmt.Errorf("%w: transaction %X is not in verified block %d: %v", ErrRefused, hash, a.TxHeight, err)
+	}
+	o, err := c.outcome(ctx, a, &tp)
+	if err != nil {
+		return TxOutcome{}, err
 	}
 	for {
 		w := c.written.Load()
@@ -553,19 +589,23 @@ func (c *Client) ProveTx(ctx context.Context, raw []byte) (int64, error) {
 			break
 		}
 	}
-	return a.TxHeight, nil
+	return o, nil
 }
 
-// WaitTx waits until ProveTx proves raw included, or ctx ends.
-func (c *Client) WaitTx(ctx context.Context, raw []byte) (int64, error) {
+// WaitTx waits until the transaction raw is proven in a block, with its
+// result, or ctx ends. A failed transaction is a *TxFailedError.
+func (c *Client) WaitTx(ctx context.Context, raw []byte) (TxOutcome, error) {
 	for {
-		h, err := c.ProveTx(ctx, raw)
+		o, err := c.ProveOutcome(ctx, raw)
+		if err == nil && o.Code != 0 {
+			return o, &TxFailedError{Hash: types.Tx(raw).Hash(), TxOutcome: o}
+		}
 		if !errors.Is(err, ErrNotFound) {
-			return h, err
+			return o, err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("transaction not in a block yet: %w", ctx.Err())
+			return TxOutcome{}, fmt.Errorf("transaction not in a block yet: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -141,7 +141,11 @@ func (s *Server) Answer(ctx context.Context, q Request) Response {
 		if err != nil {
 			return fail(ErrKindInternal, err)
 		}
-		return Response{TxHeight: r.Height, TxProof: bz}
+		res, rp, err := s.resultProof(ctx, r.Height, r.Index)
+		if err != nil {
+			return classify(err)
+		}
+		return Response{TxHeight: r.Height, TxProof: bz, TxResult: res, ResultProof: rp}
 	case OpEvidence:
 		var pe cmtproto.Evidence
 		if err := pe.Unmarshal(q.Evidence); err != nil {

@@ -81,6 +81,12 @@ type Response struct {
 
 	TxHeight int64  `json:"tx_height,omitempty"`
 	TxProof  []byte `json:"tx_proof,omitempty"` // cmtproto.TxProof
+	// TxResult is the transaction's execution result (abci.ExecTxResult)
+	// and ResultProof its Merkle proof (cmtcrypto.Proof) against the
+	// LastResultsHash of header TxHeight+1, which covers the result's
+	// deterministic fields (code, data, gas wanted and used).
+	TxResult    []byte `json:"tx_result,omitempty"`
+	ResultProof []byte `json:"result_proof,omitempty"`
 }
 
 // QueryAnswer is an ABCI query's answer with its proof.
