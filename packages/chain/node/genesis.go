@@ -63,7 +63,9 @@ func InitHome(home string) (Identity, error) {
 
 // LoadOrCreateAccountKey reads an account key (a hex Ed25519 seed) from
 // path, creating it the first time (the devnet's faucet).
-func LoadOrCreateAccountKey(path string) (ed25519.PrivateKey, error) { return loadOrCreateOperator(path) }
+func LoadOrCreateAccountKey(path string) (ed25519.PrivateKey, error) {
+	return loadOrCreateOperator(path)
+}
 
 func loadOrCreateOperator(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
