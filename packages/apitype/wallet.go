@@ -42,4 +42,7 @@ type ChainStatus struct {
 	Lag            int64     `json:"lag"`
 	Primary        PeerID    `json:"primary"`
 	Witnesses      []PeerID  `json:"witnesses"`
+	// Stalled says why no newer header is verified, when the newest is
+	// more than 30 s old.
+	Stalled string `json:"stalled,omitempty"`
 }
