@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -121,19 +123,31 @@ func BenchmarkDevnetTPS(b *testing.B) {
 	b.ResetTimer()
 	t0 := time.Now()
 	var wg sync.WaitGroup
+	var resent atomic.Int64
 	errs := make(chan error, len(keys))
 	for i := range keys {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := clients[i%len(clients)]
-			for _, raw := range txs[i] {
-				r, err := c.BroadcastTxSync(ctx, raw)
-				if err == nil && r.Code != 0 {
-					err = fmt.Errorf("refused: code %d %s", r.Code, r.Log)
-				}
-				if err != nil {
+			for j := 0; j < len(txs[i]); j++ {
+				r, err := c.BroadcastTxSync(ctx, txs[i][j])
+				switch {
+				case err != nil && strings.Contains(err.Error(), "already exists in cache"):
+					continue // still pending from before a resend
+				case err != nil:
 					errs <- err
+					return
+				case r.Code == app.CodeFutureNonce:
+					// CheckTx lost the pending nonces of this account's
+					// earlier transfers (see the notes): send again from
+					// the committed nonce, as a wallet would.
+					time.Sleep(300 * time.Millisecond)
+					n := nonce(keys[i])
+					resent.Add(int64(j) - int64(n-start[i]))
+					j = int(n-start[i]) - 1
+				case r.Code != 0:
+					errs <- fmt.Errorf("refused: code %d %s", r.Code, r.Log)
 					return
 				}
 			}
@@ -159,21 +173,36 @@ func BenchmarkDevnetTPS(b *testing.B) {
 	b.StopTimer()
 	h1 := latest()
 	var first, last int64
-	var total, most int
+	var total, most, failed int
+	codes := map[uint32]int{}
 	for h := h0 + 1; h <= h1; h++ {
-		blk, err := clients[0].Block(ctx, &h)
+		res, err := clients[0].BlockResults(ctx, &h)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n := len(blk.Block.Txs); n > 0 {
+		ok := 0
+		for _, r := range res.TxsResults {
+			if r.Code == 0 {
+				ok++
+			} else {
+				failed++
+				codes[r.Code]++
+			}
+		}
+		if ok > 0 {
 			if first == 0 {
 				first = h
 			}
-			last, total, most = h, total+n, max(most, n)
+			last, total, most = h, total+ok, max(most, ok)
 		}
 	}
+	if failed > 0 {
+		// Transfers a proposer took into a block that did not execute
+		// (see the notes): counted apart.
+		b.Logf("%d transactions in blocks failed, by code: %v", failed, codes)
+	}
 	if total != perSender*len(keys) {
-		b.Fatalf("%d transfers in blocks %d..%d, want %d", total, h0+1, h1, perSender*len(keys))
+		b.Fatalf("%d transfers executed in blocks %d..%d, want %d", total, h0+1, h1, perSender*len(keys))
 	}
 	before, end := first-1, last
 	b1, err1 := clients[0].Block(ctx, &before)
@@ -185,9 +214,11 @@ func BenchmarkDevnetTPS(b *testing.B) {
 	b.ReportMetric(float64(total)/span.Seconds(), "transfers/s")
 	b.ReportMetric(float64(total)/submitted.Seconds(), "submitted/s")
 	b.ReportMetric(float64(most), "max-per-block")
+	b.ReportMetric(float64(resent.Load()), "resent")
+	b.ReportMetric(float64(failed), "failed-in-block")
 	b.ReportMetric(span.Seconds()/float64(last-first+1), "s/block")
-	b.Logf("%d transfers in blocks %d..%d (%s of block time; submitted in %s): %.0f transfers/s, at most %d in a block",
-		total, first, last, span.Round(time.Millisecond), submitted.Round(time.Millisecond), float64(total)/span.Seconds(), most)
+	b.Logf("%d transfers in blocks %d..%d (%s of block time; submitted in %s, %d sent again): %.0f transfers/s, at most %d in a block",
+		total, first, last, span.Round(time.Millisecond), submitted.Round(time.Millisecond), resent.Load(), float64(total)/span.Seconds(), most)
 }
 
 func mustKey(b *testing.B, path string) ed25519.PrivateKey {
