@@ -44,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfg devnet.Config
 	fs.IntVar(&cfg.Boxes, "boxes", 6, "number of boxes")
-	fs.IntVar(&cfg.SuperNodes, "supernodes", 2, "number of super nodes")
+	fs.IntVar(&cfg.SuperNodes, "supernodes", 4, "number of super nodes (the chain's validators; the boxes' light nodes need at least 3)")
 	fs.IntVar(&cfg.Private, "private", 0, "how many of the boxes sit behind \"NAT\" (reached only through a relay)")
 	fs.StringVar(&cfg.Dir, "dir", ".devnet", "directory of the network's state")
 	fs.BoolVar(&cfg.Chain, "chain", true, "make the super nodes the validators of an OEChain devnet")
@@ -83,6 +83,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud setup        # once: prints the recovery phrase\n")
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc cloud put FILE /FILE\n  go run ./appliance/oepc cloud health /FILE\n")
 		fmt.Fprintf(stdout, "  go run ./appliance/oepc home ls             # box 1's simulated lights\n  go run ./appliance/oepc home on \"Floor lamp\"\n")
+		if len(st.SuperNodes) >= 3 && cfg.Chain {
+			fmt.Fprintf(stdout, "  go run ./appliance/oepc chain status        # the box's light node\n")
+			fmt.Fprintf(stdout, "  go run ./appliance/oepc wallet balance      # after cloud setup: the devnet's faucet pays each wallet %d OEC\n", devnet.FaucetGrant/1_000_000)
+		}
 		fmt.Fprintf(stdout, "\nCtrl-C stops the network; run it again to resume.\n")
 	}
 	if err := devnet.Run(ctx, cfg); err != nil {

@@ -32,7 +32,7 @@ import (
 // to another bootstrap node when theirs dies, stop cleanly and resume.
 func TestNetwork(t *testing.T) {
 	dir := t.TempDir()
-	n := StartDevnet(t, dir, "--boxes", "4", "--private", "2")
+	n := StartDevnet(t, dir, "--boxes", "4", "--private", "2", "--supernodes", "2")
 	st := n.State()
 	if len(st.Boxes) != 4 || len(st.SuperNodes) != 2 {
 		t.Fatalf("devnet.json lists %d boxes, %d super nodes", len(st.Boxes), len(st.SuperNodes))
@@ -234,7 +234,7 @@ func TestNetwork(t *testing.T) {
 				t.Errorf("%s (pid %d) still running after the devnet stopped", b.Name, b.PID)
 			}
 		}
-		n2 := StartDevnet(t, dir, "--boxes", "4", "--private", "2")
+		n2 := StartDevnet(t, dir, "--boxes", "4", "--private", "2", "--supernodes", "2")
 		st2 := n2.State()
 		for i, b := range st2.Boxes {
 			if b.PeerID != st.Boxes[i].PeerID || b.API != st.Boxes[i].API {

@@ -10,3 +10,12 @@ test-chain-flakes:
 fuzz-chain:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./packages/chain/tx/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeState -fuzztime 60s ./packages/chain/app/
+
+# OEChain's benchmarks (figures in README.md, "OEChain"): the light node's
+# sync from genesis to height 10,000 (time, bytes), a verified balance
+# query's latency, the memory the light node adds to a process, and the
+# transfers per second the 4-validator devnet sustains.
+.PHONY: bench-chain
+BENCH_TARGETS += bench-chain
+bench-chain:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./hack/bench/chain/

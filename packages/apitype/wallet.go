@@ -46,6 +46,9 @@ type ChainStatus struct {
 	Lag            int64     `json:"lag"`
 	Primary        PeerID    `json:"primary"`
 	Witnesses      []PeerID  `json:"witnesses"`
+	// Stalled says why no newer header is verified, when the newest is
+	// more than 30 s old.
+	Stalled string `json:"stalled,omitempty"`
 }
 
 // WalletHistoryAnswer is GET /v1/wallet/history?limit=N[&blocks=1]: the wallet's

@@ -112,6 +112,9 @@ func cmdChainStatus(ctx context.Context, c *Ctx, args []string) error {
 	for _, p := range st.Witnesses {
 		fmt.Fprintf(w, "witness\t%s\n", p)
 	}
+	if st.Stalled != "" {
+		fmt.Fprintf(w, "stalled\t%s\n", st.Stalled)
+	}
 	return w.Flush()
 }
 

@@ -48,8 +48,10 @@ type Config struct {
 	// them at a stand-in for gokrazy).
 	BoxArgs []string
 	// Chain makes the super nodes the validators of an OEChain devnet
-	// (every super node is needed to make blocks while there are fewer
-	// than 4: CometBFT needs more than 2/3 of the voting power).
+	// (CometBFT needs more than 2/3 of the voting power: with 4, one may
+	// be down; with fewer, every one is needed). With at least 3 super
+	// nodes (a primary and two witnesses) the boxes run their light nodes,
+	// and the devnet's faucet pays each box's wallet once it has one.
 	Chain  bool
 	Exe    string // the devnet binary
 	Logger *slog.Logger
@@ -177,7 +179,7 @@ func Run(ctx context.Context, cfg Config) error {
 			},
 		})
 	}
-	chainArgs, err := setupChain(dir, cfg, lay, st.SuperNodes)
+	chain, err := setupChain(dir, cfg, lay, st.SuperNodes)
 	if err != nil {
 		return err
 	}
@@ -196,9 +198,15 @@ func Run(ctx context.Context, cfg Config) error {
 			"--peers", strings.Join(peers, ",")}
 		args = append(args, relayArgs()...)
 		if cfg.Chain {
-			args = append(args, chainArgs[i]...)
+			args = append(args, chain.superArgs[i]...)
 		}
 		if err := sup.start(sn.Name, "supernode", sn.DataDir, args); err != nil {
+			return err
+		}
+	}
+	var boxChain []string
+	if cfg.Chain {
+		if boxChain, err = chain.boxArgs(ctx, log, st.SuperNodes[0].ChainRPC, len(st.SuperNodes)); err != nil {
 			return err
 		}
 	}
@@ -221,6 +229,7 @@ func Run(ctx context.Context, cfg Config) error {
 			"--private=" + strconv.FormatBool(b.Private),
 			// A box stopped for good is re-placed within a test's patience.
 			"--repair-grace=15s"}
+		args = append(args, boxChain...)
 		if cfg.Profile {
 			p, err := FreePort()
 			if err != nil {
@@ -261,6 +270,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	sup.onRestart = func() { sup.writeState(dir, &st) }
 	sup.writeState(dir, &st)
+	if boxChain != nil {
+		var rpcs []string
+		for _, sn := range st.SuperNodes {
+			rpcs = append(rpcs, sn.ChainRPC)
+		}
+		go chain.runFaucet(ctx, log, rpcs, st.Boxes)
+	}
 	log.Info("devnet up", "boxes", len(st.Boxes), "supernodes", len(st.SuperNodes), "dir", dir)
 	if cfg.Ready != nil {
 		cfg.Ready(st)

@@ -253,3 +253,45 @@ func (a *App) Close() error {
 	defer a.mu.Unlock()
 	return a.tree.Close()
 }
+
+// PrepareProposal builds the proposer's block from its mempool's
+// transactions, in their order, leaving out those that would fail their
+// checks in this block: a nonce out of order (the mempool of a node that
+// missed an account's earlier transaction by gossip), a balance spent by
+// an earlier one. A transaction that fails its checks in a block still
+// takes its place there, and the account's later transactions in every
+// mempool then fail their recheck and are dropped; left out, it stays in
+// the mempool for a later block. The block keeps within MaxTxBytes.
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.committedParams()
+	pending := map[tx.Address]Account{}
+	lookup := func(addr tx.Address) Account {
+		if acc, ok := pending[addr]; ok {
+			return acc
+		}
+		return a.committedAccount(addr)
+	}
+	var out [][]byte
+	var size int64
+	for _, raw := range req.Txs {
+		if size+int64(len(raw)) > req.MaxTxBytes {
+			break
+		}
+		t, total, err := ante(raw, a.chainID, p, lookup)
+		if err != nil {
+			continue
+		}
+		acc := lookup(t.Sender())
+		acc.Balance -= total
+		acc.Nonce++
+		pending[t.Sender()] = acc
+		out = append(out, raw)
+		size += int64(len(raw))
+	}
+	if n := len(req.Txs) - len(out); n > 0 {
+		a.log.Debug("left transactions out of the proposal", "height", req.Height, "left_out", n, "kept", len(out))
+	}
+	return &abci.ResponsePrepareProposal{Txs: out}, nil
+}

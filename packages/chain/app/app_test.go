@@ -291,6 +291,7 @@ func TestEpochElection(t *testing.T) {
 
 func TestUnbonding(t *testing.T) {
 	p := testParams()
+	p.CommissionBP = 10000 // the delegator earns nothing: its balance shows only the unbonding
 	hs := newHarness(t, 3, p)
 	op := addr(hs.ops[2])
 	hs.block(nil, hs.tx(hs.alice, tx.Delegate{Candidate: op, Amount: 1000}))

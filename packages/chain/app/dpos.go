@@ -159,13 +159,21 @@ func (a *App) punish(s store, p Params, h uint64, req *abci.RequestFinalizeBlock
 		if !ok {
 			continue
 		}
-		si := s.signInfo(op)
-		if si.WindowStart == 0 || h-si.WindowStart >= p.DowntimeWindow {
-			si = SignInfo{WindowStart: h}
-		}
-		if v.BlockIdFlag != cmtproto.BlockIDFlagCommit {
+		// The window slides: block k of the window lands on bit k mod W,
+		// replacing the block W before it.
+		si, bits := s.signInfo(op), s.signBits(op, p.DowntimeWindow)
+		i := si.Seen % p.DowntimeWindow
+		was := bits[i/8]&(1<<(i%8)) != 0
+		missed := v.BlockIdFlag != cmtproto.BlockIDFlagCommit
+		switch {
+		case missed && !was:
+			bits[i/8] |= 1 << (i % 8)
 			si.Missed++
+		case !missed && was:
+			bits[i/8] &^= 1 << (i % 8)
+			si.Missed--
 		}
+		si.Seen++
 		if si.Missed > p.MaxMissed {
 			c, ok := s.candidate(op)
 			if ok && !c.Jailed {
@@ -176,15 +184,20 @@ func (a *App) punish(s store, p Params, h uint64, req *abci.RequestFinalizeBlock
 				a.log.Warn("validator slashed for downtime", "operator", op, "missed", si.Missed,
 					"window", p.DowntimeWindow, "burnt", burnt, "jailed_until", c.JailedUntil)
 			}
-			si = SignInfo{WindowStart: h}
+			s.clearSignInfo(op)
+			continue
 		}
 		s.setSignInfo(op, si)
+		s.setSignBits(op, bits)
 	}
 	return jailed
 }
 
-// reward pays R(n) to every validator that signed the last block (n is the
-// size of the set that signed it) and the block's fees to its proposer.
+// reward pays R(n) for every validator that signed the last block (n is
+// the size of the set that signed it), split between its operator (the
+// commission) and its delegators pro rata to stake (SplitReward), and the
+// block's fees to its proposer. It walks the delegations of every signing
+// validator: its work per block grows with their number.
 func (a *App) reward(s store, p Params, req *abci.RequestFinalizeBlock) {
 	votes := req.DecidedLastCommit.Votes
 	if len(votes) == 0 {
@@ -204,15 +217,42 @@ func (a *App) reward(s store, p Params, req *abci.RequestFinalizeBlock) {
 		if !ok {
 			continue
 		}
+		var dels []tx.Address
+		var amounts []uint64
+		pre := prefixDelegation + string(op[:])
+		s.each(pre, func(k, v []byte) {
+			var d tx.Address
+			copy(d[:], k[len(pre):])
+			n, _ := DecodeUint64(v)
+			dels, amounts = append(dels, d), append(amounts, n)
+		})
+		opPart, shares := SplitReward(r, p.CommissionBP, amounts)
 		ns, ok := add(supply, r)
-		acc := s.account(op)
-		nb, ok2 := add(acc.Balance, r)
-		if !ok || !ok2 {
+		if !ok {
 			a.log.Error("block reward would overflow the supply; not minted")
 			return
 		}
-		supply, acc.Balance = ns, nb
-		s.setAccount(op, acc)
+		// Every credit is checked before any is made.
+		credits := map[tx.Address]uint64{op: opPart}
+		for i, d := range dels {
+			credits[d] += shares[i] // cannot overflow: the shares add up to r
+		}
+		newAccts := map[tx.Address]Account{}
+		for who, n := range credits {
+			acc := s.account(who)
+			if acc.Balance, ok = add(acc.Balance, n); !ok {
+				a.log.Error("block reward would overflow an account; not minted", "account", who)
+				return
+			}
+			newAccts[who] = acc
+		}
+		for _, who := range append([]tx.Address{op}, dels...) {
+			if acc, ok := newAccts[who]; ok {
+				s.setAccount(who, acc)
+				delete(newAccts, who)
+			}
+		}
+		supply = ns
 	}
 	s.setUint([]byte(keySupply), supply)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 )
 
 // BaseUnitsPerOEC is how many base units make one OECoin. Every amount on the
@@ -31,6 +32,11 @@ type Params struct {
 	JailBlocks      uint64 `json:"jail_blocks"`
 	// Double signing: slashed DoubleSignSlashBP basis points, jailed for good.
 	DoubleSignSlashBP uint64 `json:"double_sign_slash_bp"`
+	// CommissionBP is the operator's cut, in basis points, of its
+	// validator's block reward; the rest is shared among the candidate's
+	// delegators (the operator's own stake among them) pro rata to stake.
+	// Absent from a genesis or a state of before it: 0.
+	CommissionBP uint64 `json:"commission_bp,omitempty"`
 }
 
 // DefaultParams are the devnet's: short epochs so that elections are seen.
@@ -47,7 +53,8 @@ func DefaultParams() Params {
 		MaxMissed:         25,
 		DowntimeSlashBP:   100, // 1%
 		JailBlocks:        50,
-		DoubleSignSlashBP: 500, // 5%
+		DoubleSignSlashBP: 500,  // 5%
+		CommissionBP:      1000, // 10%
 	}
 }
 
@@ -62,6 +69,10 @@ func (p Params) encode() []byte {
 func decodeParams(b []byte) (Params, error) {
 	var p Params
 	fs := (&p).ptrs()
+	// A state of before CommissionBP holds one field fewer.
+	if len(b) == 8*(len(fs)-1) {
+		fs = fs[:len(fs)-1]
+	}
 	if len(b) != 8*len(fs) {
 		return p, errors.New("chain state: malformed params")
 	}
@@ -74,7 +85,7 @@ func decodeParams(b []byte) (Params, error) {
 func (p *Params) ptrs() []*uint64 {
 	return []*uint64{&p.EpochLength, &p.MaxValidators, &p.UnbondingBlocks, &p.PowerUnit, &p.MinFee,
 		&p.RewardR0, &p.RewardN0, &p.DowntimeWindow, &p.MaxMissed, &p.DowntimeSlashBP, &p.JailBlocks,
-		&p.DoubleSignSlashBP}
+		&p.DoubleSignSlashBP, &p.CommissionBP}
 }
 
 // Validate says what is wrong with p.
@@ -94,6 +105,8 @@ func (p Params) Validate() error {
 		return errors.New("params: need 0 <= max_missed < downtime_window")
 	case p.DowntimeSlashBP > 10000 || p.DoubleSignSlashBP > 10000:
 		return errors.New("params: slash fractions are basis points, at most 10000")
+	case p.CommissionBP > 10000:
+		return errors.New("params: commission_bp is basis points, at most 10000")
 	}
 	if _, err := BlockReward(p.RewardR0, p.RewardN0, 1); err != nil {
 		return fmt.Errorf("params: %w", err)
@@ -135,4 +148,41 @@ func mulBP(v, bp uint64) uint64 {
 	x.Mul(x, new(big.Int).SetUint64(bp))
 	x.Quo(x, big.NewInt(10000))
 	return x.Uint64()
+}
+
+// SplitReward divides a validator's block reward r between its operator
+// and its delegations (amounts dels, the operator's own among them):
+//
+//	commission = ⌊r · commissionBP / 10000⌋
+//	share_i    = ⌊(r − commission) · d_i / Σd⌋
+//	operator   = commission + (r − commission − Σ share_i)
+//
+// in integer arithmetic (128-bit products). The operator takes what the
+// floors leave, fewer base units than there are delegations, so the shares
+// and the operator's part add up to r exactly: no dust is lost. With no
+// stake at all the operator takes r.
+func SplitReward(r, commissionBP uint64, dels []uint64) (operator uint64, shares []uint64) {
+	commission := mulBP(r, min(commissionBP, 10000))
+	rest := r - commission
+	var stake uint64
+	for _, d := range dels {
+		var ok bool
+		if stake, ok = add(stake, d); !ok {
+			// Σd overflows 64 bits: every amount would be past the
+			// supply; pay the operator.
+			return r, make([]uint64, len(dels))
+		}
+	}
+	shares = make([]uint64, len(dels))
+	if stake == 0 {
+		return r, shares
+	}
+	paid := uint64(0)
+	for i, d := range dels {
+		hi, lo := bits.Mul64(rest, d)
+		q, _ := bits.Div64(hi, lo, stake) // hi < stake since d ≤ stake
+		shares[i] = q
+		paid += q
+	}
+	return commission + (rest - paid), shares
 }

@@ -15,17 +15,18 @@ import (
 // hash, so each has an ICS23 proof. Numbers in keys are big-endian so that
 // the tree's key order is their numeric order.
 const (
-	prefixAccount    = "acct/"   // + address → Account
-	prefixCandidate  = "cand/"   // + operator → Candidate
-	prefixDelegation = "dlg/"    // + candidate + delegator → uint64
-	prefixUnbonding  = "unb/"    // + completion height(8) + delegator + candidate + nonce(8) → uint64
-	prefixConsIndex  = "cons/"   // + validator (consensus) address → operator
-	prefixSignInfo   = "sign/"   // + operator → SignInfo
-	prefixCredit     = "credit/" // + epoch(8) + provider + kind(2) → uint64 units
-	prefixReceipt    = "rcpt/"   // + consumer address + id(8) → epoch(8)
-	keyValidators    = "vals"    // → the validator set the chain elected last
-	keyParams        = "params"  // → Params
-	keySupply        = "supply"  // → uint64 coins in existence
+	prefixAccount    = "acct/"     // + address → Account
+	prefixCandidate  = "cand/"     // + operator → Candidate
+	prefixDelegation = "dlg/"      // + candidate + delegator → uint64
+	prefixUnbonding  = "unb/"      // + completion height(8) + delegator + candidate + nonce(8) → uint64
+	prefixConsIndex  = "cons/"     // + validator (consensus) address → operator
+	prefixSignInfo   = "sign/"     // + operator → SignInfo
+	prefixSignBits   = "signbits/" // + operator → the downtime window's missed-block bitmap
+	prefixCredit     = "credit/"   // + epoch(8) + provider + kind(2) → uint64 units
+	prefixReceipt    = "rcpt/"     // + consumer address + id(8) → epoch(8)
+	keyValidators    = "vals"      // → the validator set the chain elected last
+	keyParams        = "params"    // → Params
+	keySupply        = "supply"    // → uint64 coins in existence
 )
 
 // AccountKey and the functions below it name state keys, for queries.
@@ -73,10 +74,12 @@ type Validator struct {
 	Power      int64
 }
 
-// SignInfo counts a validator's missed blocks in its current window.
+// SignInfo counts a validator's missed blocks in the sliding window of the
+// last DowntimeWindow blocks it was asked to sign (its bitmap, one bit per
+// block of the window, is under prefixSignBits).
 type SignInfo struct {
-	WindowStart uint64
-	Missed      uint64
+	Seen   uint64 // blocks counted since the window was last cleared
+	Missed uint64 // of the last min(Seen, DowntimeWindow), those missed
 }
 
 // Encodings of state values: fixed-width big-endian, strings with a uvarint
@@ -297,11 +300,30 @@ func (s store) signInfo(op tx.Address) SignInfo {
 	if len(v) != 16 {
 		return SignInfo{}
 	}
-	return SignInfo{WindowStart: binary.BigEndian.Uint64(v), Missed: binary.BigEndian.Uint64(v[8:])}
+	return SignInfo{Seen: binary.BigEndian.Uint64(v), Missed: binary.BigEndian.Uint64(v[8:])}
 }
 
 func (s store) setSignInfo(op tx.Address, si SignInfo) {
-	s.set(append([]byte(prefixSignInfo), op[:]...), append(u64(si.WindowStart), u64(si.Missed)...))
+	s.set(append([]byte(prefixSignInfo), op[:]...), append(u64(si.Seen), u64(si.Missed)...))
+}
+
+// signBits is a validator's missed-block bitmap of a window of w blocks.
+func (s store) signBits(op tx.Address, w uint64) []byte {
+	v := s.get(append([]byte(prefixSignBits), op[:]...))
+	if uint64(len(v)) != (w+7)/8 {
+		return make([]byte, (w+7)/8)
+	}
+	return append([]byte{}, v...)
+}
+
+func (s store) setSignBits(op tx.Address, b []byte) {
+	s.set(append([]byte(prefixSignBits), op[:]...), b)
+}
+
+// clearSignInfo starts a validator's downtime window afresh.
+func (s store) clearSignInfo(op tx.Address) {
+	s.setSignInfo(op, SignInfo{})
+	s.del(append([]byte(prefixSignBits), op[:]...))
 }
 
 func (s store) params() Params {

@@ -176,3 +176,44 @@ func (n *Net) WaitHeight(ctx context.Context, i int, h int64) {
 		}
 	}
 }
+
+// StartTwin starts one more node that signs with validator i's consensus
+// key (a copy of its key, with its own empty signing state): run beside
+// validator i it double-signs, as an operator who starts the same key on
+// two machines would. It returns the twin's index in Nodes; it stops with
+// the test.
+func (n *Net) StartTwin(i int) int {
+	n.t.Helper()
+	home := filepath.Join(filepath.Dir(n.Homes[i]), fmt.Sprintf("twin%d-%d", i, len(n.Homes)))
+	if _, err := node.InitHome(home); err != nil {
+		n.t.Fatal(err)
+	}
+	key, err := os.ReadFile(node.PrivValKeyPath(n.Homes[i]))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	gen, err := os.ReadFile(node.GenesisPath(n.Homes[i]))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if err := os.WriteFile(node.PrivValKeyPath(home), key, 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := os.WriteFile(node.GenesisPath(home), gen, 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	var peers []string
+	for j, id := range n.IDs {
+		peers = append(peers, fmt.Sprintf("%s@%s", id.NodeID, n.Configs[j].P2PListen))
+	}
+	cfg := n.Configs[i]
+	cfg.Home, cfg.Peers = home, peers
+	cfg.P2PListen = fmt.Sprintf("127.0.0.1:%d", FreePort(n.t))
+	cfg.RPCListen = fmt.Sprintf("127.0.0.1:%d", FreePort(n.t))
+	cfg.Logger = cfg.Logger.With("twin", i)
+	n.Homes, n.IDs, n.Configs = append(n.Homes, home), append(n.IDs, n.IDs[i]), append(n.Configs, cfg)
+	n.Nodes = append(n.Nodes, nil)
+	k := len(n.Nodes) - 1
+	n.StartNode(k)
+	return k
+}

@@ -101,7 +101,13 @@ type Client struct {
 	// written is the height of the last transaction this client proved:
 	// queries read no older state, so a sender sees its own transfer.
 	written atomic.Int64
+	// updateErr is the last Update's error ("" after a good one).
+	updateErr atomic.Pointer[string]
 }
+
+// StallAfter is how old the newest verified header may be before Status
+// says why no newer one comes (blocks come every second or so).
+const StallAfter = 30 * time.Second
 
 // Start opens the trusted store, picks the primary and the witnesses and
 // brings the light client up to a trusted header. Close it when done.
@@ -287,6 +293,9 @@ type Status struct {
 	Lag       int64     `json:"lag"`
 	Primary   peer.ID   `json:"primary"`
 	Witnesses []peer.ID `json:"witnesses"`
+	// Stalled, when the newest verified header is older than StallAfter,
+	// says why no newer one comes.
+	Stalled string `json:"stalled,omitempty"`
 }
 
 // Update verifies the primary's newest header (cross-checked with the
@@ -295,10 +304,13 @@ func (c *Client) Update(ctx context.Context) (Status, error) {
 	c.mu.Lock()
 	_, err := c.lc.Update(ctx, c.cfg.Now())
 	c.mu.Unlock()
+	msg := ""
 	if err != nil {
-		return c.Status(ctx), c.wrap(err)
+		err = c.wrap(err)
+		msg = err.Error()
 	}
-	return c.Status(ctx), nil
+	c.updateErr.Store(&msg)
+	return c.Status(ctx), err
 }
 
 // Status reports without verifying anything new (Latest is asked of the
@@ -313,11 +325,34 @@ func (c *Client) Status(ctx context.Context) Status {
 			s.VerifiedHeight, s.VerifiedTime, s.AppHash = h, lb.Time, lb.AppHash
 		}
 	}
-	if a, err := c.primary().call(ctx, Request{Op: OpStatus}); err == nil && a.Error == "" {
+	a, err := c.primary().call(ctx, Request{Op: OpStatus})
+	if err == nil && a.Error != "" {
+		err = c.primary().answer(a, OpStatus)
+	}
+	if err == nil {
 		s.Latest = a.Latest
 		s.Lag = max(0, a.Latest-s.VerifiedHeight)
 	}
+	if age := c.cfg.Now().Sub(s.VerifiedTime); s.VerifiedHeight > 0 && age > StallAfter {
+		s.Stalled = c.stalled(s, age.Round(time.Second), err)
+	}
 	return s
+}
+
+// stalled says why no header newer than s.VerifiedHeight is verified.
+func (c *Client) stalled(s Status, age time.Duration, primaryErr error) string {
+	last := ""
+	if p := c.updateErr.Load(); p != nil && *p != "" {
+		last = " (last update: " + *p + ")"
+	}
+	switch {
+	case primaryErr != nil:
+		return fmt.Sprintf("no new verified header for %s: the primary super node %s does not answer: %v%s", age, s.Primary, primaryErr, last)
+	case s.Latest > s.VerifiedHeight+2:
+		return fmt.Sprintf("no new verified header for %s: the primary is at height %d, but its headers could not be verified%s", age, s.Latest, last)
+	default:
+		return fmt.Sprintf("no new verified header for %s: the super nodes are not making blocks (fewer than 2/3 of the voting power online?)%s", age, last)
+	}
 }
 
 // wrap names a light client refusal for the user.

@@ -61,6 +61,12 @@ func InitHome(home string) (Identity, error) {
 	return id, err
 }
 
+// LoadOrCreateAccountKey reads an account key (a hex Ed25519 seed) from
+// path, creating it the first time (the devnet's faucet).
+func LoadOrCreateAccountKey(path string) (ed25519.PrivateKey, error) {
+	return loadOrCreateOperator(path)
+}
+
 func loadOrCreateOperator(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
