@@ -56,7 +56,7 @@ func TestWebUI(t *testing.T) {
 
 	dir := t.TempDir()
 	var out bytes.Buffer
-	dn := exec.Command(filepath.Join(bin, "devnet"), "--dir", dir, "--boxes", "2", "--supernodes", "1", "--no-friends",
+	dn := exec.Command(filepath.Join(bin, "devnet"), "--dir", dir, "--boxes", "2", "--supernodes", "3", "--no-friends",
 		"--box-arg=--gokrazy-socket="+ota.socket, "--box-arg=--gokrazy-password-file="+ota.passwordFile)
 	dn.Stdout, dn.Stderr = &out, &out
 	if err := dn.Start(); err != nil {
