@@ -611,9 +611,12 @@ func TestBoot(t *testing.T) {
 		}
 		defer os.RemoveAll(mdir)
 		mon := filepath.Join(mdir, "mon.sock")
+		pcap := filepath.Join(dir, "uefi-net.pcap")
 		uvm, err := StartVM(ctx, VMConfig{Image: uefiImg, Log: filepath.Join(dir, "serial-uefi.log"),
 			HostFwd: map[int]int{7070: port, gkPort: ugk}, UEFI: true,
-			Extra: []string{"-vga", "std", "-monitor", "unix:" + mon + ",server,nowait"}})
+			Extra: []string{"-vga", "std", "-monitor", "unix:" + mon + ",server,nowait",
+				// The VM's traffic, for its mDNS announcements.
+				"-object", "filter-dump,id=dump0,netdev=n0,maxlen=1024,file=" + pcap}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -658,6 +661,25 @@ func TestBoot(t *testing.T) {
 		}
 		t.Logf("UEFI boot: API up %v after QEMU start", time.Since(uvm.Started).Round(time.Second))
 		t.Run("screen", func(t *testing.T) { checkStatusScreen(t, ctx, &ubox, mon, mdir) })
+		// oepcd advertises the box (--advertise in the instance config):
+		// _oepc._tcp announcements leave the VM's network card, and go no
+		// further (restrict=on).
+		t.Run("mdns", func(t *testing.T) {
+			err := WaitFor(ctx, 90*time.Second, 2*time.Second, func(ctx context.Context) error {
+				n, err := MDNSAnnouncements(pcap)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					return errors.New("no mDNS datagram naming _oepc._tcp to 224.0.0.251:5353 yet")
+				}
+				t.Logf("%d mDNS datagrams naming _oepc._tcp sent by the box", n)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 	t.Logf("boot test took %v", time.Since(start).Round(time.Second))
 }
