@@ -32,7 +32,7 @@ import (
 // is two boots (the box makes its gokrazy password and reboots so that
 // gokrazy uses it).
 const (
-	bootTestBudget = 19 * time.Minute
+	bootTestBudget = 21 * time.Minute
 	bootTimeout    = 150 * time.Second
 )
 

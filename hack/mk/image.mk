@@ -54,7 +54,7 @@ update:
 # decodes its QR code); make test-screen-image runs that check alone.
 test-image:
 	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
-	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 22m -v -run 'TestBoot' ./hack/imagetest
+	OEPC_IMAGE_TEST=1 $(GO) test -count=1 -timeout 24m -v -run 'TestBoot' ./hack/imagetest
 
 bench-image:
 	@hack/install-deps.sh $(IMAGE_TEST_DEPS)
