@@ -2,9 +2,14 @@ package imagetest
 
 import (
 	"encoding/binary"
+	"image"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"oepc.dev/oepcos/hdmi/screen"
+	"oepc.dev/oepcos/hdmi/screen/screentest"
+	"oepc.dev/oepcos/packages/hdmid"
 )
 
 // frame is an Ethernet frame carrying UDP to dst:port with payload.
@@ -75,3 +80,25 @@ func FuzzMDNSAnnouncements(f *testing.F) {
 		MDNSAnnouncements(p) // must not panic
 	})
 }
+
+// regionIs tells the screen's "cannot reach oepcd" footer from the
+// footer of a box whose state is known, on a picture as hdmid draws it.
+func TestRegionIs(t *testing.T) {
+	r, err := screen.NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := screentest.Full()
+	st.Problem = hdmid.ProblemNoOepcd
+	if !regionIs(r.Render(1280, 800, st), screen.Status{Problem: hdmid.ProblemNoOepcd}, "footer") {
+		t.Error("the problem footer not recognised")
+	}
+	if regionIs(r.Render(1280, 800, screentest.Full()), screen.Status{Problem: hdmid.ProblemNoOepcd}, "footer") {
+		t.Error("a known box's footer taken for the problem")
+	}
+	if !pairingShownOK(r.Render(1280, 800, st), st.PairingCode) || pairingShownOK(r.Render(1280, 800, st), "111-222") {
+		t.Error("pairingShown does not tell the right code from a wrong one")
+	}
+}
+
+func pairingShownOK(pic *image.RGBA, code string) bool { return pairingShown(pic, code) == nil }

@@ -21,6 +21,7 @@ import (
 	build "oepc.dev/oepcos/hack/image"
 	"oepc.dev/oepcos/hdmi/screen"
 	"oepc.dev/oepcos/hdmi/screen/screentest"
+	"oepc.dev/oepcos/packages/hdmid"
 	"oepc.dev/oepcos/packages/health"
 )
 
@@ -168,6 +169,12 @@ func checkStatusScreen(t *testing.T, ctx context.Context, box *Box, mon, dir str
 			last = err.Error()
 			return err
 		}
+		// Until hdmid has oepcd's answers its footer says it cannot
+		// reach oepcd: wait for the box's own state.
+		if regionIs(pic, screen.Status{Problem: hdmid.ProblemNoOepcd}, "footer") {
+			last = "the screen says: " + hdmid.ProblemNoOepcd
+			return errors.New(last)
+		}
 		url := screentest.DecodeQR(t, zbar, png)
 		if !strings.HasPrefix(url, "http://10.0.2.15:7070") {
 			return fmt.Errorf("QR code decodes to %q, want the box's address on the VM's network", url)
@@ -190,6 +197,25 @@ func checkStatusScreen(t *testing.T, ctx context.Context, box *Box, mon, dir str
 }
 
 var pairingRE = regexp.MustCompile(`pairing code for phones and the web UI.*? code=(\S+)`)
+
+// regionIs reports whether region name of pic is, pixel for pixel, that
+// region of st drawn at pic's size.
+func regionIs(pic *image.RGBA, st screen.Status, name string) bool {
+	r, err := screen.NewRenderer()
+	if err != nil {
+		return false
+	}
+	want := r.Render(pic.Bounds().Dx(), pic.Bounds().Dy(), st)
+	reg := screen.LayoutFor(pic.Bounds()).Regions()[name]
+	for y := reg.Min.Y; y < reg.Max.Y; y++ {
+		for x := reg.Min.X; x < reg.Max.X; x++ {
+			if pic.RGBAAt(x, y) != want.RGBAAt(x, y) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // pairingShown compares the pairing region of pic with the region drawn
 // for code: the screen's Render is pure and each region depends only on

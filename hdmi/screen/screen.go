@@ -87,7 +87,7 @@ type Home struct {
 	Enabled bool
 	Devices []Device
 	// Reason, while not Enabled, says why there is no list, e.g. "homed
-	// is not answering".
+	// is not answering"; empty: not known yet (oepcd not reached).
 	Reason string
 }
 
@@ -104,7 +104,8 @@ type Chain struct {
 	Enabled bool
 	// Height is the last height the light node verified.
 	Height int64
-	// Reason, while not Enabled, says why it is not running.
+	// Reason, while not Enabled, says why it is not running; empty: not
+	// known yet (oepcd not reached).
 	Reason string
 }
 
@@ -287,12 +288,12 @@ func (r *Renderer) Draw(dst *image.RGBA, st Status) {
 	r.section(dst, l, l.Home, "HOME", homeV, homeC, homeD)
 
 	// Light node.
-	chV, chD, chC := "Not running", "no chain configured on this box", colDim
+	chV, chD, chC := "Light node unknown", "waiting for oepcd", colWarn
 	switch {
 	case st.Chain.Enabled:
 		chV, chD, chC = "Height "+group(st.Chain.Height), "verified by the box's light node", colText
 	case st.Chain.Reason != "":
-		chD = st.Chain.Reason
+		chV, chD, chC = "Not running", st.Chain.Reason, colDim
 	}
 	r.section(dst, l, l.Chain, "LIGHT NODE", chV, chC, chD)
 
@@ -338,7 +339,7 @@ func (r *Renderer) homeText(l Layout, h Home) (value, detail string, c color.RGB
 	case !h.Enabled && h.Reason != "":
 		return "Not available", h.Reason, colDim
 	case !h.Enabled:
-		return "Not available", "home automation is not answering", colDim
+		return "Home unknown", "waiting for oepcd", colWarn
 	case len(h.Devices) == 0:
 		return "No devices yet", "add one in the web UI or with oepc home add", colDim
 	}

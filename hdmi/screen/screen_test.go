@@ -294,6 +294,7 @@ func TestHomeText(t *testing.T) {
 	}{
 		{screen.Home{Enabled: true}, "No devices yet", "add one in the web UI or with oepc home add"},
 		{screen.Home{Reason: "homed is not answering"}, "Not available", "homed is not answering"},
+		{screen.Home{}, "Home unknown", "waiting for oepcd"},
 	} {
 		v, d := r.HomeText(1280, 720, c.h)
 		if v != c.v || d != c.d {

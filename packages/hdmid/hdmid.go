@@ -49,6 +49,9 @@ import (
 // Name is the program's name (its health socket is hdmid.sock).
 const Name = "hdmid"
 
+// ProblemNoOepcd is the footer while oepcd's API does not answer.
+const ProblemNoOepcd = "Cannot reach oepcd; the box may still be starting"
+
 // Config is one hdmid.
 type Config struct {
 	// Name is the box's name shown until oepcd tells its own (the host
@@ -475,7 +478,7 @@ func (d *daemon) want() screen.Status {
 		st.Display = "none connected"
 	}
 	if d.srcErr != "" {
-		st.Problem = "Cannot reach oepcd; the box may still be starting"
+		st.Problem = ProblemNoOepcd
 	}
 	return st
 }
