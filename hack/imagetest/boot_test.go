@@ -21,6 +21,9 @@ import (
 
 	"oepc.dev/oepcos/hack/image"
 	"oepc.dev/oepcos/packages/health"
+	"oepc.dev/oepcos/packages/home/homeapi"
+	"oepc.dev/oepcos/packages/home/hometest"
+	"oepc.dev/oepcos/plc/insteon/insteonsim"
 	"oepc.dev/oepcos/webui"
 )
 
@@ -29,7 +32,7 @@ import (
 // is two boots (the box makes its gokrazy password and reboots so that
 // gokrazy uses it).
 const (
-	bootTestBudget = 17 * time.Minute
+	bootTestBudget = 21 * time.Minute
 	bootTimeout    = 150 * time.Second
 )
 
@@ -145,13 +148,16 @@ func tail(s string, n int) string {
 // TestBoot builds the amd64 image, boots it under QEMU and checks the
 // box end to end: per-box secrets (shown once on the serial console, not
 // in the image, different on a second box), API, health of every program,
-// joining a super node on the host, persistence across a reboot, and an
-// OTA update to a rebuilt image that switches root partitions.
+// joining a super node on the host, a lamp on a simulated Insteon modem
+// (the VM's second serial port) switched through the box's homed,
+// persistence across a reboot, an OTA update to a rebuilt image that
+// switches root partitions, and, on a second box booted with UEFI and a
+// virtual display, the status screen found in QEMU's screendump.
 func TestBoot(t *testing.T) {
 	if os.Getenv("OEPC_IMAGE_TEST") != "1" {
 		t.Skip("builds and boots the image under QEMU for minutes; run with OEPC_IMAGE_TEST=1 (make test-image)")
 	}
-	requireTools(t, "qemu-system-x86_64", "mkfs.ext4", "socat")
+	requireTools(t, "qemu-system-x86_64", "mkfs.ext4", "socat", "zbarimg")
 	if _, err := os.Stat(OVMF); err != nil {
 		t.Fatalf("%s missing; run the test through make test-image (installs ovmf)", OVMF)
 	}
@@ -176,6 +182,17 @@ func TestBoot(t *testing.T) {
 		extra["oepcd"] = []string{"--bootstrap=/ip4/10.0.2.100/tcp/4001/p2p/" + sn.id}
 		guestFwd["10.0.2.100:4001"] = "127.0.0.1:" + sn.port
 	}
+
+	// A simulated Insteon modem (lamps, a dimmer, a switch and a keypad
+	// behind it) on a host pseudo-terminal, joined to the VM's second
+	// serial port: the box's homed drives it as /dev/ttyS1, beside the
+	// instance config's /dev/ttyUSB0, which the VM does not have.
+	line := hometest.NewInsteonLine(t, dir, insteonsim.Config{})
+	modemTTY, err := filepath.EvalSymlinks(line.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra["homed"] = []string{"--modem=insteon:" + guestModem}
 
 	apiPort, err := FreePort()
 	if err != nil {
@@ -224,6 +241,7 @@ func TestBoot(t *testing.T) {
 		// config's HTTPPort), so the guest and host ports are the same.
 		HostFwd:  map[int]int{7070: apiPort, gkPort: gkPort, 80: webPort, 443: webTLSPort},
 		GuestFwd: guestFwd,
+		Modem:    modemTTY,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -340,6 +358,15 @@ func TestBoot(t *testing.T) {
 	// 3. Every program reports; the roles not implemented yet say so.
 	t.Run("health", func(t *testing.T) { checkHealth(t, ctx, box) })
 
+	// 3b. A lamp switched through the box: added through oepcd's API (its
+	// proxy to homed), switched on and off there, and the simulated lamp on
+	// the host follows.
+	homeOK := false
+	t.Run("home", func(t *testing.T) {
+		checkLamp(t, ctx, box, line, true)
+		homeOK = true
+	})
+
 	// 4. A file put through the box's API (once the cloud API exists).
 	payload := []byte("survives a reboot " + time.Now().Format(time.RFC3339Nano))
 	const cloudPath = "/boottest/hello.txt"
@@ -392,6 +419,12 @@ func TestBoot(t *testing.T) {
 	}) {
 		return
 	}
+	t.Run("home-after-reboot", func(t *testing.T) {
+		if !homeOK {
+			t.Skip("SKIPPED, NOT PASSED: no lamp was switched before (see home)")
+		}
+		checkLamp(t, ctx, box, line, false)
+	})
 	t.Run("cloud-get-after-reboot", func(t *testing.T) {
 		if !cloudOK {
 			t.Skip("SKIPPED, NOT PASSED: no file was put (see cloud-put)")
@@ -565,7 +598,25 @@ func TestBoot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		uvm, err := StartVM(ctx, VMConfig{Image: uefiImg, Log: filepath.Join(dir, "serial-uefi.log"), HostFwd: map[int]int{7070: port}, UEFI: true})
+		ugk, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A virtual VGA display (OVMF's GOP framebuffer, efifb's /dev/fb0
+		// in the kernel) and a monitor socket for its screendumps: the
+		// status screen is checked on this boot.
+		mdir, err := os.MkdirTemp("", "scr") // short: the socket's path
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(mdir)
+		mon := filepath.Join(mdir, "mon.sock")
+		pcap := filepath.Join(dir, "uefi-net.pcap")
+		uvm, err := StartVM(ctx, VMConfig{Image: uefiImg, Log: filepath.Join(dir, "serial-uefi.log"),
+			HostFwd: map[int]int{7070: port, gkPort: ugk}, UEFI: true,
+			Extra: []string{"-vga", "std", "-monitor", "unix:" + mon + ",server,nowait",
+				// The VM's traffic, for its mDNS announcements.
+				"-object", "filter-dump,id=dump0,netdev=n0,maxlen=1024,file=" + pcap}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,6 +630,7 @@ func TestBoot(t *testing.T) {
 		}
 		ubox := *box
 		ubox.API = fmt.Sprintf("http://127.0.0.1:%d", port)
+		ubox.Gokrazy = fmt.Sprintf("http://127.0.0.1:%d", ugk)
 		// The first box's token does not open the second box.
 		var he *HTTPError
 		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
@@ -608,6 +660,26 @@ func TestBoot(t *testing.T) {
 			t.Errorf("UEFI boot runs %s, want boottest-1", st.Version)
 		}
 		t.Logf("UEFI boot: API up %v after QEMU start", time.Since(uvm.Started).Round(time.Second))
+		t.Run("screen", func(t *testing.T) { checkStatusScreen(t, ctx, &ubox, mon, mdir) })
+		// oepcd advertises the box (--advertise in the instance config):
+		// _oepc._tcp announcements leave the VM's network card, and go no
+		// further (restrict=on).
+		t.Run("mdns", func(t *testing.T) {
+			err := WaitFor(ctx, 90*time.Second, 2*time.Second, func(ctx context.Context) error {
+				n, err := MDNSAnnouncements(pcap)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					return errors.New("no mDNS datagram naming _oepc._tcp to 224.0.0.251:5353 yet")
+				}
+				t.Logf("%d mDNS datagrams naming _oepc._tcp sent by the box", n)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 	t.Logf("boot test took %v", time.Since(start).Round(time.Second))
 }
@@ -628,6 +700,64 @@ func waitReboot(t *testing.T, ctx context.Context, vm *VM, box *Box, off int64) 
 	})
 	if err != nil {
 		t.Fatalf("box did not come back after reboot: %v", err)
+	}
+}
+
+// guestModem is the VM's second serial port, joined to the simulated modem.
+const guestModem = "/dev/ttyS1"
+
+// checkLamp adds the simulated lamp through the box's API (first) or finds
+// it kept (after a reboot), then switches it on and off and checks the
+// lamp on the host's simulated power line each time.
+func checkLamp(t *testing.T, ctx context.Context, box *Box, line *hometest.InsteonLine, first bool) {
+	t.Helper()
+	hc := homeapi.New(box.API, box.Token, nil)
+	err := WaitFor(ctx, 90*time.Second, 2*time.Second, func(ctx context.Context) error {
+		ms, err := hc.Modems(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Port == guestModem && m.Present {
+				return nil
+			}
+		}
+		return fmt.Errorf("homed has no modem on %s: %+v", guestModem, ms)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first {
+		d := homeapi.Device{Name: "Floor lamp", Room: "Living room", Kind: homeapi.KindLamp, Protocol: "insteon",
+			Address: hometest.LampA.String(), Port: guestModem}
+		if _, err := hc.PutDevice(ctx, d); err != nil {
+			t.Fatalf("adding the lamp through the box's API: %v", err)
+		}
+	} else if _, err := hc.Device(ctx, "Floor lamp"); err != nil {
+		t.Fatalf("the lamp after the reboot: %v (homed's list not on /perm?)", err)
+	}
+	for _, on := range []bool{true, false} {
+		t0 := time.Now()
+		var d homeapi.Device
+		if on {
+			d, err = hc.On(ctx, "Floor lamp")
+		} else {
+			d, err = hc.Off(ctx, "Floor lamp")
+		}
+		if err != nil {
+			t.Fatalf("switching the lamp (on=%v) through the box: %v", on, err)
+		}
+		want, wantLevel := homeapi.StateOff, 0
+		if on {
+			want, wantLevel = homeapi.StateOn, 255
+		}
+		if d.State.State != want {
+			t.Errorf("the box says the lamp is %q (%s), want %q", d.State.State, d.State.Error, want)
+		}
+		if lv := line.Level(t, hometest.LampA); lv != wantLevel {
+			t.Errorf("the simulated lamp on the host is at level %d, want %d", lv, wantLevel)
+		}
+		t.Logf("lamp %s through the box's API in %v", want, time.Since(t0).Round(time.Millisecond))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	build "oepc.dev/oepcos/hack/image"
 	"oepc.dev/oepcos/hdmi/screen"
 	"oepc.dev/oepcos/hdmi/screen/screentest"
+	"oepc.dev/oepcos/packages/hdmid"
 	"oepc.dev/oepcos/packages/health"
 )
 
@@ -95,6 +97,37 @@ func TestScreenImage(t *testing.T) {
 	box := &Box{API: fmt.Sprintf("http://127.0.0.1:%d", apiPort), Gokrazy: fmt.Sprintf("http://127.0.0.1:%d", gkPort),
 		Token: secrets.Token, Password: secrets.Password}
 
+	checkStatusScreen(t, ctx, box, mon, dir)
+}
+
+// checkStatusScreen finds the status screen hdmid draws on efifb's
+// /dev/fb0 in QEMU's screendump (the monitor socket mon): hdmid reports it,
+// the picture has the background where the layout has none and ink in
+// every text region, the QR code decodes (zbarimg) to the box's web UI
+// address, and the pairing region is, pixel for pixel, the box's pairing
+// code as oepcd logged it. TestBoot's UEFI boot and TestScreenImage run it.
+func checkStatusScreen(t *testing.T, ctx context.Context, box *Box, mon, dir string) {
+	t.Helper()
+	zbar := screentest.Zbarimg(t)
+	var code string
+	// gokrazy keeps only oepcd's recent log: a box that has logged much
+	// since its start may have lost the line, and then the pairing region
+	// is checked for ink only (and the test says so).
+	err := WaitFor(ctx, 45*time.Second, 2*time.Second, func(ctx context.Context) error {
+		l, err := box.ServiceLog(ctx, "/user/oepcd")
+		if err != nil {
+			return err
+		}
+		m := pairingRE.FindStringSubmatch(l)
+		if m == nil {
+			return errors.New("oepcd has not logged its pairing code")
+		}
+		code = m[1]
+		return nil
+	})
+	if err != nil {
+		t.Logf("NOT CHECKED pixel for pixel: the pairing code (%v); its region is checked for ink only", err)
+	}
 	// hdmid draws on efifb's /dev/fb0 and says so.
 	var rep health.Report
 	err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
@@ -136,12 +169,23 @@ func TestScreenImage(t *testing.T) {
 			last = err.Error()
 			return err
 		}
-		zbar := screentest.Zbarimg(t)
+		// Until hdmid has oepcd's answers its footer says it cannot
+		// reach oepcd: wait for the box's own state.
+		if regionIs(pic, screen.Status{Problem: hdmid.ProblemNoOepcd}, "footer") {
+			last = "the screen says: " + hdmid.ProblemNoOepcd
+			return errors.New(last)
+		}
 		url := screentest.DecodeQR(t, zbar, png)
 		if !strings.HasPrefix(url, "http://10.0.2.15:7070") {
 			return fmt.Errorf("QR code decodes to %q, want the box's address on the VM's network", url)
 		}
-		t.Logf("screendump %v: status screen found, QR code %s", pic.Bounds().Size(), url)
+		if code != "" { // else checkScreen found ink in the pairing region
+			if err := pairingShown(pic, code); err != nil {
+				last = err.Error()
+				return err
+			}
+		}
+		t.Logf("screendump %v: status screen found, QR code %s, pairing code %s", pic.Bounds().Size(), url, code)
 		if d := os.Getenv("OEPC_SCREEN_SHOT"); d != "" {
 			screentest.SavePNG(t, pic, d)
 		}
@@ -150,6 +194,52 @@ func TestScreenImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status screen not found in the screendump: %v (%s)", err, last)
 	}
+}
+
+var pairingRE = regexp.MustCompile(`pairing code for phones and the web UI.*? code=(\S+)`)
+
+// regionIs reports whether region name of pic is, pixel for pixel, that
+// region of st drawn at pic's size.
+func regionIs(pic *image.RGBA, st screen.Status, name string) bool {
+	r, err := screen.NewRenderer()
+	if err != nil {
+		return false
+	}
+	want := r.Render(pic.Bounds().Dx(), pic.Bounds().Dy(), st)
+	reg := screen.LayoutFor(pic.Bounds()).Regions()[name]
+	for y := reg.Min.Y; y < reg.Max.Y; y++ {
+		for x := reg.Min.X; x < reg.Max.X; x++ {
+			if pic.RGBAAt(x, y) != want.RGBAAt(x, y) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pairingShown compares the pairing region of pic with the region drawn
+// for code: the screen's Render is pure and each region depends only on
+// its own part of the status, so the code is on the TV exactly when the
+// pixels agree.
+func pairingShown(pic *image.RGBA, code string) error {
+	r, err := screen.NewRenderer()
+	if err != nil {
+		return err
+	}
+	want := r.Render(pic.Bounds().Dx(), pic.Bounds().Dy(), screen.Status{PairingCode: code})
+	reg := screen.LayoutFor(pic.Bounds()).Pairing
+	diff := 0
+	for y := reg.Min.Y; y < reg.Max.Y; y++ {
+		for x := reg.Min.X; x < reg.Max.X; x++ {
+			if pic.RGBAAt(x, y) != want.RGBAAt(x, y) {
+				diff++
+			}
+		}
+	}
+	if diff > reg.Dx()*reg.Dy()/200 {
+		return fmt.Errorf("the pairing region differs from the code %s drawn at this size in %d of %d pixels", code, diff, reg.Dx()*reg.Dy())
+	}
+	return nil
 }
 
 // checkScreen compares a screendump with the layout, by region.

@@ -38,6 +38,10 @@ type VMConfig struct {
 	// Extra is appended to QEMU's arguments (e.g. a display and a
 	// monitor socket for the screen test).
 	Extra []string
+	// Modem, if set, is a host terminal (/dev/pts/N, the simulated modem's
+	// line) joined to the guest's second serial port, ttyS1; the console
+	// stays on the first.
+	Modem string
 	// UEFI boots with OVMF (Debian's ovmf package) instead of SeaBIOS's
 	// legacy BIOS boot.
 	UEFI bool
@@ -119,6 +123,14 @@ func StartVM(ctx context.Context, c VMConfig) (*VM, error) {
 			return nil, fmt.Errorf("UEFI firmware: %w (install ovmf; make test-image does as root)", err)
 		}
 		args = append(args, "-bios", OVMF)
+	}
+	if c.Modem != "" {
+		// QEMU takes a -serial starting with /dev/ as a host terminal.
+		if !strings.HasPrefix(c.Modem, "/dev/") || strings.ContainsAny(c.Modem, ", ") {
+			logf.Close()
+			return nil, fmt.Errorf("modem line %q: want a /dev/ terminal path", c.Modem)
+		}
+		args = append(args, "-serial", "mon:stdio", "-serial", c.Modem)
 	}
 	args = append(args, c.Extra...)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)

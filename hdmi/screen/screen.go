@@ -83,12 +83,16 @@ type Storage struct {
 
 // Home is the home-automation hub's view.
 type Home struct {
-	// Enabled: homed reports devices (false until the home issue lands).
+	// Enabled: homed answered (through oepcd) with its devices.
 	Enabled bool
 	Devices []Device
+	// Reason, while not Enabled, says why there is no list, e.g. "homed
+	// is not answering"; empty: not known yet (oepcd not reached).
+	Reason string
 }
 
-// Device is one home device and its state, e.g. {"Hall lamp", "on"}.
+// Device is one home device and its state as a household reads it, e.g.
+// {"Hall lamp", "on"}, {"Porch", "40%"}.
 type Device struct {
 	Name  string
 	State string
@@ -96,15 +100,19 @@ type Device struct {
 
 // Chain is the light node's state.
 type Chain struct {
-	// Enabled: the box runs a light node (false until the chain issue).
+	// Enabled: the light node runs and has verified a header.
 	Enabled bool
-	Height  int64
+	// Height is the last height the light node verified.
+	Height int64
+	// Reason, while not Enabled, says why it is not running; empty: not
+	// known yet (oepcd not reached).
+	Reason string
 }
 
 // Equal reports whether a and b draw the same picture.
 func (a Status) Equal(b Status) bool {
 	return a.Name == b.Name && a.Network == b.Network && a.Storage == b.Storage &&
-		a.Home.Enabled == b.Home.Enabled && slices.Equal(a.Home.Devices, b.Home.Devices) &&
+		a.Home.Enabled == b.Home.Enabled && a.Home.Reason == b.Home.Reason && slices.Equal(a.Home.Devices, b.Home.Devices) &&
 		a.Chain == b.Chain && a.PairingCode == b.PairingCode && a.WebURL == b.WebURL &&
 		a.Display == b.Display && a.Problem == b.Problem
 }
@@ -276,31 +284,16 @@ func (r *Renderer) Draw(dst *image.RGBA, st Status) {
 	r.section(dst, l, l.Storage, "STORAGE", stV, stC, stD)
 
 	// Home.
-	homeV, homeD, homeC := "No home devices yet", "home automation is not in this build yet", colDim
-	if st.Home.Enabled && len(st.Home.Devices) > 0 {
-		homeC = colText
-		var parts []string
-		for _, d := range st.Home.Devices {
-			parts = append(parts, d.Name+" "+d.State)
-		}
-		homeV = parts[0]
-		if len(parts) > 1 {
-			homeV += " • " + parts[1]
-		}
-		homeD = ""
-		if len(parts) > 2 {
-			homeD = strings.Join(parts[2:min(len(parts), 5)], " • ")
-			if len(parts) > 5 {
-				homeD += fmt.Sprintf(" • %d more", len(parts)-5)
-			}
-		}
-	}
+	homeV, homeD, homeC := r.homeText(l, st.Home)
 	r.section(dst, l, l.Home, "HOME", homeV, homeC, homeD)
 
 	// Light node.
-	chV, chD, chC := "Not enabled", "the light node arrives with OEChain", colDim
-	if st.Chain.Enabled {
-		chV, chD, chC = "Height "+group(st.Chain.Height), "verified headers", colText
+	chV, chD, chC := "Light node unknown", "waiting for oepcd", colWarn
+	switch {
+	case st.Chain.Enabled:
+		chV, chD, chC = "Height "+group(st.Chain.Height), "verified by the box's light node", colText
+	case st.Chain.Reason != "":
+		chV, chD, chC = "Not running", st.Chain.Reason, colDim
 	}
 	r.section(dst, l, l.Chain, "LIGHT NODE", chV, chC, chD)
 
@@ -327,6 +320,62 @@ func (r *Renderer) Draw(dst *image.RGBA, st Status) {
 	} else if st.Display != "" {
 		r.text(dst, l.Footer, "regular", px(sizeFooter), colDim, "Display "+st.Display, 0.75)
 	}
+}
+
+// HomeText is the value and detail lines the home section shows for h in
+// a picture of size w×h: as many devices as fit on the two lines, then
+// "+N more".
+func (r *Renderer) HomeText(w, h int, home Home) (value, detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, d, _ := r.homeText(LayoutFor(image.Rect(0, 0, w, h)), home)
+	return v, d
+}
+
+const sep = " • "
+
+func (r *Renderer) homeText(l Layout, h Home) (value, detail string, c color.RGBA) {
+	switch {
+	case !h.Enabled && h.Reason != "":
+		return "Not available", h.Reason, colDim
+	case !h.Enabled:
+		return "Home unknown", "waiting for oepcd", colWarn
+	case len(h.Devices) == 0:
+		return "No devices yet", "add one in the web UI or with oepc home add", colDim
+	}
+	px := func(ref int) int { return int(float64(ref)*l.Scale + 0.5) }
+	fv, fd := r.face("bold", px(sizeValue)), r.face("regular", px(sizeDetail))
+	w := fixed.I(l.Home.Dx())
+	parts := make([]string, len(h.Devices))
+	for i, d := range h.Devices {
+		parts[i] = d.Name + " " + d.State
+	}
+	// The value line: as many as fit whole (at least one, shortened).
+	n := 1
+	for n < len(parts) && font.MeasureString(fv, strings.Join(parts[:n+1], sep)) <= w {
+		n++
+	}
+	value = fit(fv, strings.Join(parts[:n], sep), w)
+	rest := parts[n:]
+	if len(rest) == 0 {
+		return value, "", colText
+	}
+	if font.MeasureString(fd, strings.Join(rest, sep)) <= w {
+		return value, strings.Join(rest, sep), colText
+	}
+	// The detail line: as many as fit with "+N more" after them.
+	more := func(k int) string {
+		m := fmt.Sprintf("+%d more", len(rest)-k)
+		if k == 0 {
+			return m
+		}
+		return strings.Join(rest[:k], sep) + sep + m
+	}
+	k := 0
+	for k < len(rest)-1 && font.MeasureString(fd, more(k+1)) <= w {
+		k++
+	}
+	return value, more(k), colText
 }
 
 // section draws a label, a value line and a detail line into rect.

@@ -1,6 +1,7 @@
 package screen_test
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -117,9 +118,12 @@ func TestChangeStaysInRegion(t *testing.T) {
 	}{
 		{"storage", func(s *screen.Status) { s.Storage.Used += 3_000_000_000 }},
 		{"network", func(s *screen.Status) { s.Network.Relayed++ }},
-		{"chain", func(s *screen.Status) { s.Chain = screen.Chain{Enabled: true, Height: 1234567} }},
+		{"chain", func(s *screen.Status) { s.Chain.Height++ }},
+		{"chain", func(s *screen.Status) { s.Chain = screen.Chain{Reason: "the light node is not up yet"} }},
+		{"home", func(s *screen.Status) { s.Home.Devices[1].State = "41%" }},
+		{"home", func(s *screen.Status) { s.Home = screen.Home{Reason: "homed is not answering"} }},
 		{"home", func(s *screen.Status) {
-			s.Home = screen.Home{Enabled: true, Devices: []screen.Device{{"Hall lamp", "on"}, {"Heater", "off"}, {"Porch", "dim 40%"}}}
+			s.Home.Devices = append(s.Home.Devices, screen.Device{Name: "Hall keypad", State: "off"})
 		}},
 		{"pairing", func(s *screen.Status) { s.PairingCode = "111-222" }},
 		{"footer", func(s *screen.Status) { s.Problem = "Cannot reach oepcd" }},
@@ -220,10 +224,9 @@ func TestWritePNGs(t *testing.T) {
 		t.Skip("set OEPC_SCREEN_PNG_DIR to keep the pictures")
 	}
 	r := renderer(t)
-	home := screentest.Full()
-	home.Home = screen.Home{Enabled: true, Devices: []screen.Device{{"Hall lamp", "on"}, {"Heater", "off"}, {"Porch", "dim 40%"}}}
-	home.Chain = screen.Chain{Enabled: true, Height: 1234567}
-	for name, st := range map[string]screen.Status{"full": screentest.Full(), "zero": {}, "home": home} {
+	many := screentest.Full()
+	many.Home.Devices = manyDevices(14)
+	for name, st := range map[string]screen.Status{"full": screentest.Full(), "zero": {}, "many": many} {
 		for _, sz := range sizes {
 			f, err := os.Create(filepath.Join(dir, name+"-"+strconv.Itoa(sz.X)+".png"))
 			if err != nil {
@@ -231,6 +234,71 @@ func TestWritePNGs(t *testing.T) {
 			}
 			png.Encode(f, r.Render(sz.X, sz.Y, st))
 			f.Close()
+		}
+	}
+}
+
+func manyDevices(n int) []screen.Device {
+	var ds []screen.Device
+	for i := range n {
+		st := []string{"on", "off", "40%"}[i%3]
+		ds = append(ds, screen.Device{Name: fmt.Sprintf("Lamp %d", i+1), State: st})
+	}
+	return ds
+}
+
+// The home section lists the devices with their states: all of them when
+// they fit on its two lines, else as many as fit and "+N more", at both
+// sizes; nothing is cut in the middle of a device.
+func TestHomeText(t *testing.T) {
+	r := renderer(t)
+	for _, sz := range sizes {
+		v, d := r.HomeText(sz.X, sz.Y, screentest.Full().Home)
+		if v+" • "+d != "Floor lamp on • Ceiling 40% • Porch off" && v != "Floor lamp on • Ceiling 40% • Porch off" {
+			t.Errorf("%v: three devices shown as %q / %q", sz, v, d)
+		}
+		for _, n := range []int{5, 14, 60} {
+			ds := manyDevices(n)
+			v, d := r.HomeText(sz.X, sz.Y, screen.Home{Enabled: true, Devices: ds})
+			shown := strings.Split(v, " • ")
+			det := strings.Split(d, " • ")
+			more := 0
+			if last := det[len(det)-1]; strings.HasPrefix(last, "+") {
+				if _, err := fmt.Sscanf(last, "+%d more", &more); err != nil {
+					t.Fatalf("%v: %q", sz, last)
+				}
+				det = det[:len(det)-1]
+			}
+			if d != "" {
+				shown = append(shown, det...)
+			}
+			for i, s := range shown {
+				if want := ds[i].Name + " " + ds[i].State; s != want {
+					t.Errorf("%v, %d devices: item %d is %q, want %q", sz, n, i, s, want)
+				}
+			}
+			if len(shown)+more != n {
+				t.Errorf("%v, %d devices: %d shown and +%d more (%q / %q)", sz, n, len(shown), more, v, d)
+			}
+			if n >= 14 && more == 0 {
+				t.Errorf("%v: %d devices all on two lines? %q / %q", sz, n, v, d)
+			}
+			if n == 5 && more != 0 {
+				t.Errorf("%v: 5 short devices do not fit: %q / %q", sz, v, d)
+			}
+		}
+	}
+	for _, c := range []struct {
+		h    screen.Home
+		v, d string
+	}{
+		{screen.Home{Enabled: true}, "No devices yet", "add one in the web UI or with oepc home add"},
+		{screen.Home{Reason: "homed is not answering"}, "Not available", "homed is not answering"},
+		{screen.Home{}, "Home unknown", "waiting for oepcd"},
+	} {
+		v, d := r.HomeText(1280, 720, c.h)
+		if v != c.v || d != c.d {
+			t.Errorf("%+v: %q / %q, want %q / %q", c.h, v, d, c.v, c.d)
 		}
 	}
 }

@@ -2,7 +2,9 @@
 // connectors for a display (reading /sys/class/drm/*/status and edid, and
 // woken by the kernel's hotplug uevents), picks the display's mode from its
 // EDID (hdmi/mode) and says why in one log line, asks oepcd's local API for
-// the box's state, and draws the status screen (hdmi/screen) to the
+// the box's state (its network, storage, the home's devices through homed's
+// proxy, whose event stream it follows, and the light node's verified
+// height), and draws the status screen (hdmi/screen) to the
 // framebuffer (hdmi/fb) or to a PNG file, again only when something shown
 // has changed.
 //
@@ -46,6 +48,9 @@ import (
 
 // Name is the program's name (its health socket is hdmid.sock).
 const Name = "hdmid"
+
+// ProblemNoOepcd is the footer while oepcd's API does not answer.
+const ProblemNoOepcd = "Cannot reach oepcd; the box may still be starting"
 
 // Config is one hdmid.
 type Config struct {
@@ -186,6 +191,17 @@ func Run(ctx context.Context, cfg Config) error {
 	d.log.Info("hdmid started", "sysfs", cfg.Sysfs, "framebuffer", cfg.Framebuffer, "png", cfg.PNG,
 		"uevents", cfg.Uevents, "poll_sysfs", pollSys, "poll_status", cfg.PollStatus)
 
+	// A Source that can tell of changes (homed's events) is followed too,
+	// so a lamp switched by hand reaches the screen before the next poll.
+	poke := make(chan struct{}, 1)
+	if w, ok := cfg.Source.(Watcher); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.watch(ctx, w, poke)
+		}()
+	}
+
 	sysT := time.NewTicker(pollSys)
 	defer sysT.Stop()
 	stT := time.NewTicker(cfg.PollStatus)
@@ -204,6 +220,8 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-sysT.C:
 			d.scan(ctx)
 		case <-stT.C:
+			d.poll(ctx)
+		case <-poke:
 			d.poll(ctx)
 		}
 		d.redraw()
@@ -392,6 +410,39 @@ func (d *daemon) closeOutput() {
 	}
 }
 
+// watch follows w until ctx ends, poking the main loop at each change; a
+// broken stream is opened again with backoff (2 s to 1 min), and the
+// polls go on meanwhile.
+func (d *daemon) watch(ctx context.Context, w Watcher, poke chan<- struct{}) {
+	backoff := 2 * time.Second
+	lastErr := ""
+	for {
+		t0 := time.Now()
+		err := w.Watch(ctx, func() {
+			select {
+			case poke <- struct{}{}:
+			default:
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(t0) > time.Minute {
+			backoff = 2 * time.Second
+		}
+		if e := fmt.Sprint(err); e != lastErr {
+			d.log.Info("home events unavailable; polling meanwhile", "err", err, "retry", backoff)
+			lastErr = e
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
 // poll asks the source for the box's state.
 func (d *daemon) poll(ctx context.Context) {
 	st, err := d.cfg.Source.Status(ctx)
@@ -427,7 +478,7 @@ func (d *daemon) want() screen.Status {
 		st.Display = "none connected"
 	}
 	if d.srcErr != "" {
-		st.Problem = "Cannot reach oepcd; the box may still be starting"
+		st.Problem = ProblemNoOepcd
 	}
 	return st
 }

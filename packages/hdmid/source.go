@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"oepc.dev/oepcos/hdmi/screen"
+	"oepc.dev/oepcos/packages/apitype"
+	"oepc.dev/oepcos/packages/home/homeapi"
 	"oepc.dev/oepcos/packages/localapi"
 )
 
@@ -29,7 +33,10 @@ func (f SourceFunc) Status(ctx context.Context) (screen.Status, error) { return 
 
 // APISource reads the box's state from oepcd's local API: GET /v1/status
 // (name, network, friends), GET /v1/cloud/hosted (storage used and kept
-// for others) and the pairing code file the web UI keeps.
+// for others), GET /v1/home/devices (homed's devices, which oepcd
+// proxies), GET /v1/chain/status (the light node's verified height) and
+// the pairing code file oepcd keeps. Watch follows homed's event stream,
+// so a lamp switched by hand is on the screen at once.
 type APISource struct {
 	Client *localapi.Client
 	// TokenFile, read while Client.Token is empty, holds oepcd's API
@@ -45,6 +52,8 @@ type APISource struct {
 	WebPort int
 	// Timeout bounds each call (default 3 s).
 	Timeout time.Duration
+
+	mu sync.Mutex // guards Client.Token's write against Watch's read
 }
 
 // apiStatus is the part of GET /v1/status the screen uses (packages/box
@@ -93,7 +102,9 @@ func (s *APISource) Status(ctx context.Context) (screen.Status, error) {
 		if err != nil {
 			return st, fmt.Errorf("no API token for oepcd yet: %w", err)
 		}
-		s.Client.Token = tok
+		s.mu.Lock()
+		s.Client.Token = tok // Watch reads it (under mu) in its own goroutine
+		s.mu.Unlock()
 	}
 	var as apiStatus
 	if err := s.Client.Do(cctx, "GET", "/v1/status", nil, &as); err != nil {
@@ -109,15 +120,118 @@ func (s *APISource) Status(ctx context.Context) (screen.Status, error) {
 	if err := s.Client.Do(cctx, "GET", "/v1/cloud/hosted", nil, &h); err != nil {
 		var ae *localapi.APIError
 		if errors.As(err, &ae) && ae.Status == 404 {
+			st.Home, st.Chain = s.home(cctx), s.chain(cctx)
 			return st, nil // a box without the cloud mounted
 		}
 		return st, fmt.Errorf("oepcd storage: %w", err)
 	}
+	st.Home = s.home(cctx)
+	st.Chain = s.chain(cctx)
 	st.Storage = screen.Storage{Known: true, Used: h.Used, Quota: h.Quota, HostedFor: len(h.Owners)}
 	for _, o := range h.Owners {
 		st.Storage.Hosted += o.Bytes
 	}
 	return st, nil
+}
+
+// home asks for homed's devices; a homed that is not there is a reason on
+// the screen, not an error of the whole status.
+func (s *APISource) home(ctx context.Context) screen.Home {
+	var ds []homeapi.Device
+	if err := s.Client.Do(ctx, "GET", homeapi.Prefix+"devices", nil, &ds); err != nil {
+		var ae *localapi.APIError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			return screen.Home{Reason: "home automation is not set up on this box"}
+		case errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable:
+			return screen.Home{Reason: "homed is not answering; it may still be starting"}
+		default:
+			return screen.Home{Reason: "cannot ask homed: " + short(err.Error())}
+		}
+	}
+	h := screen.Home{Enabled: true}
+	for _, d := range ds {
+		h.Devices = append(h.Devices, screen.Device{Name: d.Name, State: DeviceState(d)})
+	}
+	return h
+}
+
+// DeviceState is a device's state as the screen shows it: on, off, a dim
+// level in percent, "…" while a command waits for the device, "?" before
+// anything is known, "error" after a command failed.
+func DeviceState(d homeapi.Device) string {
+	switch d.State.State {
+	case homeapi.StateOn:
+		if d.State.Level <= 0 || d.State.Level >= 255 || !homeapi.Dimmable(d.Kind) {
+			return "on"
+		}
+		return fmt.Sprintf("%d%%", max(1, (d.State.Level*100+127)/255))
+	case homeapi.StateOff:
+		return "off"
+	case homeapi.StatePending:
+		return "…"
+	case homeapi.StateError:
+		return "error"
+	default:
+		return "?"
+	}
+}
+
+// chain asks for the light node's status.
+func (s *APISource) chain(ctx context.Context) screen.Chain {
+	var cs apitype.ChainStatus
+	if err := s.Client.Do(ctx, "GET", "/v1/chain/status", nil, &cs); err != nil {
+		var ae *localapi.APIError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			return screen.Chain{Reason: "no chain configured on this box"}
+		case errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable:
+			return screen.Chain{Reason: short(ae.Message)}
+		default:
+			return screen.Chain{Reason: "cannot ask oepcd: " + short(err.Error())}
+		}
+	}
+	if cs.VerifiedHeight <= 0 {
+		return screen.Chain{Reason: "no header verified yet"}
+	}
+	return screen.Chain{Enabled: true, Height: cs.VerifiedHeight}
+}
+
+// short keeps a reason to one line of the screen's detail type.
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 120 {
+		return string(r[:119]) + "…"
+	}
+	return s
+}
+
+// Watch follows homed's event stream through oepcd and calls changed for
+// every event, until ctx ends or the stream breaks (then it returns why).
+func (s *APISource) Watch(ctx context.Context, changed func()) error {
+	s.mu.Lock()
+	tok := s.Client.Token
+	s.mu.Unlock()
+	if tok == "" && s.TokenFile != "" {
+		t, err := ReadToken(s.TokenFile)
+		if err != nil {
+			return fmt.Errorf("no API token for oepcd yet: %w", err)
+		}
+		tok = t
+	}
+	// Its own client: the status client's overall timeout would end the
+	// stream.
+	return homeapi.New(s.Client.Base, tok, nil).Events(ctx, func(homeapi.Event) error {
+		changed()
+		return nil
+	})
+}
+
+// Watcher is a Source that can say when something changed between polls.
+type Watcher interface {
+	// Watch calls changed whenever the state may have changed, until ctx
+	// ends or it fails.
+	Watch(ctx context.Context, changed func()) error
 }
 
 func (s *APISource) pairingCode() string {

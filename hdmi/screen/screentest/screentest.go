@@ -19,10 +19,13 @@ import (
 	"oepc.dev/oepcos/packages/atomicfile"
 )
 
-// Full is a box with something to say in every section but home and
-// chain (which are not enabled yet).
+// Full is a box with something to say in every section: three home
+// devices and a light node at a height.
 func Full() screen.Status {
 	return screen.Status{
+		Home: screen.Home{Enabled: true, Devices: []screen.Device{
+			{Name: "Floor lamp", State: "on"}, {Name: "Ceiling", State: "40%"}, {Name: "Porch", State: "off"}}},
+		Chain:       screen.Chain{Enabled: true, Height: 1_234_567},
 		Name:        "oepc-living-room",
 		Network:     screen.Network{Known: true, Joined: true, Direct: 5, Relayed: 1, Friends: 3, FriendsOnline: 2},
 		Storage:     screen.Storage{Known: true, Used: 12_345_678_901, Quota: 500_000_000_000, Hosted: 4_500_000_000, HostedFor: 2},
