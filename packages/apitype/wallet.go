@@ -2,6 +2,11 @@ package apitype
 
 import "time"
 
+// ChainNotConfigured is the reason /v1/chain/status and the wallet routes
+// give (503) on a box whose oepcd has no chain configured, so the TV and
+// other readers can tell "not set up" from "not working".
+const ChainNotConfigured = "oepcd runs without --chain-genesis, so this box has no light node (the image's instance config or the devnet sets it)"
+
 // The wallet's and the chain's routes (packages/box/wallet.go).
 
 // BaseUnitsPerOEC is how many base units make one OECoin (chain/app's

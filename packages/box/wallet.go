@@ -71,7 +71,7 @@ func mountWallet(b *Box, api *localapi.Server) error {
 		return light.WalletKey(o), nil
 	}}
 	if cc.Genesis == "" {
-		cfg.Off = "oepcd runs without --chain-genesis, so this box has no light node (the image's instance config or the devnet sets it)"
+		cfg.Off = apitype.ChainNotConfigured
 	} else {
 		gen, err := types.GenesisDocFromFile(cc.Genesis)
 		if err != nil {

@@ -183,7 +183,8 @@ func (s *APISource) chain(ctx context.Context) screen.Chain {
 	if err := s.Client.Do(ctx, "GET", "/v1/chain/status", nil, &cs); err != nil {
 		var ae *localapi.APIError
 		switch {
-		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		case errors.As(err, &ae) && (ae.Status == http.StatusNotFound ||
+			ae.Status == http.StatusServiceUnavailable && strings.Contains(ae.Message, apitype.ChainNotConfigured)):
 			return screen.Chain{Reason: "no chain configured on this box"}
 		case errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable:
 			return screen.Chain{Reason: short(ae.Message)}
