@@ -176,7 +176,7 @@ func checkStatusScreen(t *testing.T, ctx context.Context, box *Box, mon, dir str
 			return errors.New(last)
 		}
 		url := screentest.DecodeQR(t, zbar, png)
-		if !strings.HasPrefix(url, "http://10.0.2.15:7070") {
+		if url != "http://10.0.2.15/" { // the web UI, on port 80
 			return fmt.Errorf("QR code decodes to %q, want the box's address on the VM's network", url)
 		}
 		if code != "" { // else checkScreen found ink in the pairing region

@@ -39,7 +39,7 @@ func Main(args []string, stderr io.Writer) int {
 	fs.StringVar(&tokenFile, "token-file", "/perm/home/oepcd/api.token", "oepcd's API token")
 	fs.StringVar(&pairingFile, "pairing-file", "/perm/home/oepcd/pairing.code", "the web UI's pairing code; empty: none")
 	fs.StringVar(&webURL, "web-url", "", "web UI address for the QR code; empty: http://LAN-ADDRESS:WEB-PORT/")
-	fs.IntVar(&webPort, "web-port", 7070, "web UI port on the box's LAN address")
+	fs.IntVar(&webPort, "web-port", 80, "web UI port on the box's LAN address (oepcd serves it on 80 in the image)")
 	fs.BoolVar(&cfg.Uevents, "uevents", true, "listen for the kernel's hotplug uevents")
 	fs.DurationVar(&cfg.PollStatus, "poll", 5*time.Second, "how often to ask oepcd for the box's state")
 	fs.DurationVar(&cfg.PollSysfs, "poll-sysfs", 0, "how often to read the connectors (0: 30s with uevents, 2s without)")

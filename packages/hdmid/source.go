@@ -88,7 +88,12 @@ func (s *APISource) Status(ctx context.Context) (screen.Status, error) {
 	st.WebURL = s.WebURL
 	if st.WebURL == "" && s.WebPort > 0 {
 		if ip := LANAddress(); ip != "" {
-			st.WebURL = "http://" + net.JoinHostPort(ip, strconv.Itoa(s.WebPort)) + "/"
+			host := net.JoinHostPort(ip, strconv.Itoa(s.WebPort))
+			if s.WebPort == 80 {
+				host = net.JoinHostPort(ip, "")
+				host = strings.TrimSuffix(host, ":")
+			}
+			st.WebURL = "http://" + host + "/"
 		}
 	}
 	to := s.Timeout
