@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,8 +164,15 @@ func TestChainDevnet(t *testing.T) {
 		})
 		for _, b := range []devnet.Box{box1, box2} {
 			var cs apitype.ChainStatus
+			var last string
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("%s's last chain status: %s", b.Name, last)
+				}
+			})
 			WaitFor(t, b.Name+" to say the chain stopped", 90*time.Second, func() bool {
-				out, _, err := Oepc(b.API, b.Token, "chain", "status", "--json")
+				out, stderr, err := Oepc(b.API, b.Token, "chain", "status", "--json")
+				last = fmt.Sprintf("%v %s %s", err, out, stderr)
 				return err == nil && jsonOK(out, &cs) && strings.Contains(cs.Stalled, "not making blocks")
 			})
 			if cs.VerifiedHeight > halted {

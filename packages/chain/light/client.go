@@ -329,18 +329,24 @@ func (c *Client) Status(ctx context.Context) Status {
 	if err == nil && a.Error != "" {
 		err = c.primary().answer(a, OpStatus)
 	}
+	var latestAge time.Duration
 	if err == nil {
 		s.Latest = a.Latest
 		s.Lag = max(0, a.Latest-s.VerifiedHeight)
+		if !a.LatestTime.IsZero() {
+			latestAge = c.cfg.Now().Sub(a.LatestTime)
+		}
 	}
 	if age := c.cfg.Now().Sub(s.VerifiedTime); s.VerifiedHeight > 0 && age > StallAfter {
-		s.Stalled = c.stalled(s, age.Round(time.Second), err)
+		s.Stalled = c.stalled(s, age.Round(time.Second), latestAge, err)
 	}
 	return s
 }
 
 // stalled says why no header newer than s.VerifiedHeight is verified.
-func (c *Client) stalled(s Status, age time.Duration, primaryErr error) string {
+// latestAge is how old the primary says its newest block is (0: unknown):
+// when that block is old too, the chain has stopped, whatever the heights.
+func (c *Client) stalled(s Status, age, latestAge time.Duration, primaryErr error) string {
 	last := ""
 	if p := c.updateErr.Load(); p != nil && *p != "" {
 		last = " (last update: " + *p + ")"
@@ -348,7 +354,7 @@ func (c *Client) stalled(s Status, age time.Duration, primaryErr error) string {
 	switch {
 	case primaryErr != nil:
 		return fmt.Sprintf("no new verified header for %s: the primary super node %s does not answer: %v%s", age, s.Primary, primaryErr, last)
-	case s.Latest > s.VerifiedHeight+2:
+	case s.Latest > s.VerifiedHeight+2 && latestAge <= StallAfter:
 		return fmt.Sprintf("no new verified header for %s: the primary is at height %d, but its headers could not be verified%s", age, s.Latest, last)
 	default:
 		return fmt.Sprintf("no new verified header for %s: the super nodes are not making blocks (fewer than 2/3 of the voting power online?)%s", age, last)

@@ -97,7 +97,7 @@ func (s *Server) Answer(ctx context.Context, q Request) Response {
 		if err != nil {
 			return classify(err)
 		}
-		return Response{ChainID: st.NodeInfo.Network, Latest: st.SyncInfo.LatestBlockHeight}
+		return Response{ChainID: st.NodeInfo.Network, Latest: st.SyncInfo.LatestBlockHeight, LatestTime: st.SyncInfo.LatestBlockTime}
 	case OpLightBlock:
 		lb, err := s.lightBlock(ctx, q.Height)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -72,6 +73,9 @@ type Response struct {
 
 	ChainID string `json:"chain_id,omitempty"`
 	Latest  int64  `json:"latest,omitempty"` // status: latest committed height
+	// LatestTime is the latest block's time as the super node says
+	// (unverified: only to tell a halted chain from headers that fail).
+	LatestTime time.Time `json:"latest_time,omitzero"`
 
 	LightBlock []byte `json:"light_block,omitempty"` // cmtproto.LightBlock
 
