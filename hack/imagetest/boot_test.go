@@ -23,6 +23,7 @@ import (
 	"oepc.dev/oepcos/packages/health"
 	"oepc.dev/oepcos/packages/home/homeapi"
 	"oepc.dev/oepcos/packages/home/hometest"
+	"oepc.dev/oepcos/packages/ota"
 	"oepc.dev/oepcos/plc/insteon/insteonsim"
 	"oepc.dev/oepcos/webui"
 )
@@ -331,6 +332,34 @@ func TestBoot(t *testing.T) {
 		}
 		t.Logf("web UI on port 80 and 443, certificate SHA-256 %s", webFP)
 	})
+	// 1c. The owner's first visit to the web UI: the pairing code (which
+	// oepcd logs at its start; the owner reads it on the TV or the
+	// console), then a password. The session is used for the OTA update
+	// below.
+	var web *WebUI
+	const webPassword = "boottest owner password"
+	t.Run("webui-setup", func(t *testing.T) {
+		code, err := pairingCode(ctx, box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewWebUI(fmt.Sprintf("http://127.0.0.1:%d", webPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Setup(ctx, code, webPassword); err != nil {
+			t.Fatalf("setting the owner's password with the pairing code %s: %v", code, err)
+		}
+		// The real box wires the System page's update to gokrazy.
+		p, err := w.UpdateStatus(ctx)
+		if err != nil {
+			t.Fatalf("the System page's update status: %v", err)
+		}
+		if p.State != "idle" {
+			t.Errorf("update state %q before any update, want idle", p.State)
+		}
+		web = w
+	})
 
 	// 2. The box joins the network through the super node on the host.
 	t.Run("join", func(t *testing.T) {
@@ -438,8 +467,10 @@ func TestBoot(t *testing.T) {
 		}
 	})
 
-	// 6. OTA: rebuild with a new version, gok update, the box switches to
-	// the other root partition and answers with the new version.
+	// 6. OTA: rebuild with a new version, upload it through the web UI's
+	// System page (which writes it through gokrazy's update endpoints),
+	// the box switches to the other root partition and answers with the
+	// new version; /perm (identity, files, the web UI's session) stays.
 	t.Run("ota-update", func(t *testing.T) {
 		// Without the box's password the update is refused before
 		// anything is built or sent.
@@ -453,13 +484,37 @@ func TestBoot(t *testing.T) {
 		if err := inBad.Update(ctx, false); !errors.Is(err, image.ErrWrongPassword) {
 			t.Errorf("update with the image's password: %v, want %v", err, image.ErrWrongPassword)
 		}
+		// The good update goes the way an owner without a computer
+		// takes: the web UI's System page, which streams the uploaded
+		// disk image to gokrazy's update endpoints on the box. The
+		// image is built as make image builds it (its own throw-away
+		// gokrazy password: the box keeps its own on /perm).
+		if web == nil {
+			t.Fatal("no web UI session (see webui-setup)")
+		}
+		if _, err := web.UpdateStatus(ctx); err != nil {
+			var he *HTTPError
+			if !errors.As(err, &he) || he.Code != http.StatusUnauthorized {
+				t.Fatalf("the System page's update status: %v", err)
+			}
+			t.Errorf("the web UI session did not survive the reboot (auth.json not on /perm?): %v", err)
+			if err := web.SignIn(ctx, webPassword); err != nil {
+				t.Fatalf("signing in again: %v", err)
+			}
+		}
 		opts2 := opts
-		opts2.Version, opts2.Password = "boottest-2", box.Password
+		opts2.Version = "boottest-2"
 		in2, err := image.Prepare(opts2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer in2.Close()
+		img2 := filepath.Join(dir, "oepc-amd64-2.img")
+		res2, err := in2.Build(ctx, img2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("image boottest-2 built in %v (root file system %d bytes)", res2.Duration.Round(time.Second), res2.RootBytes)
 		rootsBefore := vm.RootDevices(0)
 		if len(rootsBefore) == 0 {
 			t.Fatal("no kernel command line in the serial log")
@@ -467,10 +522,57 @@ func TestBoot(t *testing.T) {
 		before := rootsBefore[len(rootsBefore)-1]
 		off := vm.SerialSize()
 		t0 := time.Now()
-		if err := in2.Update(ctx, false); err != nil {
-			t.Fatalf("gok update: %v", err)
+		// The System page polls the update's progress while the image
+		// goes up; so does the test.
+		pollCtx, stopPoll := context.WithCancel(ctx)
+		polled := make(chan otaPolls, 1)
+		go func() { polled <- pollUpdate(pollCtx, web) }()
+		// ota.js sends the image up to the end of root A (the rest is
+		// root B and /perm, which an update does not use).
+		n := ota.GokrazyLayout.Needed()
+		ans, upErr := web.Update(ctx, img2, n, 10*time.Minute)
+		upTook := time.Since(t0)
+		stopPoll()
+		polls := <-polled
+		// One more look after the answer (the box is about to reboot),
+		// and the answer's own progress.
+		if p, err := web.UpdateStatus(ctx); err == nil {
+			polls.add(p)
 		}
-		t.Logf("gok update (build + upload) took %v", time.Since(t0).Round(time.Second))
+		if upErr == nil {
+			polls.add(ans.Progress)
+		}
+		t.Logf("web UI upload of %d MiB took %v (%.1f MiB/s): %v; states polled %v; %s", n>>20, upTook.Round(time.Second), float64(n)/(1<<20)/upTook.Seconds(), ans.Message, polls.states, polls.summary())
+		if upErr != nil {
+			// A reboot that cuts the answer off is still an update; the
+			// progress polled says whether it was written.
+			var he *HTTPError
+			if errors.As(upErr, &he) {
+				t.Fatalf("POST /system/update: %v", upErr)
+			}
+			t.Logf("POST /system/update: no answer (%v); checking the polled progress", upErr)
+			if err := PartsComplete(polls.last); err != nil || polls.last.State != "rebooting" {
+				t.Fatalf("POST /system/update: %v; last progress polled: state %q, %v", upErr, polls.last.State, err)
+			}
+		} else {
+			if ans.State != "rebooting" {
+				t.Errorf("update answered state %q, want rebooting", ans.State)
+			}
+			if err := PartsComplete(ans.Progress); err != nil {
+				t.Errorf("the update's answer: %v", err)
+			}
+			if ans.Received != n {
+				t.Errorf("the box received %d bytes of the image, want %d", ans.Received, n)
+			}
+		}
+		if !slices.Contains(polls.states, "writing") {
+			t.Errorf("the progress polled during the upload never showed the partitions being written (states %v)", polls.states)
+		}
+		for _, name := range []string{"root", "boot", "mbr"} {
+			if pct := polls.maxPct[name]; pct != 100 {
+				t.Errorf("the polled progress of %s reached %d%%, want 100%%", name, pct)
+			}
+		}
 		var st Status
 		err = WaitFor(ctx, bootTimeout, time.Second, func(ctx context.Context) error {
 			var err error
@@ -497,6 +599,13 @@ func TestBoot(t *testing.T) {
 		t.Logf("root partition %s -> %s, version %s, %v after the update started", before, after, st.Version, time.Since(t0).Round(time.Second))
 		if st.PeerID != first.PeerID {
 			t.Errorf("peer ID changed across the update: %s -> %s", first.PeerID, st.PeerID)
+		}
+		// The owner's web UI session (auth.json on /perm) survived the
+		// update, and the new oepcd has no update running.
+		if p, err := web.UpdateStatus(ctx); err != nil {
+			t.Errorf("the web UI session after the update: %v", err)
+		} else if p.State != "idle" {
+			t.Errorf("update state %q after the reboot into the new version, want idle", p.State)
 		}
 		checkHealth(t, ctx, box)
 		if cloudOK {
@@ -880,4 +989,23 @@ func checkWebUI(ctx context.Context, port, tlsPort int) (string, error) {
 		return "", errors.New("HTTPS on port 443: no certificate")
 	}
 	return webui.Fingerprint(certs[0].Raw), nil
+}
+
+// pairingCode reads the pairing code oepcd logs at its start (for the
+// owner at the console; the TV shows it too) from gokrazy's log of oepcd.
+func pairingCode(ctx context.Context, box *Box) (string, error) {
+	var code string
+	err := WaitFor(ctx, 60*time.Second, 2*time.Second, func(ctx context.Context) error {
+		l, err := box.ServiceLog(ctx, "/user/oepcd")
+		if err != nil {
+			return err
+		}
+		m := pairingRE.FindAllStringSubmatch(l, -1)
+		if m == nil {
+			return errors.New("oepcd has not logged its pairing code (or gokrazy's log of it has lost the line)")
+		}
+		code = m[len(m)-1][1]
+		return nil
+	})
+	return code, err
 }
