@@ -42,7 +42,11 @@ func main() {
 	items := flag.Int("items", 10000, "items in the folder whose first render is timed")
 	order := flag.String("placements", "shared,pinned", "blocks of uploads in this order, comma-separated: shared (no CPU affinity) or pinned (the box side on CPU 0, every client on CPU 1)")
 	webput := flag.Bool("webput", false, "internal: be the Go control client: upload FILE to REMOTE on BASE with the session COOKIE (args: BASE COOKIE FILE REMOTE)")
+	withVariants := flag.Bool("variants", false, "add, in each block, browser uploads with fetch(File) and with Chromium's network service in process (profiling)")
 	flag.Parse()
+	if !*withVariants {
+		variants = nil
+	}
 	if *webput {
 		a := flag.Args()
 		if len(a) != 4 {
@@ -349,6 +353,15 @@ type result struct {
 	clientCPU float64 // CPU-s of the client process and its children (the browser's: all of node's run, launch and sign-in too)
 }
 
+// variants are more browser uploads in each block (-variants), to find
+// what limits the browser: the same route with fetch(File) instead of the
+// page's XHR, and Chromium with its network service in the browser's
+// process (one process hop less for the upload's bytes).
+var variants = [][]string{
+	{"OEPC_BENCH_METHOD=fetch"},
+	{"OEPC_BENCH_CHROMIUM_ARGS=--enable-features=NetworkServiceInProcess"},
+}
+
 func run(mib, items int, order []string) error {
 	tmp, err := os.MkdirTemp("", "oepc-filesbench")
 	if err != nil {
@@ -474,7 +487,7 @@ func run(mib, items int, order []string) error {
 	}
 	// browser uploads file through the Files page of a new folder, and
 	// (the first time) times the pages; nice runs the browser at nice 10.
-	browser := func(pl placement, nice bool) (result, error) {
+	browser := func(pl placement, nice bool, variant ...string) (result, error) {
 		n++
 		dir := fmt.Sprintf("/browser-%d", n)
 		if err := api.Mkdir(ctx, dir); err != nil {
@@ -487,11 +500,15 @@ func run(mib, items int, order []string) error {
 		}
 		var out strings.Builder
 		c := clientCmd(ctx, pl, args...)
-		c.Env = append(os.Environ(), "OEPC_WEBUI_DEVNET="+dir0, fmt.Sprint("OEPC_BENCH_ITEMS=", items), "OEPC_BENCH_DIR="+dir, fmt.Sprint("OEPC_BENCH_PAGES=", pages))
+		c.Env = append(os.Environ(), variant...)
+		c.Env = append(c.Env, "OEPC_WEBUI_DEVNET="+dir0, fmt.Sprint("OEPC_BENCH_ITEMS=", items), "OEPC_BENCH_DIR="+dir, fmt.Sprint("OEPC_BENCH_PAGES=", pages))
 		c.Stdout, c.Stderr = &out, os.Stderr
 		what := "browser (Files page)"
 		if nice {
 			what = "browser at nice 10"
+		}
+		if len(variant) > 0 {
+			what = "browser, " + strings.Join(variant, " ")
 		}
 		return one(what, c, func() (time.Time, time.Time, error) {
 			var res upload
@@ -539,6 +556,9 @@ func run(mib, items int, order []string) error {
 		}
 		if pl.name == "shared" {
 			steps = append(steps, func() (result, error) { return browser(pl, true) })
+		}
+		for _, v := range variants {
+			steps = append(steps, func() (result, error) { return browser(pl, false, v...) })
 		}
 		steps = append(steps, func() (result, error) { return cli(pl, "oepc cloud put (last)") })
 		for _, f := range steps {
