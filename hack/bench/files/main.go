@@ -4,6 +4,13 @@
 // with `oepc cloud put`: throughput as a ratio, and box 1's peak RSS during
 // each; then the time to first render of the Files page for a folder of
 // 10,000 items, and the bytes each page transfers.
+//
+// The uploads run in blocks, one per placement (-placements): "shared",
+// no CPU affinity, the client sharing the box's cores; "pinned", the box
+// side (devnet, super node, boxes) on CPU 0 and every client (oepc cloud
+// put, node + Chromium, the Go control client) on CPU 1, as when the
+// browser runs on a laptop or a phone. In each block the CLI's put comes
+// before and after the others, and every client has the same placement.
 package main
 
 import (
@@ -19,11 +26,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"oepc.dev/oepcos/hack/devnet/devnet"
 	"oepc.dev/oepcos/packages/localapi"
 )
@@ -31,8 +40,41 @@ import (
 func main() {
 	mib := flag.Int("mib", 1024, "size of the uploaded file in MiB")
 	items := flag.Int("items", 10000, "items in the folder whose first render is timed")
+	order := flag.String("placements", "shared,pinned", "blocks of uploads in this order, comma-separated: shared (no CPU affinity) or pinned (the box side on CPU 0, every client on CPU 1)")
+	webput := flag.Bool("webput", false, "internal: be the Go control client: upload FILE to REMOTE on BASE with the session COOKIE (args: BASE COOKIE FILE REMOTE)")
+	withVariants := flag.Bool("variants", false, "add, in each block, browser uploads with fetch(File) and with Chromium's network service in process (profiling)")
 	flag.Parse()
-	if err := run(*mib, *items); err != nil {
+	if !*withVariants {
+		variants = nil
+	}
+	if *webput {
+		a := flag.Args()
+		if len(a) != 4 {
+			fmt.Fprintln(os.Stderr, "bench-files -webput BASE COOKIE FILE REMOTE")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		err := webPut(ctx, a[0], a[1], a[2], a[3])
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-files:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var blocks []string
+	for _, p := range strings.Split(*order, ",") {
+		if _, ok := placements[p]; !ok {
+			fmt.Fprintf(os.Stderr, "bench-files: -placements: %q is neither shared nor pinned\n", p)
+			os.Exit(2)
+		}
+		blocks = append(blocks, p)
+	}
+	if runtime.NumCPU() < 2 {
+		fmt.Fprintln(os.Stderr, "bench-files: the pinned placement needs 2 CPUs; this machine has", runtime.NumCPU())
+		os.Exit(2)
+	}
+	if err := run(*mib, *items, blocks); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-files:", err)
 		os.Exit(1)
 	}
@@ -44,9 +86,10 @@ func main() {
 type rssSample struct {
 	at  time.Time
 	rss int64
+	cpu float64 // CPU-s so far of the box side (cpuSeconds(box))
 }
 
-func sampleRSS(pid int, stop <-chan struct{}) <-chan []rssSample {
+func sampleRSS(pid int, box []int, stop <-chan struct{}) <-chan []rssSample {
 	out := make(chan []rssSample, 1)
 	go func() {
 		var all []rssSample
@@ -58,7 +101,7 @@ func sampleRSS(pid int, stop <-chan struct{}) <-chan []rssSample {
 				for sc.Scan() {
 					if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
 						if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-							all = append(all, rssSample{time.Now(), kb << 10})
+							all = append(all, rssSample{time.Now(), kb << 10, cpuSeconds(box)})
 						}
 					}
 				}
@@ -86,10 +129,25 @@ func peakIn(all []rssSample, from, to time.Time) int64 {
 	return peak
 }
 
-// measure runs f while sampling pid's RSS.
-func measure(pid int, f func() error) (time.Duration, []rssSample, error) {
+// cpuIn is the box side's CPU-s between the first and the last sample
+// from from to to (all of them if both are zero).
+func cpuIn(all []rssSample, from, to time.Time) float64 {
+	first, last := -1.0, 0.0
+	for _, s := range all {
+		if (from.IsZero() || !s.at.Before(from)) && (to.IsZero() || !s.at.After(to)) {
+			if first < 0 {
+				first = s.cpu
+			}
+			last = s.cpu
+		}
+	}
+	return max(last-first, 0)
+}
+
+// measure runs f while sampling pid's RSS and box's CPU time.
+func measure(pid int, box []int, f func() error) (time.Duration, []rssSample, error) {
 	stop := make(chan struct{})
-	samples := sampleRSS(pid, stop)
+	samples := sampleRSS(pid, box, stop)
 	start := time.Now()
 	err := f()
 	el := time.Since(start)
@@ -122,8 +180,10 @@ func webSession(ctx context.Context, b devnet.Box) (*http.Cookie, error) {
 
 // webPut uploads file as the browser's page does (POST /v1/cloud/put with
 // the session cookie and a transfer ID, through the web UI's handler),
-// from Go: the web UI's path without a browser.
-func webPut(ctx context.Context, b devnet.Box, ck *http.Cookie, file, remote string) error {
+// from Go: the web UI's path without a browser. It runs as its own
+// process (bench-files -webput), so that it can be placed on a CPU as the
+// other clients are.
+func webPut(ctx context.Context, base, cookie, file, remote string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -131,13 +191,13 @@ func webPut(ctx context.Context, b devnet.Box, ck *http.Cookie, file, remote str
 	defer f.Close()
 	st, _ := f.Stat()
 	q := url.Values{"path": {remote}, "transfer": {localapi.NewTransferID()}}
-	req, err := http.NewRequestWithContext(ctx, "POST", b.API+"/v1/cloud/put?"+q.Encode(), f)
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/cloud/put?"+q.Encode(), f)
 	if err != nil {
 		return err
 	}
 	req.ContentLength = st.Size()
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.AddCookie(ck)
+	req.AddCookie(&http.Cookie{Name: "oepc_session", Value: cookie})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -150,7 +210,159 @@ func webPut(ctx context.Context, b devnet.Box, ck *http.Cookie, file, remote str
 	return nil
 }
 
-func run(mib, items int) error {
+// A placement is where the processes of one block of uploads run.
+// "shared": no affinity, the box side (devnet, super node, boxes) and the
+// client share both cores, as when the browser runs on the box's own
+// machine. "pinned": the box side on CPU 0, every client (oepc cloud put,
+// node + Chromium, the Go control client, and this program's RSS sampler)
+// on CPU 1, as when the browser runs on another device (a laptop, a
+// phone). Each client of a block gets the same placement.
+type placement struct {
+	name      string
+	boxCPUs   []int // nil: all
+	clientCPU int   // -1: any
+}
+
+var placements = map[string]placement{
+	"shared": {name: "shared", clientCPU: -1},
+	"pinned": {name: "pinned", boxCPUs: []int{0}, clientCPU: 1},
+}
+
+// descendants is pid and every process below it.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) >= 2 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				parent[p] = pp
+			}
+		}
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		for c, pp := range parent {
+			if pp == out[i] {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// setAffinity sets the CPU affinity of every thread of every process in
+// pids (cpus nil: all CPUs of the machine); new threads inherit it.
+func setAffinity(pids []int, cpus []int) error {
+	var set unix.CPUSet
+	if cpus == nil {
+		for i := range runtime.NumCPU() {
+			set.Set(i)
+		}
+	}
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	for _, pid := range pids {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			continue // exited
+		}
+		for _, t := range tasks {
+			tid, _ := strconv.Atoi(t.Name())
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("affinity of %d/%d: %w", pid, tid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// allowed is each process's Cpus_allowed_list, to print what was set.
+func allowed(pids []int) string {
+	seen := map[string]int{}
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				seen[strings.TrimSpace(v)]++
+			}
+		}
+	}
+	var parts []string
+	for _, k := range sortedKeys(seen) {
+		parts = append(parts, fmt.Sprintf("%d processes on CPU %s", seen[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuSeconds is the user+system CPU time so far of the processes in pids.
+func cpuSeconds(pids []int) float64 {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		// After the comm: state(0) ppid(1) ... utime(11) stime(12).
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return float64(ticks) / 100 // USER_HZ
+}
+
+// clientCmd is args as a command on the placement's client CPU.
+func clientCmd(ctx context.Context, pl placement, args ...string) *exec.Cmd {
+	if pl.clientCPU >= 0 {
+		args = append([]string{"taskset", "-c", strconv.Itoa(pl.clientCPU)}, args...)
+	}
+	return exec.CommandContext(ctx, args[0], args[1:]...)
+}
+
+// childCPU is the CPU time of a finished command and its waited-for
+// children (Chromium is node's).
+func childCPU(c *exec.Cmd) float64 {
+	if c.ProcessState == nil {
+		return 0
+	}
+	return (c.ProcessState.UserTime() + c.ProcessState.SystemTime()).Seconds()
+}
+
+// result is one upload of a block.
+type result struct {
+	what      string
+	mbs       float64
+	rss       int64   // box 1's peak during the upload
+	boxCPU    float64 // CPU-s of the box side (devnet's processes) during it
+	clientCPU float64 // CPU-s of the client process and its children (the browser's: all of node's run, launch and sign-in too)
+}
+
+// variants are more browser uploads in each block (-variants), to find
+// what limits the browser: the same route with fetch(File) instead of the
+// page's XHR, and Chromium with its network service in the browser's
+// process (one process hop less for the upload's bytes).
+var variants = [][]string{
+	{"OEPC_BENCH_METHOD=fetch"},
+	{"OEPC_BENCH_CHROMIUM_ARGS=--enable-features=NetworkServiceInProcess"},
+}
+
+func run(mib, items int, order []string) error {
 	tmp, err := os.MkdirTemp("", "oepc-filesbench")
 	if err != nil {
 		return err
@@ -159,6 +371,10 @@ func run(mib, items int) error {
 	build := exec.Command("go", "build", "-o", tmp+"/", "oepc.dev/oepcos/hack/devnet", "oepc.dev/oepcos/appliance/oepc")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -197,6 +413,7 @@ func run(mib, items int) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	boxSide := func() []int { return descendants(dn.Process.Pid) }
 	file := filepath.Join(tmp, "bench.bin")
 	if err := writeRandom(file, int64(mib)<<20); err != nil {
 		return err
@@ -213,65 +430,9 @@ func run(mib, items int) error {
 	if err := writeRandom(warm, 16<<20); err != nil {
 		return err
 	}
-	if err := webPut(ctx, b1, ck, warm, "/warm.bin"); err != nil {
+	if err := webPut(ctx, b1.API, ck.Value, warm, "/warm.bin"); err != nil {
 		return err
 	}
-	cli := func(remote string) (time.Duration, int64, error) {
-		el, samples, err := measure(b1.PID, func() error {
-			c := exec.Command(filepath.Join(tmp, "oepc"), "--box", b1.API, "--token", b1.Token, "cloud", "put", file, remote)
-			c.Stderr = os.Stderr
-			return c.Run()
-		})
-		if err != nil {
-			return 0, 0, fmt.Errorf("oepc cloud put: %w", err)
-		}
-		return el, peakIn(samples, time.Time{}, time.Time{}), nil
-	}
-	type upload struct {
-		UploadMS    float64            `json:"upload_ms"`
-		UploadStart float64            `json:"upload_start_epoch_ms"`
-		UploadEnd   float64            `json:"upload_end_epoch_ms"`
-		FirstRender map[string]float64 `json:"first_render_ms"`
-		Bytes       map[string]int64   `json:"bytes"`
-	}
-	// browser uploads file through the Files page of folder dir, then
-	// (pages) times the pages; nice runs the browser at nice 10.
-	browser := func(dir string, pages, nice bool) (*upload, int64, error) {
-		if err := api.Mkdir(ctx, dir); err != nil {
-			return nil, 0, err
-		}
-		var out strings.Builder
-		_, samples, err := measure(b1.PID, func() error {
-			args := []string{"node", "hack/webuitest/bench-files.mjs", file}
-			if nice {
-				args = append([]string{"nice", "-n", "10"}, args...)
-			}
-			node := exec.CommandContext(ctx, args[0], args[1:]...)
-			node.Env = append(os.Environ(), "OEPC_WEBUI_DEVNET="+dir0, fmt.Sprint("OEPC_BENCH_ITEMS=", items), "OEPC_BENCH_DIR="+dir, fmt.Sprint("OEPC_BENCH_PAGES=", pages))
-			node.Stdout, node.Stderr = &out, os.Stderr
-			return node.Run()
-		})
-		if err != nil {
-			return nil, 0, fmt.Errorf("browser: %w\n%s", err, out.String())
-		}
-		var res upload
-		if err := json.Unmarshal([]byte(lastLine(out.String())), &res); err != nil {
-			return nil, 0, fmt.Errorf("browser's answer %q: %w", out.String(), err)
-		}
-		return &res, peakIn(samples, time.UnixMilli(int64(res.UploadStart)), time.UnixMilli(int64(res.UploadEnd))), nil
-	}
-
-	// In turn: oepc cloud put, the web UI's route from Go, the browser,
-	// the browser at nice 10, oepc cloud put again.
-	cli1, cliRSS1, err := cli("/cli.bin")
-	if err != nil {
-		return err
-	}
-	webTime, webSamples, err := measure(b1.PID, func() error { return webPut(ctx, b1, ck, file, "/web.bin") })
-	if err != nil {
-		return err
-	}
-	webRSS := peakIn(webSamples, time.Time{}, time.Time{})
 	// A folder of many items (folders: one index write each).
 	if err := api.Mkdir(ctx, "/many"); err != nil {
 		return err
@@ -281,38 +442,186 @@ func run(mib, items int) error {
 			return err
 		}
 	}
-	res, brRSS, err := browser("/browser", true, false)
-	if err != nil {
+
+	// one runs a client command c and measures the upload: wall time of
+	// the whole command unless window gives the upload's own start and
+	// end (the browser's script times its upload, after launch and
+	// sign-in).
+	one := func(what string, c *exec.Cmd, window func() (time.Time, time.Time, error)) (result, error) {
+		el, samples, err := measure(b1.PID, boxSide(), c.Run)
+		if err != nil {
+			return result{}, fmt.Errorf("%s: %w", what, err)
+		}
+		r := result{what: what, clientCPU: childCPU(c)}
+		var from, to time.Time
+		if window != nil {
+			if from, to, err = window(); err != nil {
+				return result{}, fmt.Errorf("%s: %w", what, err)
+			}
+			el = to.Sub(from)
+		}
+		r.mbs = size / el.Seconds() / 1e6
+		r.rss = peakIn(samples, from, to)
+		r.boxCPU = cpuIn(samples, from, to)
+		return r, nil
+	}
+	type upload struct {
+		UploadMS    float64            `json:"upload_ms"`
+		UploadStart float64            `json:"upload_start_epoch_ms"`
+		UploadEnd   float64            `json:"upload_end_epoch_ms"`
+		FirstRender map[string]float64 `json:"first_render_ms"`
+		Bytes       map[string]int64   `json:"bytes"`
+	}
+	var pagesRes *upload
+	n := 0
+	remote := func(kind string) string { n++; return fmt.Sprintf("/%s-%d.bin", kind, n) }
+	cli := func(pl placement, what string) (result, error) {
+		c := clientCmd(ctx, pl, filepath.Join(tmp, "oepc"), "--box", b1.API, "--token", b1.Token, "cloud", "put", file, remote("cli"))
+		c.Stderr = os.Stderr
+		return one(what, c, nil)
+	}
+	route := func(pl placement) (result, error) {
+		c := clientCmd(ctx, pl, self, "-webput", b1.API, ck.Value, file, remote("web"))
+		c.Stdout, c.Stderr = os.Stderr, os.Stderr
+		return one("web UI route from Go", c, nil)
+	}
+	// browser uploads file through the Files page of a new folder, and
+	// (the first time) times the pages; nice runs the browser at nice 10.
+	browser := func(pl placement, nice bool, variant ...string) (result, error) {
+		n++
+		dir := fmt.Sprintf("/browser-%d", n)
+		if err := api.Mkdir(ctx, dir); err != nil {
+			return result{}, err
+		}
+		pages := pagesRes == nil
+		args := []string{"node", "hack/webuitest/bench-files.mjs", file}
+		if nice {
+			args = append([]string{"nice", "-n", "10"}, args...)
+		}
+		var out strings.Builder
+		c := clientCmd(ctx, pl, args...)
+		c.Env = append(os.Environ(), variant...)
+		c.Env = append(c.Env, "OEPC_WEBUI_DEVNET="+dir0, fmt.Sprint("OEPC_BENCH_ITEMS=", items), "OEPC_BENCH_DIR="+dir, fmt.Sprint("OEPC_BENCH_PAGES=", pages))
+		c.Stdout, c.Stderr = &out, os.Stderr
+		what := "browser (Files page)"
+		if nice {
+			what = "browser at nice 10"
+		}
+		if len(variant) > 0 {
+			what = "browser, " + strings.Join(variant, " ")
+		}
+		return one(what, c, func() (time.Time, time.Time, error) {
+			var res upload
+			if err := json.Unmarshal([]byte(lastLine(out.String())), &res); err != nil {
+				return time.Time{}, time.Time{}, fmt.Errorf("browser's answer %q: %w", out.String(), err)
+			}
+			if pages {
+				pagesRes = &res
+			}
+			from := time.UnixMilli(int64(res.UploadStart))
+			return from, from.Add(time.Duration(res.UploadMS * float64(time.Millisecond))), nil
+		})
+	}
+
+	// Each block, in the order given: oepc cloud put, the web UI's route
+	// from Go, the browser, (shared only) the browser at nice 10, oepc
+	// cloud put again.
+	type block struct {
+		pl       placement
+		affinity string
+		load     [2]float64
+		rs       []result
+	}
+	var blocks []block
+	for _, name := range order {
+		pl := placements[name]
+		if err := setAffinity(boxSide(), pl.boxCPUs); err != nil {
+			return err
+		}
+		self := []int{os.Getpid()}
+		if pl.clientCPU >= 0 {
+			err = setAffinity(self, []int{pl.clientCPU})
+		} else {
+			err = setAffinity(self, nil)
+		}
+		if err != nil {
+			return err
+		}
+		b := block{pl: pl, affinity: "box side: " + allowed(boxSide()) + "; this program: " + allowed(self)}
+		b.load[0] = loadavg()
+		steps := []func() (result, error){
+			func() (result, error) { return cli(pl, "oepc cloud put (first)") },
+			func() (result, error) { return route(pl) },
+			func() (result, error) { return browser(pl, false) },
+		}
+		if pl.name == "shared" {
+			steps = append(steps, func() (result, error) { return browser(pl, true) })
+		}
+		for _, v := range variants {
+			steps = append(steps, func() (result, error) { return browser(pl, false, v...) })
+		}
+		steps = append(steps, func() (result, error) { return cli(pl, "oepc cloud put (last)") })
+		for _, f := range steps {
+			r, err := f()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bench-files: %s: %s %.1f MB/s\n", name, r.what, r.mbs)
+			b.rs = append(b.rs, r)
+		}
+		b.load[1] = loadavg()
+		blocks = append(blocks, b)
+	}
+	if err := setAffinity([]int{os.Getpid()}, nil); err != nil {
 		return err
 	}
-	resNice, brNiceRSS, err := browser("/browser-nice", false, true)
-	if err != nil {
-		return err
-	}
-	cli2, cliRSS2, err := cli("/cli2.bin")
-	if err != nil {
-		return err
-	}
-	mbs := func(d time.Duration) float64 { return size / d.Seconds() / 1e6 }
-	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-	cliMBs := (mbs(cli1) + mbs(cli2)) / 2
-	cliRSS := max(cliRSS1, cliRSS2)
+
 	mib1 := func(n int64) float64 { return float64(n) / (1 << 20) }
-	fmt.Printf("files bench (%d MiB, 6-box loopback devnet, one run; box 1's peak RSS during each upload)\n", mib)
-	fmt.Printf("  oepc cloud put (first):     %7.1f MB/s  peak RSS %6.1f MiB\n", mbs(cli1), mib1(cliRSS1))
-	fmt.Printf("  web UI route from Go:       %7.1f MB/s  peak RSS %6.1f MiB\n", mbs(webTime), mib1(webRSS))
-	fmt.Printf("  browser (Files page):       %7.1f MB/s  peak RSS %6.1f MiB\n", mbs(ms(res.UploadMS)), mib1(brRSS))
-	fmt.Printf("  browser at nice 10:         %7.1f MB/s  peak RSS %6.1f MiB\n", mbs(ms(resNice.UploadMS)), mib1(brNiceRSS))
-	fmt.Printf("  oepc cloud put (last):      %7.1f MB/s  peak RSS %6.1f MiB\n", mbs(cli2), mib1(cliRSS2))
-	fmt.Printf("  browser / CLI throughput (CLI: mean of both): %.2f, at nice 10 %.2f (goal ≥ 0.8)\n", mbs(ms(res.UploadMS))/cliMBs, mbs(ms(resNice.UploadMS))/cliMBs)
-	fmt.Printf("  browser / CLI peak RSS (CLI: larger of both): %.2f, at nice 10 %.2f (goal ≤ 1)\n", float64(brRSS)/float64(cliRSS), float64(brNiceRSS)/float64(cliRSS))
-	for _, k := range sortedKeys(res.FirstRender) {
-		fmt.Printf("  first render %-28s %6.0f ms\n", k, res.FirstRender[k])
+	fmt.Printf("files bench (%d MiB, 6-box loopback devnet, one run, %d CPUs; box 1's peak RSS during each upload; CPU-s of the box side (devnet, super node, boxes) and of the client (with its children) per upload)\n", mib, runtime.NumCPU())
+	for _, b := range blocks {
+		label := "client sharing the box's cores"
+		if b.pl.name == "pinned" {
+			label = fmt.Sprintf("client on its own core (as a phone or laptop would be): box side on CPU %v, client on CPU %d", b.pl.boxCPUs, b.pl.clientCPU)
+		}
+		fmt.Printf(" %s (load %.1f → %.1f)\n   affinity: %s\n", label, b.load[0], b.load[1], b.affinity)
+		var cliSum float64
+		var cliN int
+		var cliRSS int64
+		for _, r := range b.rs {
+			fmt.Printf("  %-26s %7.1f MB/s  peak RSS %6.1f MiB  box CPU %5.1f s  client CPU %5.1f s\n", r.what+":", r.mbs, mib1(r.rss), r.boxCPU, r.clientCPU)
+			if strings.HasPrefix(r.what, "oepc") {
+				cliSum += r.mbs
+				cliN++
+				cliRSS = max(cliRSS, r.rss)
+			}
+		}
+		cliMBs := cliSum / float64(cliN)
+		for _, r := range b.rs {
+			if strings.HasPrefix(r.what, "oepc") {
+				continue
+			}
+			fmt.Printf("  %-26s / CLI throughput %.2f (CLI: mean of both; goal ≥ 0.8), peak RSS %.2f of the CLI's larger (goal ≤ 1)\n", r.what, r.mbs/cliMBs, float64(r.rss)/float64(cliRSS))
+		}
 	}
-	for _, k := range sortedKeys(res.Bytes) {
-		fmt.Printf("  bytes transferred %-23s %8d\n", k, res.Bytes[k])
+	if pagesRes != nil {
+		for _, k := range sortedKeys(pagesRes.FirstRender) {
+			fmt.Printf("  first render %-28s %6.0f ms\n", k, pagesRes.FirstRender[k])
+		}
+		for _, k := range sortedKeys(pagesRes.Bytes) {
+			fmt.Printf("  bytes transferred %-23s %8d\n", k, pagesRes.Bytes[k])
+		}
 	}
 	return nil
+}
+
+func loadavg() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func lastLine(s string) string {
