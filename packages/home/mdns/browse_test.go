@@ -198,3 +198,25 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseEntry feeds arbitrary TXT strings and instance names (what
+// another machine on the LAN sends) to the parser.
+func FuzzParseEntry(f *testing.F) {
+	f.Add("OEPC\\ a", "id=12D3KooWx\x00version=v1\x00paired=yes\x00p2p=4001")
+	f.Add("x\\", "p2p=99999\x00id=")
+	f.Fuzz(func(t *testing.T, instance, txt string) {
+		e := zeroconf.NewServiceEntry(instance, Service, "local.")
+		e.Text = strings.Split(txt, "\x00")
+		e.AddrIPv4 = []net.IP{net.IPv4(10, 0, 0, 1)}
+		p, ok := parseEntry(e)
+		if !ok {
+			return
+		}
+		if p.ID == "" || len(p.ID) > 128 || p.P2PPort < 0 || p.P2PPort > 65535 || len(p.Addrs) > 16 {
+			t.Fatalf("parsed %+v", p)
+		}
+		if len(p.Instance) > len(instance) {
+			t.Fatalf("unescape grew %q to %q", instance, p.Instance)
+		}
+	})
+}
