@@ -21,7 +21,8 @@ import (
 // through oepcd.
 //
 // With Advertise it also makes the box findable on the home LAN over mDNS
-// (packages/home/mdns): _oepc._tcp at the API's port, and oepc.local.
+// (packages/home/mdns): _oepc._tcp at the API's port, and oepc.local,
+// and browses for the other boxes there (browseLAN).
 func mountHome(b *Box, api *localapi.Server) error {
 	if b.Cfg.HomedSocket != "" {
 		api.Handle(homeapi.Prefix, HomeProxy(b.Cfg.HomedSocket))
@@ -42,7 +43,9 @@ func mountHome(b *Box, api *localapi.Server) error {
 		return fmt.Errorf("--advertise needs a fixed API port, not %q", b.Cfg.APIAddr)
 	}
 	cfg := advertiseConfig(b, port, b.Node.Host.ID().String())
+	cfg.P2PPort = b.p2pPort()
 	b.Go(func(ctx context.Context) error { return mdns.Run(ctx, cfg) })
+	b.browseLAN(api, cfg.ID)
 	return nil
 }
 

@@ -10,6 +10,10 @@
 // queries, not a plain A query for the host name, so Run has its own small
 // responder for that, on the same multicast group and port.
 //
+// Browse (a Browser) finds the other boxes on the LAN by the same
+// advertisement: their ID, version, addresses and ports (TXT p2p= is the
+// libp2p TCP port), bounded in number and dropped when stale.
+//
 // Multicast goes out only on the interfaces Run is given (or, when none
 // are named, every up, multicast-capable, non-loopback one): the box's LAN
 // interface, or the loopback of a network namespace a test made.
@@ -23,6 +27,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +53,9 @@ type Config struct {
 	Port int
 	// ID and Version go into the TXT records (id=, version=).
 	ID, Version string
+	// P2PPort is the box's libp2p TCP port (p2p=), so another box on the
+	// LAN can dial it; 0: not advertised.
+	P2PPort int
 	// Paired says whether the box has been paired (paired=yes|no); nil:
 	// never. Asked again every Poll.
 	Paired func() bool
@@ -82,6 +90,14 @@ func TXT(id, version string, paired bool) []string {
 		p = "yes"
 	}
 	return []string{"id=" + id, "version=" + version, "paired=" + p}
+}
+
+func (c *Config) txt(paired bool) []string {
+	t := TXT(c.ID, c.Version, paired)
+	if c.P2PPort > 0 && c.P2PPort <= 65535 {
+		t = append(t, "p2p="+strconv.Itoa(c.P2PPort))
+	}
+	return t
 }
 
 // view is what the interfaces look like now.
@@ -191,7 +207,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			hr.close()
 			s, err := zeroconf.RegisterProxy(cfg.Instance, Service, "local.", cfg.Port, cfg.Host, v.ips,
-				TXT(cfg.ID, cfg.Version, p), v.ifaces)
+				cfg.txt(p), v.ifaces)
 			if err != nil {
 				log.Warn("mdns: registering failed; trying again", "err", err)
 				break
