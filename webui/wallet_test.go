@@ -54,7 +54,8 @@ func (f *fakeWallet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + r.URL.Path {
 	case "GET /v1/chain/status":
 		writeJSON(w, 200, apitype.ChainStatus{ChainID: "oe-test", VerifiedHeight: 120, VerifiedTime: time.Now(), Latest: 122, Lag: 2,
-			Primary: "12D3KooWprimary", Witnesses: []apitype.PeerID{"12D3KooWwitness1", "12D3KooWwitness2"}})
+			Primary: "12D3KooWprimary", Witnesses: []apitype.PeerID{"12D3KooWwitness1", "12D3KooWwitness2"},
+			Stalled: "no new verified header for 40s: the super nodes are not making blocks"})
 	case "GET /v1/wallet":
 		writeJSON(w, 200, apitype.WalletAnswer{Address: walletAddr, Balance: 2_500_000, Nonce: 1, Exists: true, Height: 118})
 	case "GET /v1/wallet/history":
@@ -98,7 +99,7 @@ func TestWalletPage(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	for _, want := range []string{"2.500000 OEC", walletAddr, "block 118", `id="send-form"`, "no such candidate", "+3.000000",
-		"120", "2 blocks behind", "12D3KooWwitness2", "sn-0", "1000.000000", "55.000000", "10.000000 OEC per block", `aria-current="page"`} {
+		"120", "2 blocks behind", "12D3KooWwitness2", "the super nodes are not making blocks", "sn-0", "1000.000000", "55.000000", "10.000000 OEC per block", `aria-current="page"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)
 		}

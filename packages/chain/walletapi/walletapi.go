@@ -216,7 +216,7 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	st := c.Status(ctx)
 	a := apitype.ChainStatus{ChainID: st.ChainID, VerifiedHeight: st.VerifiedHeight, VerifiedTime: st.VerifiedTime,
-		AppHash: st.AppHash, Latest: st.Latest, Lag: st.Lag, Primary: apitype.PeerID(st.Primary.String())}
+		AppHash: st.AppHash, Latest: st.Latest, Lag: st.Lag, Primary: apitype.PeerID(st.Primary.String()), Stalled: st.Stalled}
 	for _, p := range st.Witnesses {
 		a.Witnesses = append(a.Witnesses, apitype.PeerID(p.String()))
 	}
