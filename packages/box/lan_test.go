@@ -4,8 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
+	"oepc.dev/oepcos/packages/home/mdns/mdnstest"
 	"strings"
 	"sync"
 	"testing"
@@ -105,49 +104,12 @@ func startLANBox(t *testing.T, dir, name, ip, iface string) *lanBox {
 // they find each other over mDNS and connect directly, and a libp2p ping
 // goes through.
 func TestFriendsFindEachOtherOnTheLAN(t *testing.T) {
-	if os.Getenv(inLANNetns) == "" {
-		if testing.Short() {
-			t.Skip("network test")
-		}
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to make a network namespace")
-		}
-		for _, p := range []string{"unshare", "ip"} {
-			if _, err := exec.LookPath(p); err != nil {
-				t.Skipf("needs %s (hack/install-deps.sh util-linux iproute2)", p)
-			}
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "unshare", "--net", "--fork", "--kill-child", "--", exe, "-test.run", "^TestFriendsFindEachOtherOnTheLAN$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), inLANNetns+"=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("inside the namespace:\n%s", out)
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestFriendsFindEachOtherOnTheLAN") {
-			t.Fatalf("the test inside the namespace failed: %v", err)
-		}
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	if !mdnstest.NetnsVeth(t, "TestFriendsFindEachOtherOnTheLAN", inLANNetns) {
 		return
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	run("link", "set", "lo", "up")
-	run("link", "add", "oema0", "type", "veth", "peer", "name", "oemb0")
-	for _, k := range []string{"all", "default", "oema0", "oemb0"} {
-		os.WriteFile("/proc/sys/net/ipv4/conf/"+k+"/accept_local", []byte("1"), 0o644)
-		os.WriteFile("/proc/sys/net/ipv4/conf/"+k+"/rp_filter", []byte("0"), 0o644)
-	}
-	run("addr", "add", "10.78.0.1/24", "dev", "oema0")
-	run("addr", "add", "10.78.0.2/24", "dev", "oemb0")
-	run("link", "set", "oema0", "up", "multicast", "on")
-	run("link", "set", "oemb0", "up", "multicast", "on")
 
 	dirA, dirB := t.TempDir(), t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
