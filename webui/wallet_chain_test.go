@@ -5,12 +5,12 @@ import (
 	"crypto/ed25519"
 	"net/http"
 	"net/url"
+	"oepc.dev/oepcos/packages/chain/light/lighttest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/cometbft/cometbft/rpc/client/local"
 	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -44,9 +44,7 @@ func TestWalletPageOnARealChain(t *testing.T) {
 	}
 	box := p2ptest.Host(t)
 	var supers []peer.ID
-	for i := range cn.Nodes {
-		sn := p2ptest.Host(t)
-		(&light.Server{Client: local.New(cn.Nodes[i].CometBFT())}).Register(sn)
+	for _, sn := range lighttest.SuperNodes(t, cn) {
 		box.Peerstore().AddAddrs(sn.ID(), sn.Addrs(), peerstore.PermanentAddrTTL)
 		p2ptest.Connect(t, box, sn)
 		supers = append(supers, sn.ID())

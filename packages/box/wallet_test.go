@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"oepc.dev/oepcos/packages/chain/light/lighttest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cometbft/cometbft/rpc/client/local"
 
 	"oepc.dev/oepcos/packages/apitype"
 	"oepc.dev/oepcos/packages/chain/chaintest"
@@ -20,7 +19,6 @@ import (
 	"oepc.dev/oepcos/packages/chain/tx"
 	"oepc.dev/oepcos/packages/cloud/keys"
 	"oepc.dev/oepcos/packages/localapi"
-	"oepc.dev/oepcos/packages/p2p/p2ptest"
 )
 
 // A box configured with a chain runs its light node against super nodes
@@ -31,9 +29,7 @@ func TestBoxWallet(t *testing.T) {
 	defer cancel()
 	cn := chaintest.Start(t, chaintest.Options{Nodes: 3, Funded: 1})
 	var boot, supers []string
-	for i := range cn.Nodes {
-		h := p2ptest.Host(t)
-		(&light.Server{Client: local.New(cn.Nodes[i].CometBFT())}).Register(h)
+	for _, h := range lighttest.SuperNodes(t, cn) {
 		boot = append(boot, fmt.Sprintf("%s/p2p/%s", h.Addrs()[0], h.ID()))
 		supers = append(supers, h.ID().String())
 	}

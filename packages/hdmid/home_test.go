@@ -4,23 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"oepc.dev/oepcos/packages/chain/light/lighttest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/cometbft/cometbft/rpc/client/local"
-
 	"oepc.dev/oepcos/hdmi/screen"
 	"oepc.dev/oepcos/packages/box"
 	"oepc.dev/oepcos/packages/chain/chaintest"
-	"oepc.dev/oepcos/packages/chain/light"
 	"oepc.dev/oepcos/packages/chain/node"
 	"oepc.dev/oepcos/packages/home"
 	"oepc.dev/oepcos/packages/home/homeapi"
 	"oepc.dev/oepcos/packages/home/hometest"
 	"oepc.dev/oepcos/packages/localapi"
-	"oepc.dev/oepcos/packages/p2p/p2ptest"
 	"oepc.dev/oepcos/plc"
 	"oepc.dev/oepcos/plc/insteon/insteonsim"
 )
@@ -50,9 +47,7 @@ func TestRealBoxHomeAndChain(t *testing.T) {
 	// The chain and super nodes serving the light protocol.
 	cn := chaintest.Start(t, chaintest.Options{Nodes: 3})
 	var boot, supers []string
-	for i := range cn.Nodes {
-		h := p2ptest.Host(t)
-		(&light.Server{Client: local.New(cn.Nodes[i].CometBFT())}).Register(h)
+	for _, h := range lighttest.SuperNodes(t, cn) {
 		boot = append(boot, fmt.Sprintf("%s/p2p/%s", h.Addrs()[0], h.ID()))
 		supers = append(supers, h.ID().String())
 	}

@@ -3,10 +3,10 @@ package light_test
 import (
 	"context"
 	"crypto/ed25519"
+	"oepc.dev/oepcos/packages/chain/light/lighttest"
 	"testing"
 	"time"
 
-	"github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/cometbft/cometbft/types"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -31,9 +31,7 @@ func benchClient(b *testing.B) (*light.Client, *chaintest.Net) {
 	}
 	box := p2ptest.Host(b)
 	var supers []peer.ID
-	for i := range cn.Nodes {
-		sn := p2ptest.Host(b)
-		(&light.Server{Client: local.New(cn.Nodes[i].CometBFT())}).Register(sn)
+	for _, sn := range lighttest.SuperNodes(b, cn) {
 		box.Peerstore().AddAddrs(sn.ID(), sn.Addrs(), peerstore.PermanentAddrTTL)
 		p2ptest.Connect(b, box, sn)
 		supers = append(supers, sn.ID())
